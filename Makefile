@@ -1,0 +1,30 @@
+# gaussmix: `make demo` and `make test` build the virtual environment themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test test-all bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,plot,cli]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m gaussmix.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow and not gpu"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not gpu"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_em.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,23 @@
+"""gaussmix: Gaussian mixture models fitted by Expectation-Maximisation.
+
+``import gaussmix`` loads numpy, scipy and scikit-learn only: torch, dask and
+matplotlib are imported by the modules that need them, when they are used.
+"""
+
+from .covariance import available_covariance_types, get_covariance_model
+from .estimator import GaussianMixture
+from .exceptions import CollapsedComponentError
+from .params import MixtureParams
+from .stats import SuffStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CollapsedComponentError",
+    "GaussianMixture",
+    "MixtureParams",
+    "SuffStats",
+    "__version__",
+    "available_covariance_types",
+    "get_covariance_model",
+]

@@ -1,0 +1,59 @@
+"""NumPy / SciPy implementations of the operations the array API lacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+
+def cholesky_lower(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower Cholesky factors of a stack of symmetric matrices, with a status.
+
+    Parameters
+    ----------
+    matrices : ndarray of shape (..., D, D)
+
+    Returns
+    -------
+    factors : ndarray of shape (..., D, D)
+        Lower-triangular factors; entries for failed matrices are NaN.
+    ok : ndarray of bool, shape (...)
+        Whether each matrix was positive definite.
+    """
+    try:
+        return np.linalg.cholesky(matrices), np.ones(matrices.shape[:-2], dtype=bool)
+    except np.linalg.LinAlgError:
+        pass
+    # Slow path only on failure: find which matrices are not positive definite.
+    flat = matrices.reshape((-1,) + matrices.shape[-2:])
+    factors = np.full_like(flat, np.nan)
+    ok = np.zeros(flat.shape[0], dtype=bool)
+    for index, matrix in enumerate(flat):
+        try:
+            factors[index] = np.linalg.cholesky(matrix)
+            ok[index] = True
+        except np.linalg.LinAlgError:
+            pass
+    return factors.reshape(matrices.shape), ok.reshape(matrices.shape[:-2])
+
+
+def inverse_lower_triangular(factors: np.ndarray) -> np.ndarray:
+    """Inverse of each lower-triangular matrix in a stack of shape (..., D, D)."""
+    flat = factors.reshape((-1,) + factors.shape[-2:])
+    identity = np.eye(factors.shape[-1], dtype=factors.dtype)
+    inverses = np.empty_like(flat)
+    for index, factor in enumerate(flat):
+        inverses[index] = scipy.linalg.solve_triangular(
+            factor, identity, lower=True, check_finite=False
+        )
+    return inverses.reshape(factors.shape)
+
+
+def standard_normal(rng: np.random.RandomState, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+    """Standard normal draws of ``shape`` with the dtype of ``like``."""
+    return rng.standard_normal(size=shape).astype(like.dtype, copy=False)
+
+
+def to_numpy(array: np.ndarray) -> np.ndarray:
+    """Host numpy view of ``array``."""
+    return np.asarray(array)

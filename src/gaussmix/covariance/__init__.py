@@ -1,0 +1,62 @@
+"""Covariance structures and the registry that maps public names to them.
+
+The registry is the only place a covariance-type string is interpreted:
+everything else dispatches on the :class:`CovarianceModel` instance.
+"""
+
+from __future__ import annotations
+
+from .base import CovarianceModel
+from .diag import DiagCovariance
+from .full import FullCovariance
+from .spherical import SphericalCovariance
+from .tied import TiedCovariance
+
+_REGISTRY: dict[str, CovarianceModel] = {}
+
+
+def register(model: CovarianceModel) -> CovarianceModel:
+    """Make ``model`` reachable by its name and aliases."""
+    for key in (model.name, *model.aliases):
+        if key in _REGISTRY and _REGISTRY[key] is not model:
+            raise ValueError(f"covariance name {key!r} is already registered")
+        _REGISTRY[key] = model
+    return model
+
+
+for _model in (FullCovariance(), TiedCovariance(), DiagCovariance(), SphericalCovariance()):
+    register(_model)
+
+
+def available_covariance_types() -> list[str]:
+    """Every accepted covariance-type name (scikit-learn's and mclust's)."""
+    return sorted(_REGISTRY)
+
+
+def get_covariance_model(name: str) -> CovarianceModel:
+    """Look up a covariance structure by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown covariance_type {name!r}; valid values are: "
+            + ", ".join(repr(n) for n in available_covariance_types())
+        ) from None
+
+
+__all__ = [
+    "CovarianceModel",
+    "DiagCovariance",
+    "FullCovariance",
+    "SphericalCovariance",
+    "TiedCovariance",
+    "available_covariance_types",
+    "get_covariance_model",
+    "register",
+]

@@ -1,0 +1,132 @@
+"""The interface every covariance structure implements.
+
+A covariance model is a stateless strategy: it knows the shapes of its
+parameters and how to estimate them from :class:`~gaussmix.stats.SuffStats`,
+how to evaluate Gaussian log-densities through the precision Cholesky factor,
+and how many free parameters it has. The parameter arrays themselves live in
+:class:`~gaussmix.params.MixtureParams`, in scikit-learn's layout:
+
+=========  =================  ===================
+name       ``covariances_``   ``precisions_cholesky_``
+=========  =================  ===================
+full       (K, D, D)          (K, D, D)
+tied       (D, D)             (D, D)
+diag       (K, D)             (K, D)
+spherical  (K,)               (K,)
+=========  =================  ===================
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from ..backends import backend_for, get_namespace
+from ..exceptions import CollapsedComponentError
+from ..stats import SuffStats
+
+
+class CovarianceModel(ABC):
+    """One covariance structure of a Gaussian mixture."""
+
+    #: public name, as scikit-learn spells it
+    name: ClassVar[str]
+    #: other accepted names (e.g. mclust's)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: whether the M-step needs full (K, D, D) scatter matrices or only diagonals
+    full_scatter: ClassVar[bool]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # -- shapes and counting -------------------------------------------------
+    @abstractmethod
+    def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of ``covariances_`` (and of precisions) for K components, D features."""
+
+    @abstractmethod
+    def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
+        """Number of free parameters in the covariances."""
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free parameters of the whole mixture: weights, means and covariances."""
+        return (
+            (n_components - 1)
+            + n_components * n_features
+            + self.n_covariance_parameters(n_components, n_features)
+        )
+
+    # -- estimation ----------------------------------------------------------
+    @abstractmethod
+    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+        """Maximum-likelihood covariances from summed statistics, plus ``reg_covar``
+        on the diagonal. Shape :meth:`parameter_shape`."""
+
+    @abstractmethod
+    def precision_cholesky(self, covariances: Any) -> Any:
+        """Factor ``C`` with ``C C^T = inv(covariance)``, triangular where dense.
+
+        Raises
+        ------
+        CollapsedComponentError
+            If a covariance is not positive definite.
+        """
+
+    @abstractmethod
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        """Precision matrices (or diagonals) from their Cholesky factors."""
+
+    @abstractmethod
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        """Covariances from precisions (both in this model's layout)."""
+
+    @abstractmethod
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        """Cholesky factors of user-given precisions (validated beforehand)."""
+
+    # -- evaluation ----------------------------------------------------------
+    @abstractmethod
+    def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
+        """Squared Mahalanobis distances of shape (n, K) of rows to each mean."""
+
+    @abstractmethod
+    def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
+        """``log det C_k`` per component, shape (K,) (broadcastable)."""
+
+    def log_gaussian(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
+        """Log-density of each row under each component, shape (n, K)."""
+        n_features = X.shape[1]
+        maha = self.mahalanobis(X, means, precisions_cholesky)
+        log_det = self.log_det_precision_cholesky(precisions_cholesky, n_features)
+        return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
+
+    # -- dense views ---------------------------------------------------------
+    @abstractmethod
+    def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
+        """Covariances as a dense (K, D, D) stack (for sampling, plots, conditioning)."""
+
+    # -- helpers shared by the subclasses -------------------------------------
+    @staticmethod
+    def _centre(X: Any, means: Any) -> tuple[Any, Any]:
+        """Shift rows and means by the mean of the means.
+
+        Evaluating ``(x - mu) C`` as ``x C - mu C`` cancels badly when the data
+        sit far from the origin (float32 at an offset of 1e4); after this
+        shift both terms are of the order of the data's spread.
+        """
+        xp = get_namespace(X, means)
+        origin = xp.mean(means, axis=0)
+        return X - origin, means - origin
+
+    @staticmethod
+    def _raise_if_not_positive(values: Any, what: str = "") -> None:
+        """Raise :class:`CollapsedComponentError` for components whose entries are <= 0
+        or not finite. ``values`` has shape (K,) or (K, D)."""
+        xp = get_namespace(values)
+        bad = ~(values > 0) | ~xp.isfinite(values)
+        if values.ndim > 1:
+            bad = xp.any(bad, axis=tuple(range(1, values.ndim)))
+        if bool(xp.any(bad)):
+            indices = [int(i) for i in backend_for(xp).to_numpy(xp.nonzero(bad)[0])]
+            raise CollapsedComponentError(indices, what)

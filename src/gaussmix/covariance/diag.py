@@ -1,0 +1,56 @@
+"""Diagonal covariance: axis-aligned ellipsoids, one per component (mclust VVI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import get_namespace
+from ..stats import SuffStats
+from .base import CovarianceModel
+from .full import _tiny
+
+
+class DiagCovariance(CovarianceModel):
+    """Each component has its own diagonal covariance, stored as (K, D) variances."""
+
+    name = "diag"
+    aliases = ("VVI",)
+    full_scatter = False
+
+    def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        return (n_components, n_features)
+
+    def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components * n_features
+
+    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+        weight = stats.resp_weight + 10 * _tiny(get_namespace(stats.scatter), stats.scatter)
+        return stats.scatter / weight[:, None] + reg_covar
+
+    def precision_cholesky(self, covariances: Any) -> Any:
+        self._raise_if_not_positive(covariances)
+        return 1.0 / get_namespace(covariances).sqrt(covariances)
+
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        return precisions_cholesky**2
+
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        return 1.0 / precisions
+
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        return get_namespace(precisions).sqrt(precisions)
+
+    def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
+        xp = get_namespace(X, means)
+        X, means = self._centre(X, means)
+        whitened = (X[:, None, :] - means[None, :, :]) * precisions_cholesky[None, :, :]
+        return xp.sum(whitened * whitened, axis=2)
+
+    def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
+        xp = get_namespace(precisions_cholesky)
+        return xp.sum(xp.log(precisions_cholesky), axis=1)
+
+    def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
+        xp = get_namespace(covariances)
+        eye = xp.eye(n_features, dtype=covariances.dtype)
+        return covariances[:, :, None] * eye[None, :, :]

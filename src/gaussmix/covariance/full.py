@@ -1,0 +1,97 @@
+"""Full covariance: each component has its own unrestricted covariance (mclust VVV)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import backend_for, get_namespace
+from ..exceptions import CollapsedComponentError
+from ..stats import SuffStats
+from .base import CovarianceModel
+
+
+def _eye(xp: Any, n_features: int, like: Any) -> Any:
+    return xp.eye(n_features, dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def dense_precision_cholesky(covariances: Any) -> Any:
+    """``inv(L)^T`` for each lower Cholesky factor ``L`` of a (..., D, D) stack.
+
+    Raises :class:`CollapsedComponentError` naming the stack indices that are
+    not positive definite.
+    """
+    xp = get_namespace(covariances)
+    backend = backend_for(xp)
+    factors, ok = backend.cholesky_lower(covariances)
+    if not bool(xp.all(ok)):
+        bad = backend.to_numpy(xp.reshape(~ok, (-1,)))
+        raise CollapsedComponentError([int(i) for i in bad.nonzero()[0]])
+    return xp.matrix_transpose(backend.inverse_lower_triangular(factors))
+
+
+def dense_factor_of_precisions(precisions: Any) -> Any:
+    """Lower Cholesky factors of precision matrices (C C^T = P)."""
+    xp = get_namespace(precisions)
+    factors, ok = backend_for(xp).cholesky_lower(precisions)
+    if not bool(xp.all(ok)):
+        raise ValueError("precisions must be symmetric positive definite")
+    return factors
+
+
+class FullCovariance(CovarianceModel):
+    """Each component k has its own D x D covariance."""
+
+    name = "full"
+    aliases = ("VVV",)
+    full_scatter = True
+
+    def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        return (n_components, n_features, n_features)
+
+    def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components * n_features * (n_features + 1) // 2
+
+    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+        xp = get_namespace(stats.scatter)
+        weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
+        covariances = stats.scatter / weight[:, None, None]
+        return covariances + reg_covar * _eye(xp, stats.n_features, covariances)
+
+    def precision_cholesky(self, covariances: Any) -> Any:
+        return dense_precision_cholesky(covariances)
+
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        xp = get_namespace(precisions_cholesky)
+        return precisions_cholesky @ xp.matrix_transpose(precisions_cholesky)
+
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        xp = get_namespace(precisions)
+        return xp.linalg.inv(precisions)
+
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        return dense_factor_of_precisions(precisions)
+
+    def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
+        xp = get_namespace(X, means)
+        n_samples, n_features = X.shape
+        n_components = means.shape[0]
+        X, means = self._centre(X, means)
+        # Whiten against all components in one product: (n, D) @ (D, K*D).
+        stacked = xp.reshape(
+            xp.permute_dims(precisions_cholesky, (1, 0, 2)), (n_features, n_components * n_features)
+        )
+        whitened = xp.reshape(X @ stacked, (n_samples, n_components, n_features))
+        whitened_means = (means[:, None, :] @ precisions_cholesky)[:, 0, :]
+        whitened = whitened - whitened_means[None, :, :]
+        return xp.sum(whitened * whitened, axis=2)
+
+    def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
+        xp = get_namespace(precisions_cholesky)
+        return xp.sum(xp.log(xp.linalg.diagonal(precisions_cholesky)), axis=-1)
+
+    def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
+        return covariances
+
+
+def _tiny(xp: Any, like: Any) -> float:
+    return float(xp.finfo(like.dtype).eps)

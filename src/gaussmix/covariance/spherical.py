@@ -1,0 +1,56 @@
+"""Spherical covariance: one variance per component (mclust VII)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import get_namespace
+from ..stats import SuffStats
+from .base import CovarianceModel
+from .full import _tiny
+
+
+class SphericalCovariance(CovarianceModel):
+    """Each component has a single variance, stored as a (K,) vector."""
+
+    name = "spherical"
+    aliases = ("VII",)
+    full_scatter = False
+
+    def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        return (n_components,)
+
+    def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components
+
+    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+        xp = get_namespace(stats.scatter)
+        weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
+        return xp.mean(stats.scatter / weight[:, None] + reg_covar, axis=1)
+
+    def precision_cholesky(self, covariances: Any) -> Any:
+        self._raise_if_not_positive(covariances)
+        return 1.0 / get_namespace(covariances).sqrt(covariances)
+
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        return precisions_cholesky**2
+
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        return 1.0 / precisions
+
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        return get_namespace(precisions).sqrt(precisions)
+
+    def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
+        xp = get_namespace(X, means)
+        X, means = self._centre(X, means)
+        diff = X[:, None, :] - means[None, :, :]
+        return xp.sum(diff * diff, axis=2) * (precisions_cholesky**2)[None, :]
+
+    def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
+        return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
+
+    def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
+        xp = get_namespace(covariances)
+        eye = xp.eye(n_features, dtype=covariances.dtype)
+        return covariances[:, None, None] * eye[None, :, :]

@@ -1,0 +1,188 @@
+"""Expectation-Maximisation as a reduction of sufficient statistics.
+
+``accumulate`` is the E-step on one chunk, ``m_step`` turns summed statistics
+into parameters and ``run_em`` iterates the two over any data source. Nothing
+here knows where the rows live: in-memory, out-of-core and distributed fits
+differ only in how the per-chunk statistics are summed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ._math import logsumexp_rows
+from .backends import get_namespace
+from .covariance import CovarianceModel
+from .params import MixtureParams
+from .stats import SuffStats, stats_from_responsibilities
+
+
+@dataclass(frozen=True)
+class EMConfig:
+    """Settings of one EM run.
+
+    Attributes
+    ----------
+    covariance : CovarianceModel
+    reg_covar : float
+        Added to the covariance diagonals after each M-step.
+    tol : float
+        Convergence threshold on the change of the mean per-sample log-likelihood.
+    max_iter : int
+    """
+
+    covariance: CovarianceModel
+    reg_covar: float
+    tol: float
+    max_iter: int
+
+
+@dataclass(frozen=True)
+class IterationEvent:
+    """What a progress callback receives after each EM iteration."""
+
+    n_iter: int
+    max_iter: int
+    lower_bound: float
+    change: float
+
+
+@dataclass
+class FitResult:
+    """Outcome of one EM run.
+
+    ``lower_bound`` is the mean log-likelihood computed in the last E-step (of
+    the parameters *before* the last M-step, as in scikit-learn); ``params``
+    are the parameters after that M-step.
+    """
+
+    params: MixtureParams
+    lower_bound: float
+    n_iter: int
+    converged: bool
+    lower_bounds: list[float] = field(default_factory=list)
+
+
+class NonFiniteLikelihoodError(ValueError):
+    """The log-likelihood became NaN or infinite during EM."""
+
+
+def responsibilities(X: Any, params: MixtureParams) -> tuple[Any, Any]:
+    """Posterior responsibilities and per-row log-density of one chunk.
+
+    Returns
+    -------
+    resp : array of shape (n, K)
+    log_density : array of shape (n,)
+        ``log p(x_n)`` under the mixture.
+    """
+    xp = get_namespace(X)
+    weighted = params.log_weighted_prob(X)
+    log_density = logsumexp_rows(weighted)
+    return xp.exp(weighted - log_density[:, None]), log_density
+
+
+def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> tuple[SuffStats, float]:
+    """E-step on one chunk.
+
+    Parameters
+    ----------
+    X : array of shape (n, D)
+    sample_weight : array of shape (n,) or None
+        Frequency weights; ``None`` means every row counts once.
+    params : MixtureParams
+
+    Returns
+    -------
+    stats : SuffStats
+        Centred statistics of the chunk, mergeable with those of other chunks.
+    loglik : float
+        ``sum_n w_n log p(x_n)`` over the chunk.
+    """
+    xp = get_namespace(X)
+    resp, log_density = responsibilities(X, params)
+    if sample_weight is None:
+        weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
+    else:
+        weighted_resp = resp * sample_weight[:, None]
+        total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
+    stats = stats_from_responsibilities(X, weighted_resp, params.covariance.full_scatter, float(total))
+    return stats, float(loglik)
+
+
+def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
+    """E-step over every chunk of ``source``, statistics merged in chunk order."""
+    parts = [accumulate(X, w, params) for X, w in source.chunks()]
+    stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
+    return stats, math.fsum(ll for _, ll in parts)
+
+
+def m_step(stats: SuffStats, covariance: CovarianceModel, reg_covar: float) -> MixtureParams:
+    """Parameters maximising the expected complete-data log-likelihood.
+
+    Raises
+    ------
+    CollapsedComponentError
+        If a component's covariance is not positive definite.
+    """
+    xp = get_namespace(stats.means)
+    eps = float(xp.finfo(stats.means.dtype).eps)
+    # The 10*eps floor keeps an emptied component's weight positive (as scikit-learn).
+    resp_weight = stats.resp_weight + 10 * eps
+    weights = resp_weight / xp.sum(resp_weight)
+    covariances = covariance.estimate(stats, reg_covar)
+    return MixtureParams.from_covariances(weights, stats.means, covariances, covariance)
+
+
+def run_em(
+    source: Any,
+    params: MixtureParams,
+    config: EMConfig,
+    *,
+    previous_lower_bound: float = -math.inf,
+    callback: Optional[Callable[[IterationEvent], None]] = None,
+) -> FitResult:
+    """Iterate E- and M-steps from ``params`` until the mean log-likelihood settles.
+
+    Parameters
+    ----------
+    source : data source
+        See :mod:`gaussmix.sources`.
+    params : MixtureParams
+        Starting parameters.
+    config : EMConfig
+    previous_lower_bound : float
+        Lower bound the start is compared with (for warm starts).
+    callback : callable, optional
+        Called with an :class:`IterationEvent` after every iteration.
+
+    Returns
+    -------
+    FitResult
+    """
+    lower_bound = previous_lower_bound
+    lower_bounds: list[float] = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, config.max_iter + 1):
+        stats, loglik = accumulate_source(source, params)
+        mean_loglik = loglik / stats.total_weight
+        if not math.isfinite(mean_loglik):
+            raise NonFiniteLikelihoodError(
+                f"the log-likelihood became {mean_loglik} at iteration {n_iter}: "
+                "the data may hold extreme values or a component collapsed; "
+                "scale the data or raise reg_covar"
+            )
+        params = m_step(stats, config.covariance, config.reg_covar)
+        change = mean_loglik - lower_bound
+        lower_bound = mean_loglik
+        lower_bounds.append(mean_loglik)
+        if callback is not None:
+            callback(IterationEvent(n_iter, config.max_iter, mean_loglik, change))
+        if abs(change) < config.tol:
+            converged = True
+            break
+    return FitResult(params, lower_bound, n_iter, converged, lower_bounds)

@@ -1,0 +1,26 @@
+"""Errors gaussmix raises; each subclasses the built-in that scikit-learn raises."""
+
+from __future__ import annotations
+
+
+class CollapsedComponentError(ValueError):
+    """A component's covariance stopped being positive definite during EM.
+
+    Attributes
+    ----------
+    components : list of int
+        Indices of the offending components.
+    """
+
+    def __init__(self, components: list[int], detail: str = "") -> None:
+        self.components = list(components)
+        which = ", ".join(str(k) for k in self.components)
+        noun = "component" if len(self.components) == 1 else "components"
+        message = (
+            f"{noun} {which} collapsed: its covariance is not positive definite "
+            "(it fits too few distinct points or a lower-dimensional set). "
+            "Raise reg_covar, scale your data, or use fewer components."
+        )
+        if detail:
+            message = f"{message} {detail}"
+        super().__init__(message)

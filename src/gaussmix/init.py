@@ -1,0 +1,146 @@
+"""Initialisers: starting responsibilities for EM, found through a registry.
+
+Every initialiser gives each row a starting responsibility (hard labels or soft
+weights); the starting parameters are then one M-step away, computed with the
+same statistics code as EM itself. Hard-label starts (k-means, k-means++,
+random_from_data) assign *every* row to its nearest centre, so every
+covariance structure starts from a within-cluster scatter, never from a
+covariance built on K single rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.metrics import pairwise_distances_argmin
+
+from .stats import SuffStats, stats_from_responsibilities
+
+#: an initialiser maps (X, sample_weight, K, RandomState) to labels (n,) or responsibilities (n, K)
+Initializer = Callable[[np.ndarray, Optional[np.ndarray], int, np.random.RandomState], np.ndarray]
+
+_INITIALIZERS: dict[str, Initializer] = {}
+
+
+def register_initializer(name: str) -> Callable[[Initializer], Initializer]:
+    """Decorator adding an initialiser to the registry under ``name``."""
+
+    def decorate(function: Initializer) -> Initializer:
+        _INITIALIZERS[name] = function
+        return function
+
+    return decorate
+
+
+def available_initializers() -> list[str]:
+    return sorted(_INITIALIZERS)
+
+
+def get_initializer(name: str) -> Initializer:
+    """Look up an initialiser; an unknown name gets an error listing the valid ones."""
+    try:
+        return _INITIALIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown init_params {name!r}; valid values are: "
+            + ", ".join(repr(n) for n in available_initializers())
+        ) from None
+
+
+def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for every row (computed in bounded chunks)."""
+    return pairwise_distances_argmin(X, centres)
+
+
+def _selection_probabilities(sample_weight: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    return weights / weights.sum()
+
+
+@register_initializer("kmeans")
+def _kmeans(X, sample_weight, n_components, random_state):
+    model = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+    return model.fit(X, sample_weight=sample_weight).labels_
+
+
+@register_initializer("k-means++")
+def _kmeans_plusplus(X, sample_weight, n_components, random_state):
+    centres, _ = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=sample_weight)
+    return nearest_centre_labels(X, centres)
+
+
+@register_initializer("random_from_data")
+def _random_from_data(X, sample_weight, n_components, random_state):
+    probabilities = _selection_probabilities(sample_weight)
+    if probabilities is not None and np.count_nonzero(probabilities) < n_components:
+        raise ValueError(
+            f"init_params='random_from_data' needs at least n_components={n_components} rows "
+            "with positive sample_weight"
+        )
+    indices = random_state.choice(X.shape[0], size=n_components, replace=False, p=probabilities)
+    return nearest_centre_labels(X, X[indices])
+
+
+@register_initializer("random")
+def _random(X, sample_weight, n_components, random_state):
+    resp = random_state.uniform(size=(X.shape[0], n_components)).astype(X.dtype)
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+def initial_stats(
+    X: np.ndarray,
+    sample_weight: Optional[np.ndarray],
+    assignment: np.ndarray,
+    n_components: int,
+    full_scatter: bool,
+    chunk_rows: int,
+) -> SuffStats:
+    """Statistics of the starting responsibilities, summed over row chunks.
+
+    Parameters
+    ----------
+    assignment : array of shape (n,) of int labels, or (n, K) responsibilities
+
+    Components left with less than two rows' worth of weight get the pooled
+    within-cluster covariance (a single row has no scatter, and a component
+    started on one row collapses at once).
+    """
+    n_samples = X.shape[0]
+    parts = []
+    for start in range(0, n_samples, chunk_rows):
+        stop = min(start + chunk_rows, n_samples)
+        if assignment.ndim == 1:
+            resp = np.zeros((stop - start, n_components), dtype=X.dtype)
+            resp[np.arange(stop - start), assignment[start:stop]] = 1
+        else:
+            resp = np.asarray(assignment[start:stop], dtype=X.dtype)
+        weights = None if sample_weight is None else sample_weight[start:stop]
+        weighted = resp if weights is None else resp * weights[:, None]
+        total = (stop - start) if weights is None else float(weights.sum())
+        parts.append(stats_from_responsibilities(X[start:stop], weighted, full_scatter, total))
+    stats = functools.reduce(SuffStats.merge, parts)
+    return _repair_thin_components(stats, n_samples)
+
+
+def _repair_thin_components(stats: SuffStats, n_samples: int) -> SuffStats:
+    mean_row_weight = stats.total_weight / n_samples
+    thin = stats.resp_weight < 2 * mean_row_weight
+    if not thin.any():
+        return stats
+    pooled = stats.scatter.sum(axis=0) / max(stats.resp_weight.sum(), np.finfo(stats.means.dtype).tiny)
+    effective = np.maximum(stats.resp_weight, mean_row_weight)
+    scatter = stats.scatter.copy()
+    scatter[thin] = effective[thin].reshape((-1,) + (1,) * pooled.ndim) * pooled
+    means = stats.means.copy()
+    resp_weight = stats.resp_weight.copy()
+    empty = stats.resp_weight <= 0
+    if empty.any():
+        # An empty component starts at the heaviest component's mean, with one row's weight.
+        means[empty] = stats.means[np.argmax(stats.resp_weight)]
+    resp_weight[thin] = effective[thin]
+    return SuffStats(resp_weight, means, scatter, stats.total_weight)

@@ -1,0 +1,89 @@
+"""Fitted parameters of a Gaussian mixture, independent of any estimator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import backend_for, get_namespace
+from .covariance import CovarianceModel
+
+
+@dataclass(frozen=True)
+class MixtureParams:
+    """Weights, means and covariances of a K-component mixture in D dimensions.
+
+    Attributes
+    ----------
+    weights : array of shape (K,)
+        Mixing proportions on the simplex.
+    means : array of shape (K, D)
+    covariances : array
+        In ``covariance``'s layout (see :mod:`gaussmix.covariance.base`).
+    precisions_cholesky : array
+        Factors ``C`` with ``C C^T = inv(Sigma)``, same layout.
+    covariance : CovarianceModel
+        The structure that interprets the two arrays above.
+    """
+
+    weights: Any
+    means: Any
+    covariances: Any
+    precisions_cholesky: Any
+    covariance: CovarianceModel
+
+    @property
+    def n_components(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.means.shape[1])
+
+    @classmethod
+    def from_covariances(cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel) -> "MixtureParams":
+        """Build parameters, factorising the covariances (raises if one collapsed)."""
+        return cls(weights, means, covariances, covariance.precision_cholesky(covariances), covariance)
+
+    def log_weighted_prob(self, X: Any) -> Any:
+        """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
+        xp = get_namespace(X)
+        return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + xp.log(
+            self.weights
+        )[None, :]
+
+    def n_parameters(self) -> int:
+        """Number of free parameters of the mixture."""
+        return self.covariance.n_parameters(self.n_components, self.n_features)
+
+    def dense_covariances(self) -> Any:
+        """Covariances as a dense (K, D, D) stack."""
+        return self.covariance.dense(self.covariances, self.n_components, self.n_features)
+
+    def sample(self, n_samples: int, rng: Any) -> tuple[Any, Any]:
+        """Draw ``n_samples`` rows: a component from the weights, then a Gaussian draw.
+
+        Parameters
+        ----------
+        n_samples : int
+        rng : numpy.random.RandomState
+
+        Returns
+        -------
+        X : array of shape (n_samples, D)
+            Rows grouped by component, as scikit-learn returns them.
+        labels : array of shape (n_samples,)
+        """
+        import numpy as np
+
+        xp = get_namespace(self.means)
+        backend = backend_for(xp)
+        weights = backend.to_numpy(self.weights).astype(np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        factors, _ = backend.cholesky_lower(self.dense_covariances())
+        pieces, labels = [], []
+        for k, count in enumerate(counts):
+            noise = backend.standard_normal(rng, (int(count), self.n_features), self.means)
+            pieces.append(self.means[k][None, :] + noise @ xp.matrix_transpose(factors[k]))
+            labels.append(xp.full((int(count),), k, dtype=xp.int64))
+        return xp.concat(pieces, axis=0), xp.concat(labels, axis=0)

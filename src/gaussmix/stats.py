@@ -1,0 +1,117 @@
+"""Additive sufficient statistics of a Gaussian mixture's E-step.
+
+The statistics of a chunk are kept *centred*: per component, the responsibility
+weight ``N_k``, the weighted mean ``m_k`` and the scatter about that mean
+``S_k = sum_n w_n g_nk (x_n - m_k)(x_n - m_k)^T``. Merging two chunks uses
+Chan et al.'s pairwise update, so nothing of the form ``E[x^2] - E[x]^2`` ever
+cancels (that formula yields negative variances in float32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import get_namespace
+
+
+@dataclass(frozen=True)
+class SuffStats:
+    """Mergeable E-step statistics of a Gaussian mixture.
+
+    Attributes
+    ----------
+    resp_weight : array of shape (K,)
+        ``N_k = sum_n w_n g_nk``.
+    means : array of shape (K, D)
+        Responsibility-weighted mean of the rows per component (zero where
+        ``N_k == 0``).
+    scatter : array of shape (K, D, D) or (K, D)
+        Weighted scatter about ``means``; only its diagonal when the
+        covariance model needs no more (``diag``, ``spherical``).
+    total_weight : float
+        ``sum_n w_n`` over the rows summarised.
+    """
+
+    resp_weight: Any
+    means: Any
+    scatter: Any
+    total_weight: float
+
+    @property
+    def n_components(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.means.shape[1])
+
+    @property
+    def full_scatter(self) -> bool:
+        """Whether ``scatter`` holds full (K, D, D) matrices."""
+        return self.scatter.ndim == 3
+
+    def merge(self, other: "SuffStats") -> "SuffStats":
+        """Statistics of the union of the rows summarised by ``self`` and ``other``.
+
+        Exact in exact arithmetic and associative; merging with statistics of
+        zero weight returns the other side unchanged.
+        """
+        if self.full_scatter != other.full_scatter or self.means.shape != other.means.shape:
+            raise ValueError(
+                "cannot merge statistics of different shapes: "
+                f"{tuple(self.scatter.shape)} and {tuple(other.scatter.shape)}"
+            )
+        xp = get_namespace(self.means, other.means)
+        weight_a, weight_b = self.resp_weight, other.resp_weight
+        total = weight_a + weight_b
+        positive = total > 0
+        safe_total = xp.where(positive, total, xp.ones_like(total))
+        share_b = xp.where(positive, weight_b / safe_total, xp.zeros_like(total))
+        delta = other.means - self.means
+        means = self.means + delta * share_b[:, None]
+        # N_a N_b / (N_a + N_b): the weight of the between-chunk correction
+        cross = xp.where(positive, weight_a * share_b, xp.zeros_like(total))
+        if self.full_scatter:
+            correction = cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+        else:
+            correction = cross[:, None] * delta * delta
+        return SuffStats(
+            resp_weight=total,
+            means=means,
+            scatter=self.scatter + other.scatter + correction,
+            total_weight=self.total_weight + other.total_weight,
+        )
+
+
+def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, sample_weight_total: float) -> SuffStats:
+    """Centred statistics of one chunk from its (sample-weighted) responsibilities.
+
+    Parameters
+    ----------
+    X : array of shape (n, D)
+    weighted_resp : array of shape (n, K)
+        ``w_n * g_nk``: responsibilities already multiplied by the sample weights.
+    full_scatter : bool
+        Keep the full (K, D, D) scatter, or only its diagonal (K, D).
+    sample_weight_total : float
+        ``sum_n w_n`` of the chunk.
+
+    Returns
+    -------
+    SuffStats
+    """
+    xp = get_namespace(X, weighted_resp)
+    resp_weight = xp.sum(weighted_resp, axis=0)
+    positive = resp_weight > 0
+    safe_weight = xp.where(positive, resp_weight, xp.ones_like(resp_weight))
+    means = (weighted_resp.T @ X) / safe_weight[:, None]
+    # Centre on each component's own chunk mean: (n, K, D), bounded by the chunk.
+    centred = X[:, None, :] - means[None, :, :]
+    weighted_centred = weighted_resp[:, :, None] * centred
+    if full_scatter:
+        # (K, D, n) @ (K, n, D) -> (K, D, D)
+        scatter = xp.permute_dims(weighted_centred, (1, 2, 0)) @ xp.permute_dims(centred, (1, 0, 2))
+    else:
+        scatter = xp.sum(weighted_centred * centred, axis=0)
+    return SuffStats(resp_weight, means, scatter, float(sample_weight_total))
