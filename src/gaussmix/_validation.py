@@ -60,7 +60,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
 def check_param(name: str, value: Any, kind: type | tuple, low: float, *, low_open: bool = False) -> None:
     """Check a numeric hyper-parameter's type and lower bound."""
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name} must be a {_kind_name(kind)}; got {value!r}")
+        raise ValueError(f"{name} must be {_kind_name(kind)}; got {value!r}")
     if value < low or (low_open and value == low):
         relation = ">" if low_open else ">="
         raise ValueError(f"{name} must be {relation} {low}; got {value!r}")
@@ -68,6 +68,7 @@ def check_param(name: str, value: Any, kind: type | tuple, low: float, *, low_op
 
 def _kind_name(kind: type | tuple) -> str:
     return "an integer" if kind is numbers.Integral else "a real number"
+
 
 
 def check_weights_init(weights: Any, n_components: int, dtype: np.dtype) -> np.ndarray:

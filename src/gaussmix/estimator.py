@@ -188,7 +188,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"than n_components = {self.n_components}"
             )
         user_init = self._check_init_arrays(covariance, n_features, X.dtype)
-        source = ArraySource(X, weights, self._chunk_rows(X))
+        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
+        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
+        source = ArraySource(X, weights, self._chunk_rows(X), origin)
         config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter))
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -198,10 +200,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init_index in range(n_init):
             self._say(1, f"Initialization {init_index}")
             if do_init:
-                start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows)
+                start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
                 previous = -math.inf
             else:
-                start = self._fitted_params(X.dtype)
+                start = self._fitted_params(X.dtype).translated(-origin)
                 previous = self.lower_bound_
             if self.max_iter == 0:
                 result = FitResult(start, -math.inf, 0, False, [])
@@ -222,7 +224,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._set_fitted(best)
+        self._set_fitted(best, origin)
         return self.predict(X)
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
@@ -238,13 +240,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return init
 
-    def _initial_params(self, X, weights, covariance, user_init, random_state, chunk_rows) -> MixtureParams:
+    def _initial_params(self, X, weights, covariance, user_init, random_state, chunk_rows, origin) -> MixtureParams:
+        """Starting parameters in the frame centred on ``origin``."""
         if "means" in user_init:
             # Start the covariances from the rows nearest each given mean.
             assignment = nearest_centre_labels(X, user_init["means"])
         else:
             assignment = get_initializer(self.init_params)(X, weights, self.n_components, random_state)
-        stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows)
+        stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows, origin)
         params = m_step(stats, covariance, float(self.reg_covar))
         if not user_init:
             return params
@@ -255,7 +258,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariances = covariance.covariances_from_precisions(precisions)
         return MixtureParams(
             user_init.get("weights", params.weights),
-            user_init.get("means", params.means),
+            user_init["means"] - origin if "means" in user_init else params.means,
             covariances,
             precisions_cholesky,
             covariance,
@@ -278,8 +281,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.verbose >= level:
             print(message, file=sys.stdout)
 
-    def _set_fitted(self, result: FitResult) -> None:
-        params = result.params
+    def _set_fitted(self, result: FitResult, origin: np.ndarray) -> None:
+        params = result.params.translated(origin)
         self.weights_ = params.weights
         self.means_ = params.means
         self.covariances_ = params.covariances

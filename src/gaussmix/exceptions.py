@@ -15,9 +15,12 @@ class CollapsedComponentError(ValueError):
     def __init__(self, components: list[int], detail: str = "") -> None:
         self.components = list(components)
         which = ", ".join(str(k) for k in self.components)
-        noun = "component" if len(self.components) == 1 else "components"
+        if len(self.components) == 1:
+            subject = f"component {which} collapsed: its covariance is"
+        else:
+            subject = f"components {which} collapsed: their covariances are"
         message = (
-            f"{noun} {which} collapsed: its covariance is not positive definite "
+            f"{subject} not positive definite "
             "(it fits too few distinct points or a lower-dimensional set). "
             "Raise reg_covar, scale your data, or use fewer components."
         )

@@ -99,12 +99,15 @@ def initial_stats(
     n_components: int,
     full_scatter: bool,
     chunk_rows: int,
+    origin: Optional[np.ndarray] = None,
 ) -> SuffStats:
     """Statistics of the starting responsibilities, summed over row chunks.
 
     Parameters
     ----------
     assignment : array of shape (n,) of int labels, or (n, K) responsibilities
+    origin : array of shape (D,), optional
+        Subtracted from the rows: the statistics are those of ``X - origin``.
 
     Components left with less than two rows' worth of weight get the pooled
     within-cluster covariance (a single row has no scatter, and a component
@@ -122,7 +125,8 @@ def initial_stats(
         weights = None if sample_weight is None else sample_weight[start:stop]
         weighted = resp if weights is None else resp * weights[:, None]
         total = (stop - start) if weights is None else float(weights.sum())
-        parts.append(stats_from_responsibilities(X[start:stop], weighted, full_scatter, total))
+        rows = X[start:stop] if origin is None else X[start:stop] - origin
+        parts.append(stats_from_responsibilities(rows, weighted, full_scatter, total))
     stats = functools.reduce(SuffStats.merge, parts)
     return _repair_thin_components(stats, n_samples)
 

@@ -45,6 +45,12 @@ class MixtureParams:
         """Build parameters, factorising the covariances (raises if one collapsed)."""
         return cls(weights, means, covariances, covariance.precision_cholesky(covariances), covariance)
 
+    def translated(self, offset: Any) -> "MixtureParams":
+        """The same mixture moved by ``offset`` (shape (D,)): means plus offset."""
+        return MixtureParams(
+            self.weights, self.means + offset, self.covariances, self.precisions_cholesky, self.covariance
+        )
+
     def log_weighted_prob(self, X: Any) -> Any:
         """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
         xp = get_namespace(X)

@@ -32,12 +32,17 @@ class ArraySource:
     X : array of shape (n, D)
     sample_weight : array of shape (n,) or None
     chunk_rows : int
-        Rows per chunk; chunks are views, never copies.
+        Rows per chunk.
+    origin : array of shape (D,) or None
+        Subtracted from every chunk (a copy of one chunk at a time), so that EM
+        runs in a frame centred on the data: float32 data far from the origin
+        then keeps its precision in the statistics.
     """
 
     X: Any
     sample_weight: Optional[Any]
     chunk_rows: int
+    origin: Optional[Any] = None
 
     @property
     def n_samples(self) -> int:
@@ -52,4 +57,5 @@ class ArraySource:
         for start in range(0, self.n_samples, step):
             stop = min(start + step, self.n_samples)
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
-            yield self.X[start:stop], weights
+            rows = self.X[start:stop]
+            yield (rows if self.origin is None else rows - self.origin), weights

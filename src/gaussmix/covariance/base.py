@@ -120,13 +120,20 @@ class CovarianceModel(ABC):
         return X - origin, means - origin
 
     @staticmethod
-    def _raise_if_not_positive(values: Any, what: str = "") -> None:
-        """Raise :class:`CollapsedComponentError` for components whose entries are <= 0
-        or not finite. ``values`` has shape (K,) or (K, D)."""
-        xp = get_namespace(values)
-        bad = ~(values > 0) | ~xp.isfinite(values)
-        if values.ndim > 1:
-            bad = xp.any(bad, axis=tuple(range(1, values.ndim)))
+    def _raise_if_collapsed(variances: Any) -> None:
+        """Raise :class:`CollapsedComponentError` for components with a vanishing variance.
+
+        ``variances`` has shape (K, D) (per-feature variances of each component;
+        (1, D) for a shared covariance). A variance is treated as collapsed when
+        it is not finite or not above ``10 eps`` times the largest variance of
+        that feature among the components: below that, rounding and not data
+        decide its value (a component sitting on repeated rows).
+        """
+        xp = get_namespace(variances)
+        eps = float(xp.finfo(variances.dtype).eps)
+        finite = xp.isfinite(variances)
+        largest = xp.max(xp.where(finite, variances, xp.zeros_like(variances)), axis=0, keepdims=True)
+        bad = xp.any(~(variances > 10 * eps * largest) | ~finite | ~(variances > 0), axis=1)
         if bool(xp.any(bad)):
             indices = [int(i) for i in backend_for(xp).to_numpy(xp.nonzero(bad)[0])]
-            raise CollapsedComponentError(indices, what)
+            raise CollapsedComponentError(indices)

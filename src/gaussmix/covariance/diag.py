@@ -28,7 +28,7 @@ class DiagCovariance(CovarianceModel):
         return stats.scatter / weight[:, None] + reg_covar
 
     def precision_cholesky(self, covariances: Any) -> Any:
-        self._raise_if_not_positive(covariances)
+        self._raise_if_collapsed(covariances)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

@@ -15,18 +15,28 @@ def _eye(xp: Any, n_features: int, like: Any) -> Any:
 
 
 def dense_precision_cholesky(covariances: Any) -> Any:
-    """``inv(L)^T`` for each lower Cholesky factor ``L`` of a (..., D, D) stack.
+    """Upper-triangular ``C`` with ``C C^T = inv(Sigma)`` for a (..., D, D) stack.
+
+    Factorises the correlation matrix ``R = S^-1 Sigma S^-1`` (``S`` the standard
+    deviations) and returns ``C = S^-1 inv(L_R)^T``: features on very different
+    scales make ``Sigma`` ill-conditioned, but not ``R``, which keeps float32 accurate.
 
     Raises :class:`CollapsedComponentError` naming the stack indices that are
     not positive definite.
     """
     xp = get_namespace(covariances)
     backend = backend_for(xp)
-    factors, ok = backend.cholesky_lower(covariances)
+    variances = xp.linalg.diagonal(covariances)
+    positive = xp.all(variances > 0, axis=-1)
+    safe = xp.where(variances > 0, variances, xp.ones_like(variances))
+    inverse_scale = 1.0 / xp.sqrt(safe)
+    correlation = covariances * inverse_scale[..., :, None] * inverse_scale[..., None, :]
+    factors, ok = backend.cholesky_lower(correlation)
+    ok = ok & positive
     if not bool(xp.all(ok)):
         bad = backend.to_numpy(xp.reshape(~ok, (-1,)))
         raise CollapsedComponentError([int(i) for i in bad.nonzero()[0]])
-    return xp.matrix_transpose(backend.inverse_lower_triangular(factors))
+    return inverse_scale[..., :, None] * xp.matrix_transpose(backend.inverse_lower_triangular(factors))
 
 
 def dense_factor_of_precisions(precisions: Any) -> Any:
@@ -58,6 +68,7 @@ class FullCovariance(CovarianceModel):
         return covariances + reg_covar * _eye(xp, stats.n_features, covariances)
 
     def precision_cholesky(self, covariances: Any) -> Any:
+        self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances))
         return dense_precision_cholesky(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

@@ -29,7 +29,7 @@ class SphericalCovariance(CovarianceModel):
         return xp.mean(stats.scatter / weight[:, None] + reg_covar, axis=1)
 
     def precision_cholesky(self, covariances: Any) -> Any:
-        self._raise_if_not_positive(covariances)
+        self._raise_if_collapsed(covariances[:, None])
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

@@ -1,0 +1,234 @@
+"""Properties of EM and of the sufficient statistics it reduces."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+
+from gaussmix import GaussianMixture, SuffStats, get_covariance_model
+from gaussmix.em import accumulate, m_step
+from gaussmix.sources import ArraySource
+from gaussmix.em import accumulate_source
+
+from .conftest import COVARIANCE_TYPES, make_blobs
+
+
+def _fitted_params(X, covariance_type, n_components=3, seed=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=2, random_state=seed).fit(X)
+    return model._fitted_params(X.dtype)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows_per_parameter=st.integers(3, 12),
+    n_features=st.integers(1, 4),
+    n_components=st.integers(1, 4),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    seed=st.integers(0, 2**16),
+)
+def test_em_never_lowers_the_log_likelihood(rows_per_parameter, n_features, n_components, covariance_type, dtype, seed):
+    # Enough rows per component that no covariance is singular (then float32 rounding, not EM,
+    # would decide the sign of a step).
+    n_samples = rows_per_parameter * n_components * (n_features + 1) * 2
+    X = make_blobs(n_samples, n_features, n_components, seed=seed, dtype=dtype)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = GaussianMixture(
+            n_components, covariance_type=covariance_type, tol=0, max_iter=15,
+            reg_covar=1e-10 if dtype == np.float64 else 1e-6, random_state=seed,
+        ).fit(X)
+    trace = np.asarray(model.lower_bounds_, dtype=np.float64)
+    # EM is monotone in exact arithmetic; allow rounding of the working precision (and the
+    # tiny regularisation float32 needs, which makes the M-step not quite the maximiser).
+    slack = 1e-9 if dtype == np.float64 else 1e-4
+    assert np.all(np.diff(trace) >= -slack * (1 + np.abs(trace[1:])))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_chunked_accumulation_equals_one_pass(covariance_type, weighted):
+    X = make_blobs(700, 3, 3, seed=3)[0]
+    weights = np.random.RandomState(0).uniform(0, 3, size=len(X)) if weighted else None
+    params = _fitted_params(X, covariance_type)
+    whole, loglik_whole = accumulate(X, weights, params)
+    for chunk_rows in (1, 7, 100, 699):
+        chunked, loglik_chunked = accumulate_source(ArraySource(X, weights, chunk_rows), params)
+        _assert_stats_close(chunked, whole, rtol=1e-10)
+        np.testing.assert_allclose(loglik_chunked, loglik_whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_merge_is_order_independent(covariance_type):
+    X = make_blobs(400, 2, 3, seed=4)[0]
+    params = _fitted_params(X, covariance_type)
+    parts = [accumulate(X[i:i + 50], None, params)[0] for i in range(0, 400, 50)]
+    forward = functools.reduce(SuffStats.merge, parts)
+    backward = functools.reduce(SuffStats.merge, parts[::-1])
+    tree = _tree_merge(parts)
+    _assert_stats_close(backward, forward, rtol=1e-11)
+    _assert_stats_close(tree, forward, rtol=1e-11)
+
+
+def _tree_merge(parts):
+    while len(parts) > 1:
+        parts = [a.merge(b) if b is not None else a for a, b in zip(parts[::2], parts[1::2] + [None])]
+    return parts[0]
+
+
+def _assert_stats_close(actual, expected, rtol):
+    np.testing.assert_allclose(actual.resp_weight, expected.resp_weight, rtol=rtol)
+    np.testing.assert_allclose(actual.means, expected.means, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(actual.scatter, expected.scatter, rtol=rtol, atol=1e-10)
+    np.testing.assert_allclose(actual.total_weight, expected.total_weight, rtol=rtol)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_statistics_match_direct_weighted_formulas(covariance_type):
+    X = make_blobs(300, 3, 2, seed=5)[0]
+    weights = np.random.RandomState(1).uniform(0.5, 2, size=len(X))
+    params = _fitted_params(X, covariance_type, n_components=2)
+    stats, loglik = accumulate(X, weights, params)
+    dense = params.dense_covariances()
+    densities = np.column_stack([
+        params.weights[k] * multivariate_normal(params.means[k], dense[k]).pdf(X) for k in range(2)
+    ])
+    resp = densities / densities.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(loglik, np.sum(weights * np.log(densities.sum(axis=1))), rtol=1e-10)
+    for k in range(2):
+        r = resp[:, k] * weights
+        mean = r @ X / r.sum()
+        scatter = (r[:, None] * (X - mean)).T @ (X - mean)
+        np.testing.assert_allclose(stats.resp_weight[k], r.sum(), rtol=1e-10)
+        np.testing.assert_allclose(stats.means[k], mean, rtol=1e-10)
+        expected = scatter if stats.full_scatter else np.diag(scatter)
+        np.testing.assert_allclose(stats.scatter[k], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows(covariance_type):
+    X = make_blobs(200, 2, 3, seed=6)[0]
+    counts = np.random.RandomState(2).randint(0, 4, size=len(X))
+    start = _fitted_params(X, covariance_type)
+    kwargs = dict(
+        n_components=3, covariance_type=covariance_type, tol=0, max_iter=20,
+        weights_init=start.weights, means_init=start.means,
+        precisions_init=start.covariance.precisions(start.precisions_cholesky),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = GaussianMixture(**kwargs).fit(X, sample_weight=counts)
+        repeated = GaussianMixture(**kwargs).fit(np.repeat(X, counts, axis=0))
+    np.testing.assert_allclose(weighted.lower_bound_, repeated.lower_bound_, rtol=1e-10)
+    np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-9)
+    np.testing.assert_allclose(weighted.covariances_, repeated.covariances_, rtol=1e-9)
+    np.testing.assert_allclose(weighted.weights_, repeated.weights_, rtol=1e-9)
+
+
+def test_integer_weights_equal_repeated_rows_with_default_kmeans_start():
+    X = make_blobs(300, 2, 3, seed=7)[0]
+    counts = np.random.RandomState(3).randint(1, 3, size=len(X))
+    weighted = GaussianMixture(3, random_state=0, tol=1e-10, max_iter=500).fit(X, sample_weight=counts)
+    repeated = GaussianMixture(3, random_state=0, tol=1e-10, max_iter=500).fit(np.repeat(X, counts, axis=0))
+    # different random draws in the start, same optimum on well separated clusters
+    order_w, order_r = np.argsort(weighted.means_[:, 0]), np.argsort(repeated.means_[:, 0])
+    np.testing.assert_allclose(weighted.means_[order_w], repeated.means_[order_r], rtol=1e-5)
+    np.testing.assert_allclose(weighted.lower_bound_, repeated.lower_bound_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_input_equals_float_input(covariance_type, faithful):
+    X_float = np.round(faithful).astype(np.float64)
+    X_int = X_float.astype(np.int64)
+    ours = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X_int)
+    theirs = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X_float)
+    assert ours.means_.dtype == np.float64
+    np.testing.assert_array_equal(ours.means_, theirs.means_)
+    np.testing.assert_array_equal(ours.covariances_, theirs.covariances_)
+    np.testing.assert_array_equal(ours.score_samples(X_int), theirs.score_samples(X_float))
+    assert ours.bic(X_int) == theirs.bic(X_float) and ours.aic(X_int) == theirs.aic(X_float)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_far_from_origin_stays_accurate(covariance_type):
+    # Round to float32 first: the comparison is float32 arithmetic vs float64 arithmetic on the
+    # same numbers (at 1e4, float32 rows are only resolved to ~1e-3).
+    X = (make_blobs(2000, 3, 3, seed=8)[0] * np.array([1e-1, 1.0, 1e2]) + 1e4).astype(np.float32).astype(np.float64)
+    start = _fitted_params(X, covariance_type)
+    kwargs = dict(
+        n_components=3, covariance_type=covariance_type, tol=0, max_iter=30,
+        weights_init=start.weights, means_init=start.means,
+        precisions_init=start.covariance.precisions(start.precisions_cholesky),
+        reg_covar=1e-6,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        single = GaussianMixture(**kwargs).fit(X.astype(np.float32))
+        double = GaussianMixture(**kwargs).fit(X)
+    assert single.means_.dtype == np.float32 and single.covariances_.dtype == np.float32
+    assert np.all(single._fitted_params().dense_covariances().diagonal(axis1=1, axis2=2) > 0)
+    np.testing.assert_allclose(single.lower_bound_, double.lower_bound_, rtol=1e-4)
+    np.testing.assert_allclose(
+        single.score(X.astype(np.float32)), double.score(X), rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_sample_reproduces_parameters(covariance_type):
+    X = make_blobs(600, 2, 3, seed=9)[0]
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    n = 200_000
+    draws, labels = model.sample(n)
+    assert draws.shape == (n, 2) and labels.shape == (n,)
+    counts = np.bincount(labels, minlength=3) / n
+    np.testing.assert_allclose(counts, model.weights_, atol=4 * np.sqrt(0.25 / n))
+    dense = model._fitted_params().dense_covariances()
+    for k in range(3):
+        rows = draws[labels == k]
+        scale = np.sqrt(np.diag(dense[k]))
+        assert np.all(np.abs(rows.mean(axis=0) - model.means_[k]) < 5 * scale / np.sqrt(len(rows)))
+        np.testing.assert_allclose(np.cov(rows.T), dense[k], atol=0.05 * scale.max() ** 2)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data", "random"])
+def test_every_start_gives_a_sensible_covariance(covariance_type, init_params):
+    # Three tight, well separated clusters: a start must see within-cluster spread (~1),
+    # not the total spread (~100) nor a collapsed one (reg_covar).
+    rng = np.random.RandomState(0)
+    centres = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    X = np.concatenate([c + rng.normal(size=(200, 2)) for c in centres])
+    model = GaussianMixture(3, covariance_type=covariance_type, init_params=init_params, max_iter=0, random_state=1).fit(X)
+    variances = model._fitted_params().dense_covariances().diagonal(axis1=1, axis2=2)
+    total_variance = X.var(axis=0)
+    assert np.all(variances > 0.05)  # every start sees the spread of its rows, never reg_covar alone
+    if init_params in ("kmeans", "k-means++"):
+        assert np.all(variances < 5)  # within-cluster scatter (~1), not the total spread
+    elif init_params == "random_from_data":
+        # K random rows may share a cluster, but the partition they induce still cuts the scatter
+        assert np.all(variances.mean(axis=0) < total_variance)
+    fitted = GaussianMixture(
+        3, covariance_type=covariance_type, init_params=init_params, n_init=4, random_state=1
+    ).fit(X)
+    np.testing.assert_allclose(np.sort(fitted.weights_), [1 / 3] * 3, atol=0.02)
+
+
+def test_m_step_of_exact_statistics_is_the_weighted_mle():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 3)) @ rng.normal(size=(3, 3)) + 5
+    model = get_covariance_model("full")
+    from gaussmix.stats import stats_from_responsibilities
+
+    stats = stats_from_responsibilities(X, np.ones((500, 1)), True, 500.0)
+    params = m_step(stats, model, reg_covar=0.0)
+    np.testing.assert_allclose(params.means[0], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(params.covariances[0], np.cov(X.T, bias=True), rtol=1e-10)
