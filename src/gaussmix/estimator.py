@@ -17,9 +17,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
 from .covariance import CovarianceModel, get_covariance_model
-from .em import EMConfig, FitResult, IterationEvent, responsibilities, run_em
+from .em import EMConfig, FitResult, IterationEvent, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
-from .em import m_step
 from .params import MixtureParams
 from .sources import ArraySource, auto_chunk_rows
 
@@ -304,7 +303,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- inference
     def _per_chunk(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray]) -> np.ndarray:
-        params = self._fitted_params()
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         X = self._validate_X(X, reset=False)
         params = self._fitted_params(X.dtype)
         rows = self._chunk_rows(X)
