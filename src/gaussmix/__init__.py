@@ -8,6 +8,7 @@ from .covariance import available_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .params import MixtureParams
+from .selection import SelectionResult, SelectionRow, select
 from .stats import SuffStats
 
 __version__ = "0.1.0"
@@ -16,8 +17,11 @@ __all__ = [
     "CollapsedComponentError",
     "GaussianMixture",
     "MixtureParams",
+    "SelectionResult",
+    "SelectionRow",
     "SuffStats",
     "__version__",
     "available_covariance_types",
     "get_covariance_model",
+    "select",
 ]

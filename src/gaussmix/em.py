@@ -42,12 +42,18 @@ class EMConfig:
 
 @dataclass(frozen=True)
 class IterationEvent:
-    """What a progress callback receives after each EM iteration."""
+    """What a progress callback receives after each EM iteration.
+
+    ``init_index`` and ``n_init`` say which restart the iteration belongs to;
+    ``run_em`` knows nothing of restarts, so the estimator fills them in.
+    """
 
     n_iter: int
     max_iter: int
     lower_bound: float
     change: float
+    init_index: int = 0
+    n_init: int = 1
 
 
 @dataclass

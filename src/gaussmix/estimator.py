@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
@@ -10,6 +11,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 import numpy as np
+import scipy.special
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -77,6 +79,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Mean log-likelihood of the training data at the best initialisation's last E-step.
     lower_bounds_ : list of float
         That value after each iteration of the best initialisation.
+    lower_bounds_per_init_ : list of list of float
+        The same trace for every initialisation of the last ``fit``, in order
+        (for convergence plots); not in scikit-learn.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -196,6 +201,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         best: Optional[FitResult] = None
+        traces: list[list[float]] = []
         for init_index in range(n_init):
             self._say(1, f"Initialization {init_index}")
             if do_init:
@@ -210,10 +216,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 began = time.perf_counter()
                 result = run_em(
                     source, start, config, previous_lower_bound=previous,
-                    callback=self._iteration_callback(began),
+                    callback=self._iteration_callback(began, init_index, n_init),
                 )
                 state = "converged" if result.converged else "did not converge"
                 self._say(1, f"Initialization {state}. time lapse {time.perf_counter() - began:.5f}s\t lower bound {result.lower_bound:.5f}")
+            traces.append(list(result.lower_bounds))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         assert best is not None
@@ -224,6 +231,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         self._set_fitted(best, origin)
+        self.lower_bounds_per_init_ = traces
         return self.predict(X)
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
@@ -263,10 +271,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariance,
         )
 
-    def _iteration_callback(self, began: float) -> Callable[[IterationEvent], None]:
+    def _iteration_callback(self, began: float, init_index: int, n_init: int) -> Callable[[IterationEvent], None]:
         last = [began]
 
         def report(event: IterationEvent) -> None:
+            event = dataclasses.replace(event, init_index=init_index, n_init=n_init)
             if self.verbose >= 2 and event.n_iter % self.verbose_interval == 0:
                 now = time.perf_counter()
                 print(f"  Iteration {event.n_iter}\t time lapse {now - last[0]:.5f}s\t ll change {event.change:.5f}")
@@ -354,3 +363,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Akaike information criterion on ``X`` (lower is better)."""
         n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
         return -2 * self.score(X) * n + 2 * self._n_parameters()
+
+    def icl(self, X: Any) -> float:
+        """Integrated completed likelihood on ``X`` (lower is better).
+
+        ``BIC + 2 * sum_n sum_k -z_nk log z_nk``: the BIC penalised by the
+        entropy of the responsibilities ``z``, so that overlapping components
+        cost more (Biernacki, Celeux & Govaert 2000). mclust's ``icl`` uses the
+        hard-assignment variant ``-2 sum_n log z_n,map(n)`` and the opposite
+        sign (higher is better), so its values differ.
+        """
+        entropy = float(np.sum(scipy.special.entr(self.predict_proba(X))))
+        return self.bic(X) + 2 * entropy

@@ -33,6 +33,17 @@ def available_covariance_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def canonical_covariance_types() -> list[str]:
+    """One name per registered structure (its ``name``, not its aliases), in registration order.
+
+    This is what "every covariance type" means, e.g. for ``gaussmix.select(...,
+    covariance_types="all")``: a structure registered later is included without
+    any change to the caller.
+    """
+    distinct = {id(model): model for model in _REGISTRY.values()}
+    return [model.name for model in distinct.values()]
+
+
 def get_covariance_model(name: str) -> CovarianceModel:
     """Look up a covariance structure by name.
 
@@ -57,6 +68,7 @@ __all__ = [
     "SphericalCovariance",
     "TiedCovariance",
     "available_covariance_types",
+    "canonical_covariance_types",
     "get_covariance_model",
     "register",
 ]
