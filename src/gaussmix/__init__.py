@@ -7,6 +7,7 @@ matplotlib are imported by the modules that need them, when they are used.
 from .covariance import available_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
+from .io import ModelFileError, load, save
 from .params import MixtureParams
 from .selection import SelectionResult, SelectionRow, select
 from .stats import SuffStats
@@ -17,11 +18,14 @@ __all__ = [
     "CollapsedComponentError",
     "GaussianMixture",
     "MixtureParams",
+    "ModelFileError",
     "SelectionResult",
     "SelectionRow",
     "SuffStats",
     "__version__",
     "available_covariance_types",
     "get_covariance_model",
+    "load",
+    "save",
     "select",
 ]
