@@ -4,7 +4,7 @@
 matplotlib are imported by the modules that need them, when they are used.
 """
 
-from .covariance import available_covariance_types, get_covariance_model
+from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .io import ModelFileError, load, save
@@ -15,6 +15,7 @@ from .stats import SuffStats
 __version__ = "0.1.0"
 
 __all__ = [
+    "MCLUST_COVARIANCE_TYPES",
     "CollapsedComponentError",
     "GaussianMixture",
     "MixtureParams",

@@ -126,8 +126,22 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, fl
     return stats, math.fsum(ll for _, ll in parts)
 
 
-def m_step(stats: SuffStats, covariance: CovarianceModel, reg_covar: float) -> MixtureParams:
+def m_step(
+    stats: SuffStats,
+    covariance: CovarianceModel,
+    reg_covar: float,
+    previous: Optional[MixtureParams] = None,
+) -> MixtureParams:
     """Parameters maximising the expected complete-data log-likelihood.
+
+    Parameters
+    ----------
+    stats : SuffStats
+    covariance : CovarianceModel
+    reg_covar : float
+    previous : MixtureParams, optional
+        The parameters of the E-step that produced ``stats``: structures whose
+        M-step iterates (EVE, VVE, ...) start from their covariances.
 
     Raises
     ------
@@ -139,7 +153,9 @@ def m_step(stats: SuffStats, covariance: CovarianceModel, reg_covar: float) -> M
     # The 10*eps floor keeps an emptied component's weight positive (as scikit-learn).
     resp_weight = stats.resp_weight + 10 * eps
     weights = resp_weight / xp.sum(resp_weight)
-    covariances = covariance.estimate(stats, reg_covar)
+    same_model = previous is not None and previous.covariance is covariance
+    previous_covariances = previous.covariances if same_model else None
+    covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
     return MixtureParams.from_covariances(weights, stats.means, covariances, covariance)
 
 
@@ -182,7 +198,7 @@ def run_em(
                 "the data may hold extreme values or a component collapsed; "
                 "scale the data or raise reg_covar"
             )
-        params = m_step(stats, config.covariance, config.reg_covar)
+        params = m_step(stats, config.covariance, config.reg_covar, previous=params)
         change = mean_loglik - lower_bound
         lower_bound = mean_loglik
         lower_bounds.append(mean_loglik)

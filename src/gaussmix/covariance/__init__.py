@@ -7,10 +7,27 @@ everything else dispatches on the :class:`CovarianceModel` instance.
 from __future__ import annotations
 
 from .base import CovarianceModel
+from ._eigen import InnerIteration
 from .diag import DiagCovariance
 from .full import FullCovariance
+from .mclust_dense import (
+    CommonOrientationCovariance,
+    EqualVolumeCovariance,
+    EqualVolumeShapeCovariance,
+    ShapeOrientationCovariance,
+    VolumeEllipsoidalCovariance,
+    VolumeShapeCovariance,
+)
+from .mclust_diagonal import EqualDiagonalCovariance, ShapeDiagonalCovariance, VolumeDiagonalCovariance
+from .mclust_spherical import EqualSphericalCovariance
 from .spherical import SphericalCovariance
 from .tied import TiedCovariance
+
+#: mclust's 14 structures ``Sigma_k = lambda_k D_k A_k D_k^T``, in mclust's order
+MCLUST_COVARIANCE_TYPES: tuple[str, ...] = (
+    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+    "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+)
 
 _REGISTRY: dict[str, CovarianceModel] = {}
 
@@ -24,7 +41,13 @@ def register(model: CovarianceModel) -> CovarianceModel:
     return model
 
 
-for _model in (FullCovariance(), TiedCovariance(), DiagCovariance(), SphericalCovariance()):
+for _model in (
+    FullCovariance(), TiedCovariance(), DiagCovariance(), SphericalCovariance(),
+    EqualSphericalCovariance(), EqualDiagonalCovariance(), VolumeDiagonalCovariance(),
+    ShapeDiagonalCovariance(), VolumeEllipsoidalCovariance(), ShapeOrientationCovariance(),
+    CommonOrientationCovariance(), EqualVolumeShapeCovariance(), VolumeShapeCovariance(),
+    EqualVolumeCovariance(),
+):
     register(_model)
 
 
@@ -62,7 +85,19 @@ def get_covariance_model(name: str) -> CovarianceModel:
 
 
 __all__ = [
+    "MCLUST_COVARIANCE_TYPES",
+    "CommonOrientationCovariance",
     "CovarianceModel",
+    "EqualDiagonalCovariance",
+    "EqualSphericalCovariance",
+    "EqualVolumeCovariance",
+    "EqualVolumeShapeCovariance",
+    "InnerIteration",
+    "ShapeDiagonalCovariance",
+    "ShapeOrientationCovariance",
+    "VolumeDiagonalCovariance",
+    "VolumeEllipsoidalCovariance",
+    "VolumeShapeCovariance",
     "DiagCovariance",
     "FullCovariance",
     "SphericalCovariance",

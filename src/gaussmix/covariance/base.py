@@ -6,21 +6,30 @@ how to evaluate Gaussian log-densities through the precision Cholesky factor,
 and how many free parameters it has. The parameter arrays themselves live in
 :class:`~gaussmix.params.MixtureParams`, in scikit-learn's layout:
 
-=========  =================  ===================
-name       ``covariances_``   ``precisions_cholesky_``
-=========  =================  ===================
-full       (K, D, D)          (K, D, D)
-tied       (D, D)             (D, D)
-diag       (K, D)             (K, D)
-spherical  (K,)               (K,)
-=========  =================  ===================
+=========  ========================  =================  ===================
+name       mclust names              ``covariances_``   ``precisions_cholesky_``
+=========  ========================  =================  ===================
+full       VVV, VEE, EVE, VVE,       (K, D, D)          (K, D, D)
+           EEV, VEV, EVV
+tied       EEE                       (D, D)             (D, D)
+diag       VVI, EEI, VEI, EVI        (K, D)             (K, D)
+spherical  VII, EII                  (K,)               (K,)
+=========  ========================  =================  ===================
+
+mclust writes every structure as ``Sigma_k = lambda_k D_k A_k D_k^T`` (volume,
+orientation, shape; Celeux & Govaert, 1995); its 14 names say which of the
+three are Equal across components, Variable, or the Identity. The mclust
+structures use the layout of the scikit-learn type they constrain (for EEI and
+EII the (K, ...) arrays hold K equal rows), so the evaluation code of
+``full`` / ``diag`` / ``spherical`` serves them unchanged; only the M-step
+(:meth:`CovarianceModel.estimate`) and the parameter count differ.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
@@ -59,9 +68,24 @@ class CovarianceModel(ABC):
 
     # -- estimation ----------------------------------------------------------
     @abstractmethod
-    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
-        """Maximum-likelihood covariances from summed statistics, plus ``reg_covar``
-        on the diagonal. Shape :meth:`parameter_shape`."""
+    def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
+        """Maximum-likelihood covariances from summed statistics.
+
+        Parameters
+        ----------
+        stats : SuffStats
+        reg_covar : float
+            Regularisation: the scatter of component k gains ``reg_covar N_k I``
+            (for full/tied/diag/spherical: ``reg_covar`` on the covariance diagonals).
+        previous : array, optional
+            The previous covariances in this model's layout. Structures whose
+            M-step iterates (EVE, VVE, VEE, VEV, VEI) start from them, so that an
+            EM step never lowers the log-likelihood; the others ignore them.
+
+        Returns
+        -------
+        array of shape :meth:`parameter_shape`
+        """
 
     @abstractmethod
     def precision_cholesky(self, covariances: Any) -> Any:

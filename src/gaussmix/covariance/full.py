@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
@@ -61,7 +61,7 @@ class FullCovariance(CovarianceModel):
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features * (n_features + 1) // 2
 
-    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+    def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
         covariances = stats.scatter / weight[:, None, None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import SuffStats
@@ -23,7 +23,7 @@ class SphericalCovariance(CovarianceModel):
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_components
 
-    def estimate(self, stats: SuffStats, reg_covar: float) -> Any:
+    def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
         return xp.mean(stats.scatter / weight[:, None] + reg_covar, axis=1)

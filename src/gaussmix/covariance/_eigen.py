@@ -1,0 +1,244 @@
+"""Shared pieces of the eigen-decomposed covariance structures (mclust's 14).
+
+Every structure writes ``Sigma_k = lambda_k D_k A_k D_k^T``: volume
+``lambda_k = det(Sigma_k)^(1/D)``, orientation ``D_k`` (orthogonal) and shape
+``A_k`` (diagonal, determinant one). An M-step minimises, over the allowed
+``Sigma_k``,
+
+    f = sum_k  N_k log det Sigma_k + tr(W_k Sigma_k^-1)
+
+with ``W_k`` the (regularised) scatter of component k. The helpers below hold
+what several structures share: the regularised scatter, the volume/shape split,
+and the alternating and majorise-minimise (MM) iterations of the structures
+without a closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..backends import get_namespace
+from ..stats import SuffStats
+
+
+@dataclass(frozen=True)
+class InnerIteration:
+    """Convergence control of an iterative M-step.
+
+    Attributes
+    ----------
+    tol : float
+        Stop when the objective ``f`` changes by less than ``tol * |f|``.
+    max_iter : int
+        At most this many updates per M-step (EM warm-starts each M-step from
+        the previous parameters, so late EM iterations need very few).
+    """
+
+    tol: float = 1e-11
+    max_iter: int = 500
+
+
+def counts_and_scatter(stats: SuffStats, reg_covar: float) -> tuple[Any, Any]:
+    """Component weights ``N_k`` (K,) and regularised scatter ``W_k + reg N_k I``.
+
+    Regularising the scatter (rather than the covariance after the M-step)
+    keeps every structure's constraint exact; for VVV, EEE, VVI and VII it gives
+    scikit-learn's ``covariance + reg_covar I`` exactly. The scatter keeps the
+    layout of ``stats.scatter``: (K, D, D), or (K, D) diagonals.
+    """
+    xp = get_namespace(stats.scatter)
+    eps = float(xp.finfo(stats.scatter.dtype).eps)
+    # The 10 eps floor keeps an emptied component's weight positive (as em.m_step).
+    counts = stats.resp_weight + 10 * eps
+    if stats.full_scatter:
+        eye = identity(xp, stats.n_features, stats.scatter)
+        return counts, stats.scatter + (reg_covar * counts)[:, None, None] * eye[None, :, :]
+    return counts, stats.scatter + (reg_covar * counts)[:, None]
+
+
+def identity(xp: Any, n_features: int, like: Any) -> Any:
+    return xp.eye(n_features, dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def positive_floor(xp: Any, values: Any) -> Any:
+    """``values`` floored at the dtype's smallest normal number (logs stay finite)."""
+    return xp.maximum(values, xp.asarray(float(xp.finfo(values.dtype).tiny), dtype=values.dtype))
+
+
+def split_volume(values: Any) -> tuple[Any, Any]:
+    """Split positive diagonals (..., D) into volume (geometric mean) and shape (det one).
+
+    Returns
+    -------
+    volume : array of shape (...)
+    shape : array of shape (..., D), ``values / volume``
+    """
+    xp = get_namespace(values)
+    volume = xp.exp(xp.mean(xp.log(positive_floor(xp, values)), axis=-1))
+    return volume, values / volume[..., None]
+
+
+def dense_volumes(covariances: Any) -> Any:
+    """``det(Sigma_k)^(1/D)`` of a (K, D, D) stack, shape (K,)."""
+    xp = get_namespace(covariances)
+    _, log_det = xp.linalg.slogdet(covariances)
+    return xp.exp(log_det / covariances.shape[-1])
+
+
+def descending_eigh(matrices: Any) -> tuple[Any, Any]:
+    """Eigenvalues (K, D) in decreasing order and matching eigenvectors (K, D, D) as columns."""
+    xp = get_namespace(matrices)
+    values, vectors = xp.linalg.eigh(matrices)
+    return xp.flip(values, axis=-1), xp.flip(vectors, axis=-1)
+
+
+def rotate_back(orientations: Any, diagonals: Any) -> Any:
+    """``D_k diag(d_k) D_k^T`` for orientations (D, D) or (K, D, D) and diagonals (K, D)."""
+    xp = get_namespace(orientations, diagonals)
+    if orientations.ndim == 2:
+        orientations = orientations[None, :, :]
+    dense = (orientations * diagonals[:, None, :]) @ xp.matrix_transpose(orientations)
+    # Exact symmetry, so that Cholesky factors do not see rounding asymmetry.
+    return 0.5 * (dense + xp.matrix_transpose(dense))
+
+
+def rotated_diagonals(scatter: Any, orientation: Any) -> Any:
+    """``diag(D^T W_k D)`` for a (K, D, D) scatter and one orientation (D, D): (K, D)."""
+    xp = get_namespace(scatter, orientation)
+    return xp.sum(orientation[None, :, :] * (scatter @ orientation), axis=-2)
+
+
+def diagonal_objective(summaries: Any, scales: Any, counts: Any) -> float:
+    """``f`` when ``Sigma_k`` is diagonal in the frame where ``W_k`` has diagonal ``summaries``.
+
+    ``sum_k N_k sum_j log s_kj + sum_j w_kj / s_kj`` for scales ``s`` (K, D).
+    """
+    xp = get_namespace(summaries, scales)
+    scales = positive_floor(xp, scales)
+    return float(xp.sum(counts * xp.sum(xp.log(scales), axis=1)) + xp.sum(summaries / scales))
+
+
+def alternate_volume_and_shape(
+    summaries: Any, counts: Any, volumes: Any, control: InnerIteration
+) -> tuple[Any, Any]:
+    """Volumes ``lambda_k`` and one common shape ``A`` for ``Sigma_k = lambda_k A`` in a fixed frame.
+
+    Celeux & Govaert's (1995) alternation for VEI (``summaries`` = scatter
+    diagonals) and VEV (``summaries`` = scatter eigenvalues, decreasing): the
+    shape given the volumes, then the volumes given the shape; each update is
+    an exact conditional minimiser of ``f``, so ``f`` never increases.
+
+    Parameters
+    ----------
+    summaries : array of shape (K, D)
+    counts : array of shape (K,)
+    volumes : array of shape (K,)
+        Starting volumes (the previous parameters' for a warm start).
+
+    Returns
+    -------
+    volumes : array of shape (K,)
+    shape : array of shape (D,)
+    """
+    xp = get_namespace(summaries)
+    n_features = summaries.shape[1]
+    value = None
+    for _ in range(control.max_iter):
+        _, shape = split_volume(xp.sum(summaries / volumes[:, None], axis=0))
+        volumes = positive_floor(xp, xp.sum(summaries / shape[None, :], axis=1) / (n_features * counts))
+        new_value = diagonal_objective(summaries, volumes[:, None] * shape[None, :], counts)
+        if value is not None and abs(value - new_value) <= control.tol * abs(new_value):
+            break
+        value = new_value
+    return volumes, shape
+
+
+def largest_eigenvalues(matrices: Any) -> Any:
+    """Largest eigenvalue of each symmetric matrix of a (K, D, D) stack, shape (K,)."""
+    xp = get_namespace(matrices)
+    return xp.linalg.eigvalsh(matrices)[:, -1]
+
+
+def orientation_mm_step(scatter: Any, orientation: Any, inverse_scales: Any, bounds: Any) -> Any:
+    """One majorise-minimise update of a common orientation (Browne & McNicholas, 2014).
+
+    Minimises ``g(D) = sum_k tr(W_k D M_k D^T)`` over orthogonal ``D`` for
+    diagonal ``M_k`` (``inverse_scales``, (K, D)). As a quadratic in ``D``, ``g``
+    has curvature at most ``beta = sum_k max(M_k) lambda_max(W_k)``; on the
+    orthogonal group ``||D||`` is constant, so the majoriser's minimiser is the
+    orthogonal Procrustes solution for ``beta D0 - sum_k W_k D0 M_k``. ``g``
+    never increases.
+
+    Parameters
+    ----------
+    scatter : array of shape (K, D, D)
+    orientation : array of shape (D, D)
+        Current ``D0`` (eigenvectors as columns).
+    inverse_scales : array of shape (K, D)
+    bounds : array of shape (K,)
+        ``lambda_max(W_k)``.
+    """
+    xp = get_namespace(scatter, orientation)
+    beta = xp.sum(bounds * xp.max(inverse_scales, axis=1))
+    gradient = xp.sum((scatter @ orientation) * inverse_scales[:, None, :], axis=0)
+    left, _, right = xp.linalg.svd(beta * orientation - gradient, full_matrices=False)
+    return left @ right
+
+
+def fit_common_orientation(
+    scatter: Any,
+    counts: Any,
+    orientation: Any,
+    scales_in_frame: Callable[[Any], Any],
+    control: InnerIteration,
+) -> tuple[Any, Any]:
+    """Common orientation and per-component scales for EVE and VVE.
+
+    Alternates the exact scales given the orientation (``scales_in_frame``
+    maps ``diag(D^T W_k D)`` (K, D) to ``lambda_k A_k`` (K, D)) with one MM step
+    of the orientation given the scales, from ``orientation`` (the previous
+    parameters' for a warm start). ``f`` never increases.
+
+    Returns
+    -------
+    orientation : array of shape (D, D)
+    scales : array of shape (K, D)
+    """
+    bounds = largest_eigenvalues(scatter)
+    summaries = rotated_diagonals(scatter, orientation)
+    scales = scales_in_frame(summaries)
+    value = diagonal_objective(summaries, scales, counts)
+    for _ in range(control.max_iter):
+        orientation = orientation_mm_step(scatter, orientation, 1.0 / positive_floor(get_namespace(scales), scales), bounds)
+        summaries = rotated_diagonals(scatter, orientation)
+        scales = scales_in_frame(summaries)
+        new_value = diagonal_objective(summaries, scales, counts)
+        converged = abs(value - new_value) <= control.tol * abs(new_value)
+        value = new_value
+        if converged:
+            break
+    return orientation, scales
+
+
+def shared_orientation(covariances: Any) -> Any:
+    """The common eigenvectors (D, D) of a (K, D, D) stack that shares them.
+
+    Eigenvectors of a generic combination ``sum_k c_k Sigma_k``: they
+    diagonalise every ``Sigma_k`` unless the combination has a repeated
+    eigenvalue, which distinct irrational weights make non-generic.
+    """
+    xp = get_namespace(covariances)
+    n_components = covariances.shape[0]
+    golden = 0.6180339887498949
+    weights = xp.asarray([1.0 + ((k * golden) % 1.0) for k in range(n_components)], dtype=covariances.dtype)
+    _, vectors = descending_eigh(xp.sum(weights[:, None, None] * covariances, axis=0))
+    return vectors
+
+
+def starting_volumes(previous: Optional[Any], summaries: Any, counts: Any, volumes_of: Callable[[Any], Any]) -> Any:
+    """The previous parameters' volumes, or ``tr(W_k) / (D N_k)`` without them."""
+    if previous is not None:
+        return volumes_of(previous)
+    xp = get_namespace(summaries)
+    return positive_floor(xp, xp.sum(summaries, axis=1) / (summaries.shape[1] * counts))
