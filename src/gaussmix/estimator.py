@@ -37,8 +37,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_components : int, default=1
         Number of mixture components K.
     covariance_type : str, default="full"
-        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"`` (or the mclust
-        names ``"VVV"``, ``"EEE"``, ``"VVI"``, ``"VII"``).
+        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"`` (the same as the
+        mclust names ``"VVV"``, ``"EEE"``, ``"VVI"``, ``"VII"``), or any other of
+        mclust's 14 structures (``gaussmix.MCLUST_COVARIANCE_TYPES``).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
@@ -47,13 +48,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         EM iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the one with the best lower bound is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        How starting responsibilities are chosen.
+    init_params : {"kmeans", "k-means++", "hierarchical", "random", "random_from_data"}, default="kmeans"
+        How starting responsibilities are chosen. ``"hierarchical"`` is mclust's
+        start: model-based agglomerative clustering (:mod:`gaussmix.hierarchical`).
     weights_init : array of shape (K,), default=None
     means_init : array of shape (K, D), default=None
     precisions_init : array, default=None
         In the covariance type's layout: (K, D, D) full, (D, D) tied, (K, D)
-        diag, (K,) spherical.
+        diag, (K,) spherical; an mclust structure uses the layout of the type
+        it constrains (see :mod:`gaussmix.covariance.base`).
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` is then 1).

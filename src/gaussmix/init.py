@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.metrics import pairwise_distances_argmin
 
+from .hierarchical import hierarchical_labels
 from .stats import SuffStats, stats_from_responsibilities
 
 #: an initialiser maps (X, sample_weight, K, RandomState) to labels (n,) or responsibilities (n, K)
@@ -84,6 +85,11 @@ def _random_from_data(X, sample_weight, n_components, random_state):
         )
     indices = random_state.choice(X.shape[0], size=n_components, replace=False, p=probabilities)
     return nearest_centre_labels(X, X[indices])
+
+
+@register_initializer("hierarchical")
+def _hierarchical(X, sample_weight, n_components, random_state):
+    return hierarchical_labels(X, sample_weight, n_components, random_state)
 
 
 @register_initializer("random")
