@@ -36,7 +36,7 @@ MAX_ROWS = 2000
 #: groups Ward's stage hands to the VVV stage
 N_GROUPS = 200
 #: ``tau``: regularisation of the VVV stage, relative to each feature's variance
-REGULARISATION = 0.01
+REGULARISATION = 1e-3
 #: rows classified at once when labelling the rows outside the subset
 _CHUNK_ROWS = 65536
 
