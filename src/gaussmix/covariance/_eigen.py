@@ -38,6 +38,17 @@ class InnerIteration:
     tol: float = 1e-11
     max_iter: int = 500
 
+    def converged(self, old: Optional[float], new: float, like: Any) -> bool:
+        """Whether the objective went from ``old`` to ``new`` by less than the tolerance.
+
+        The tolerance is at least 100 machine epsilons of ``like``'s dtype: float32
+        cannot resolve 1e-11, and would otherwise always run ``max_iter`` updates.
+        """
+        if old is None:
+            return False
+        eps = float(get_namespace(like).finfo(like.dtype).eps)
+        return abs(old - new) <= max(self.tol, 100 * eps) * abs(new)
+
 
 def counts_and_scatter(stats: SuffStats, reg_covar: float) -> tuple[Any, Any]:
     """Component weights ``N_k`` (K,) and regularised scatter ``W_k + reg N_k I``.
@@ -148,7 +159,7 @@ def alternate_volume_and_shape(
         _, shape = split_volume(xp.sum(summaries / volumes[:, None], axis=0))
         volumes = positive_floor(xp, xp.sum(summaries / shape[None, :], axis=1) / (n_features * counts))
         new_value = diagonal_objective(summaries, volumes[:, None] * shape[None, :], counts)
-        if value is not None and abs(value - new_value) <= control.tol * abs(new_value):
+        if control.converged(value, new_value, summaries):
             break
         value = new_value
     return volumes, shape
@@ -214,7 +225,7 @@ def fit_common_orientation(
         summaries = rotated_diagonals(scatter, orientation)
         scales = scales_in_frame(summaries)
         new_value = diagonal_objective(summaries, scales, counts)
-        converged = abs(value - new_value) <= control.tol * abs(new_value)
+        converged = control.converged(value, new_value, scatter)
         value = new_value
         if converged:
             break

@@ -69,7 +69,7 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
             volumes = positive_floor(xp, traces / (n_features * counts))
             # At the optimal volumes tr(W_k Sigma_k^-1) = D N_k, a constant.
             new_value = float(n_features * xp.sum(counts * xp.log(volumes)))
-            if value is not None and abs(value - new_value) <= self.control.tol * abs(new_value):
+            if self.control.converged(value, new_value, scatter):
                 break
             value = new_value
         symmetric = 0.5 * (common + xp.matrix_transpose(common))
