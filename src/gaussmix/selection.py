@@ -25,6 +25,8 @@ from .covariance import canonical_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 
 CRITERIA = ("bic", "aic", "icl")
+#: k-means++ starts per cell besides the hierarchical one, unless ``n_init`` says otherwise
+ROBUST_KMEANS_STARTS = 3
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def select(
     n_components: Union[int, Iterable[int]] = range(1, 10),
     covariance_types: Union[str, Iterable[str]] = "all",
     criterion: str = "bic",
-    n_init: int = 1,
+    n_init: Optional[int] = None,
     random_state: Any = None,
     n_jobs: Optional[int] = None,
     sample_weight: Any = None,
@@ -186,8 +188,12 @@ def select(
         name per registered structure (:func:`gaussmix.covariance.canonical_covariance_types`).
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign). mclust's BIC is ``-bic``.
-    n_init : int, default=1
-        Initialisations per cell.
+    n_init : int, optional
+        Starts per cell. By default (no ``init_params`` given) each cell keeps
+        the best of a hierarchical start (mclust's, ``init_params="hierarchical"``)
+        and ``n_init`` k-means++ starts (default 3): k-means alone often ends
+        in a poor optimum on elongated clusters and then picks a wrong K. With
+        ``init_params`` given, ``n_init`` starts of that kind (default 1).
     random_state : int, RandomState instance or None
         Every cell gets the same seed (an int) so that results do not depend
         on ``n_jobs``; a RandomState draws one seed per cell.
@@ -220,7 +226,9 @@ def select(
             raise TypeError(f"select() sets {reserved} itself; pass it as the grid argument instead")
     ks = _check_n_components(n_components)
     types = _check_covariance_types(covariance_types)
-    checks.check_param("n_init", n_init, numbers.Integral, 1)
+    if n_init is not None:
+        checks.check_param("n_init", n_init, numbers.Integral, 1)
+    starts = _starts(estimator_params, n_init)
     # Validate X once here so that a bad X is one error, not one per cell.
     array = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
     checks.check_all_finite(array)
@@ -229,7 +237,7 @@ def select(
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
     jobs = (
-        delayed(_fit_cell)(X, weights, k, covariance_type, dict(estimator_params, n_init=n_init, random_state=seed))
+        delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts])
         for (k, covariance_type), seed in zip(grid, seeds)
     )
     rows, estimators = [], {}
@@ -268,19 +276,41 @@ def information_criteria(model: GaussianMixture, X: Any, sample_weight: Optional
     }
 
 
-def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, params: dict):
-    model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
+def _starts(estimator_params: dict, n_init: Optional[int]) -> list[dict]:
+    """Estimator parameters of each kind of start a cell tries (without ``random_state``)."""
+    if "init_params" in estimator_params:
+        return [dict(estimator_params, n_init=n_init or 1)]
+    return [
+        dict(estimator_params, init_params="hierarchical", n_init=1),
+        dict(estimator_params, init_params="k-means++", n_init=n_init or ROBUST_KMEANS_STARTS),
+    ]
+
+
+def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict]):
+    """Fit one cell from each kind of start; keep the highest log-likelihood.
+
+    A start that fails (e.g. a collapsed component) is skipped; the row records
+    an error only when every start fails.
+    """
     n_parameters = get_covariance_model(covariance_type).n_parameters(k, np.shape(X)[1])
-    try:
-        with warnings.catch_warnings():
-            # Non-convergence is recorded in the row instead.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, sample_weight=weights)
-        values = information_criteria(model, X, weights)
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
+    best, best_values, error = None, None, None
+    for params in starts:
+        model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
+        try:
+            with warnings.catch_warnings():
+                # Non-convergence is recorded in the row instead.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X, sample_weight=weights)
+            values = information_criteria(model, X, weights)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
+            error = error or failure
+            continue
+        if best_values is None or values["log_likelihood"] > best_values["log_likelihood"]:
+            best, best_values = model, values
+    if best is None:
         row = SelectionRow(k, covariance_type, None, n_parameters, None, None, None, False, str(error))
         return row, None
-    return SelectionRow(k, covariance_type, converged=bool(model.converged_), **values), model
+    return SelectionRow(k, covariance_type, converged=bool(best.converged_), **best_values), best
 
 
 def _check_criterion(criterion: Any) -> str:
