@@ -159,6 +159,10 @@ def atomic_write(path: PathLike, mode: str = "w", **open_kwargs: Any) -> Iterato
         raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist")
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(descriptor, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()

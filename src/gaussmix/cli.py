@@ -1,0 +1,478 @@
+"""The ``gaussmix`` command line: fit / predict / score / sample / plot / info.
+
+A thin layer over :func:`gaussmix.select`, :mod:`gaussmix.io` and
+:mod:`gaussmix.plotting`. Every mistake a user can make ends in a one-line
+``gaussmix: error: ...`` on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import click
+import numpy as np
+
+from . import __version__
+from ._progress import GridProgress
+from ._tabular import Table, has_column_names, read_table, write_table
+from .covariance import available_covariance_types, canonical_covariance_types, get_covariance_model
+from .estimator import GaussianMixture
+from .init import available_initializers
+from .io import load, load_metadata, save
+from .selection import CRITERIA, SelectionResult, select
+
+#: exit status for errors in the data or model files (click uses 2 for usage errors)
+EXIT_BAD_INPUT = 1
+
+
+class GaussmixGroup(click.Group):
+    """A click group whose errors are one line on stderr, never a traceback."""
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "gaussmix"
+            _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
+        except click.ClickException as error:
+            _fail(error.format_message(), error.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        except (ValueError, OSError, ImportError) as error:
+            # User-caused problems (bad data, bad model file, missing optional dependency).
+            _fail(str(error), EXIT_BAD_INPUT)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"gaussmix: error: {' '.join(str(message).split())}", err=True)
+    sys.exit(status)
+
+
+# --------------------------------------------------------------- option parsing
+def parse_components(text: str) -> list[int]:
+    """``"1-9"``, ``"3"``, ``"1,2,5"`` or ``"2-4,8"`` -> sorted unique component counts."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, sep, high = part.partition("-")
+        try:
+            bounds = (int(low), int(high)) if sep else (int(part), int(part))
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: use a number, a range like 1-9, or a list like 1,3,5") from None
+        if bounds[0] < 1 or bounds[1] < bounds[0]:
+            raise click.BadParameter(f"{text!r}: ranges go from 1 upwards, low-high with low <= high")
+        values.extend(range(bounds[0], bounds[1] + 1))
+    return sorted(set(values))
+
+
+def parse_covariance(text: str) -> list[str]:
+    """``"all"`` or comma-separated registered names/aliases (scikit-learn's or mclust's)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return canonical_covariance_types()
+    for name in names:
+        try:
+            get_covariance_model(name)
+        except ValueError:
+            raise click.BadParameter(
+                f"unknown covariance type {name!r}; valid: all, " + ", ".join(available_covariance_types())
+            ) from None
+    if not names:
+        raise click.BadParameter("give at least one covariance type, or all")
+    return names
+
+
+def parse_columns(text: Optional[str]) -> Optional[list[str]]:
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _callback(parser):
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        return None if value is None else parser(value)
+
+    return convert
+
+
+# --------------------------------------------------------------- shared helpers
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but the results (no progress, no notes).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for programs instead of tables.")
+columns_option = click.option(
+    "--columns", callback=_callback(parse_columns),
+    help="Comma-separated column names to use (indices for .npy). Default: all (fit) or the model's.",
+)
+drop_missing_option = click.option(
+    "--drop-missing", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."
+)
+
+
+def _note(message: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def _show_progress(quiet: bool, as_json: bool) -> bool:
+    """A bar only for people at a terminal: not when quiet, JSON or piped."""
+    return not quiet and not as_json and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def _read_for_model(model: GaussianMixture, data: str, columns: Optional[list[str]], drop_missing: bool,
+                    quiet: bool) -> Table:
+    """Read the columns of ``data`` that ``model`` was fitted on (by name where both have names)."""
+    names = getattr(model, "feature_names_in_", None)
+    if columns is None and names is not None and has_column_names(data):
+        columns = [str(n) for n in names]
+    table = read_table(data, columns, dtype=model.means_.dtype, drop_missing=drop_missing)
+    expected = model.means_.shape[1]
+    if table.values.shape[1] != expected:
+        raise click.ClickException(
+            f"{data}: the model expects {expected} feature(s) but the data has {table.values.shape[1]} "
+            "column(s); choose them with --columns"
+        )
+    if table.n_dropped:
+        _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
+    return table
+
+
+def _quietly(function: Any, *args: Any) -> Any:
+    # The CLI matches columns by name itself; scikit-learn's feature-name check would only warn.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return function(*args)
+
+
+def _emit_json(payload: dict) -> None:
+    click.echo(json.dumps(payload, indent=2))
+
+
+def _model_summary(model: GaussianMixture, names: Sequence[str]) -> dict:
+    return {
+        "n_components": int(model.n_components),
+        "covariance_type": model.covariance_type,
+        "feature_names": list(names),
+        "weights": model.weights_.tolist(),
+        "means": model.means_.tolist(),
+        "covariances": model.covariances_.tolist(),
+        "converged": bool(model.converged_),
+        "n_iter": int(model.n_iter_),
+    }
+
+
+def _feature_names(model: GaussianMixture) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else [f"x{j}" for j in range(model.means_.shape[1])]
+
+
+def _describe_model(model: GaussianMixture) -> str:
+    names = _feature_names(model)
+    dense = model._fitted_params().dense_covariances()
+    width = max(11, *(len(n) + 2 for n in names))
+    label_width = max(len("covariance"), *(len(n) for n in names)) + 2
+    lines = []
+    for k in range(model.n_components):
+        lines.append(f"component {k}: weight {model.weights_[k]:.4f}")
+        lines.append("  " + " " * label_width + "".join(f"{n:>{width}}" for n in names))
+        lines.append("  " + f"{'mean':<{label_width}}" + "".join(f"{v:>{width}.5g}" for v in model.means_[k]))
+        lines.append("  covariance")
+        for name, row in zip(names, dense[k]):
+            lines.append("  " + f"  {name:<{label_width - 2}}" + "".join(f"{v:>{width}.5g}" for v in row))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------- commands
+@click.group(cls=GaussmixGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gaussmix")
+def cli() -> None:
+    """Gaussian mixture models from the command line.
+
+    \b
+    Fit and choose a model by BIC, save it, plot it:
+        gaussmix fit faithful.csv --components 1-9 --covariance all --out model.gmm --plot fit.png
+    Use it:
+        gaussmix predict model.gmm new.csv --proba --out resp.csv
+        gaussmix score model.gmm new.csv          # per-row log-density (anomaly scores)
+        gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
+        gaussmix plot model.gmm faithful.csv --out fig.png
+        gaussmix info model.gmm
+
+    Data: CSV/TSV with a header row (choose columns by name), .npy, Parquet (needs pyarrow).
+    """
+
+
+@cli.command()
+@click.argument("data")
+@click.option("--components", "-k", default="1-9", show_default=True, callback=_callback(parse_components),
+              help="Component counts to try: 3, 1-9, 1,2,5 or 2-4,8.")
+@click.option("--covariance", "-c", default="all", show_default=True, callback=_callback(parse_covariance),
+              help="Comma-separated covariance types (full, tied, diag, spherical, mclust names such as EEE) or all.")
+@click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
+              help="Selection criterion; lower is better (scikit-learn's sign; mclust reports -BIC).")
+@click.option("--n-init", type=click.IntRange(min=1), default=3, show_default=True, help="Restarts per fit.")
+@click.option("--init", "init_params", type=click.Choice(available_initializers()), default="k-means++",
+              show_default=True, help="How restarts start.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+              help="Convergence threshold on the mean log-likelihood per row.")
+@click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same for every fit).")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Fits run in parallel (-1: all cores).")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@columns_option
+@drop_missing_option
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Save the chosen model here (e.g. model.gmm).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the chosen model here (e.g. fit.png).")
+@json_option
+@quiet_option
+def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, reg_covar, seed, jobs,
+        dtype, columns, drop_missing, out, plot_path, as_json, quiet):
+    """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
+
+    \b
+    Examples:
+        gaussmix fit faithful.csv
+        gaussmix fit faithful.csv -k 1-6 -c full,tied --out model.gmm --plot fit.png
+        gaussmix fit iris.csv --columns sepal_length,petal_length -c all --json
+    """
+    table = read_table(data, columns, dtype=np.dtype(dtype), drop_missing=drop_missing)
+    if table.n_dropped:
+        _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
+    n_rows = table.values.shape[0]
+    if n_rows < max(2, max(components)):
+        raise click.ClickException(
+            f"{data}: {n_rows} row(s) are too few for {max(components)} components; "
+            "use fewer --components or more data"
+        )
+    n_cells = len(components) * len(covariance)
+    progress = GridProgress(n_cells, n_init, max_iter, enabled=_show_progress(quiet, as_json))
+    with progress:
+        result = select(
+            table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
+            n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
+            init_params=init_params, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+        )
+    model = result.best_estimator_
+    names = table.columns or [f"x{j}" for j in range(table.values.shape[1])]
+    if table.columns is not None:
+        model.feature_names_in_ = np.asarray(table.columns, dtype=object)
+    if out:
+        save(model, out, extra={"selection": result.to_dict(), "data": str(data)})
+    if plot_path:
+        from .plotting import plot_model
+
+        plot_model(model, table.values, selection=result.to_dict(), path=plot_path)
+    if as_json:
+        _emit_json({"selection": result.to_dict(), "model": _model_summary(model, names),
+                    "model_file": out, "plot": plot_path})
+        return
+    click.echo(f"{data}: {n_rows} rows, features {', '.join(names)}")
+    click.echo(result.table())
+    _echo_failures(result, quiet)
+    best = result.best
+    click.echo(
+        f"\nchosen: K={best.n_components}, covariance {best.covariance_type!r}, "
+        f"{criterion.upper()} {best.criterion(criterion):.2f} (lowest; lower is better, as in scikit-learn; "
+        f"mclust's sign: {-best.bic:.2f})"
+    )
+    click.echo(_describe_model(model))
+    if not best.converged:
+        _note("note: the chosen fit did not converge; raise --max-iter or --tol", quiet)
+    if out:
+        _note(f"model saved to {out}", quiet)
+    if plot_path:
+        _note(f"plot saved to {plot_path}", quiet)
+
+
+def _echo_failures(result: SelectionResult, quiet: bool) -> None:
+    failed = [row for row in result.rows if not row.ok]
+    if failed and not quiet:
+        click.echo(f"{len(failed)} fit(s) failed:", err=True)
+        for row in failed:
+            click.echo(f"  K={row.n_components} {row.covariance_type}: {row.error}", err=True)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("data")
+@click.option("--proba", is_flag=True, help="Write responsibilities p(component | row) instead of labels.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write here (.csv, .tsv, .npy) instead of stdout.")
+@columns_option
+@drop_missing_option
+@json_option
+@quiet_option
+def predict(model_path, data, proba, out, columns, drop_missing, as_json, quiet):
+    """Hard labels (most probable component) or responsibilities of each row.
+
+    \b
+    Examples:
+        gaussmix predict model.gmm new.csv > labels.csv
+        gaussmix predict model.gmm new.csv --proba --out resp.csv
+    """
+    model = load(model_path)
+    table = _read_for_model(model, data, columns, drop_missing, quiet)
+    if proba:
+        values = _quietly(model.predict_proba, table.values)
+        header = [f"p{k}" for k in range(model.n_components)]
+    else:
+        values = _quietly(model.predict, table.values)[:, None]
+        header = ["label"]
+    if as_json:
+        key = "responsibilities" if proba else "labels"
+        _emit_json({key: values.tolist() if proba else values[:, 0].tolist(),
+                    "rows": table.row_numbers.tolist()})
+        return
+    if table.n_dropped:  # keep the output aligned with the input's rows
+        values = np.column_stack([table.row_numbers, values])
+        header = ["row", *header]
+    write_table(out, header, values, stream=sys.stdout)
+    if out:
+        _note(f"{len(values)} row(s) written to {out}", quiet)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("data")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write per-row log-densities here instead of stdout.")
+@columns_option
+@drop_missing_option
+@json_option
+@quiet_option
+def score(model_path, data, out, columns, drop_missing, as_json, quiet):
+    """Per-row log-density log p(x) (low values: anomalies) and its mean.
+
+    The mean goes to stdout when the rows go to --out, else to stderr.
+
+    \b
+    Examples:
+        gaussmix score model.gmm new.csv --out scores.csv
+        gaussmix score model.gmm new.csv --json
+    """
+    model = load(model_path)
+    table = _read_for_model(model, data, columns, drop_missing, quiet)
+    log_density = _quietly(model.score_samples, table.values)
+    mean = float(np.mean(log_density))
+    if as_json:
+        _emit_json({"log_density": log_density.tolist(), "mean": mean, "rows": table.row_numbers.tolist()})
+        return
+    values, header = log_density[:, None], ["log_density"]
+    if table.n_dropped:
+        values, header = np.column_stack([table.row_numbers, log_density]), ["row", "log_density"]
+    write_table(out, header, values, stream=sys.stdout)
+    summary = f"mean log-density: {mean:.6g} over {len(log_density)} row(s)"
+    if out:
+        click.echo(summary)
+    else:
+        _note(summary, quiet)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("-n", "--n-samples", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed for reproducible draws.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write here (.csv, .tsv, .npy) instead of stdout.")
+@json_option
+@quiet_option
+def sample(model_path, n_samples, seed, out, as_json, quiet):
+    """Draw rows from the mixture (with the component each came from).
+
+    \b
+    Examples:
+        gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
+    """
+    model = load(model_path)
+    model.set_params(random_state=seed)
+    X, labels = model.sample(n_samples)
+    names = _feature_names(model)
+    if as_json:
+        _emit_json({"feature_names": names, "samples": X.tolist(), "components": labels.tolist()})
+        return
+    if out and Path(out).suffix.lower() == ".npy":
+        write_table(out, names, X)
+    else:
+        write_table(out, [*names, "component"], np.column_stack([X, labels]).astype(X.dtype),
+                    stream=sys.stdout)
+    if out:
+        _note(f"{n_samples} row(s) written to {out}", quiet)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("data", required=False)
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg, .pdf).")
+@columns_option
+@drop_missing_option
+@quiet_option
+def plot(model_path, data, out, columns, drop_missing, quiet):
+    """Draw a saved model (with its data if given) without refitting.
+
+    Clusters with 1- and 2-sigma ellipses and density contours (a pair-plot grid
+    for more than 2 features), the BIC curve per covariance type when the model
+    file holds its selection table, and the convergence trace per restart.
+
+    \b
+    Examples:
+        gaussmix plot model.gmm faithful.csv --out fig.png
+        gaussmix plot model.gmm --out fig.svg
+    """
+    from .plotting import plot_model
+
+    model = load(model_path)
+    values = None
+    if data is not None:
+        values = _read_for_model(model, data, columns, drop_missing, quiet).values
+    selection = load_metadata(model_path)["extra"].get("selection")
+    plot_model(model, values, selection=selection, path=out)
+    _note(f"plot saved to {out}", quiet)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@json_option
+def info(model_path, as_json):
+    """What a model file holds: structure, features, fit, selection.
+
+    \b
+    Examples:
+        gaussmix info model.gmm
+        gaussmix info model.gmm --json
+    """
+    metadata = load_metadata(model_path)
+    model = load(model_path)
+    if as_json:
+        _emit_json({**metadata, "weights": model.weights_.tolist(), "means": model.means_.tolist()})
+        return
+    fit_info = metadata["fit"]
+    selection = metadata["extra"].get("selection")
+    lines = [
+        f"{model_path}: gaussmix model file (schema {metadata['schema_version']}, "
+        f"written by gaussmix {metadata['gaussmix_version']})",
+        f"  components:  {metadata['n_components']}",
+        f"  covariance:  {metadata['covariance_type']}",
+        f"  features:    {metadata['n_features']} ({', '.join(_feature_names(model))})",
+        f"  dtype:       {metadata['dtype']}",
+        f"  converged:   {fit_info['converged']} after {fit_info['n_iter']} iteration(s), "
+        f"mean log-likelihood {fit_info['lower_bound']:.6g}",
+        f"  restarts:    {len(fit_info['lower_bounds_per_init'])}",
+    ]
+    if selection:
+        lines.append(f"  selection:   {len(selection['rows'])} fits, chosen by {selection['criterion'].upper()} "
+                     f"{selection['best'][selection['criterion']]:.2f} (lower is better)")
+    if "data" in metadata["extra"]:
+        lines.append(f"  fitted on:   {metadata['extra']['data']}")
+    click.echo("\n".join(lines))
+    click.echo(_describe_model(model))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="gaussmix")
+
+
+if __name__ == "__main__":
+    main()
