@@ -287,7 +287,13 @@ def test_progress_bar_advances_to_the_end_and_stays_silent_when_disabled():
     assert silent.getvalue() == ""
 
 
-def test_python_dash_m_entry_point():
-    result = subprocess.run([sys.executable, "-m", "gaussmix", "fit", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0
+def test_python_dash_m_entry_point_and_lazy_matplotlib():
+    # runpy is what ``python -m gaussmix`` does; matplotlib must wait until a plot is drawn.
+    code = (
+        "import sys, runpy; import gaussmix.cli, gaussmix.plotting; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported early'; "
+        "sys.argv = ['gaussmix', 'fit', '--help']; runpy.run_module('gaussmix', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
     assert "Examples:" in result.stdout and "--components" in result.stdout

@@ -208,11 +208,7 @@ def draw_pairs(figure: Any, model: GaussianMixture, X: Optional[np.ndarray] = No
         for j, column_feature in enumerate(features):
             ax = axes[i, j]
             if i == j:
-                if X is not None:
-                    ax.hist(np.asarray(X)[:, row_feature], bins=30, color="0.6")
-                else:
-                    ax.text(0.5, 0.5, names[row_feature], ha="center", va="center", transform=ax.transAxes)
-                ax.set_xlim(*limits[i])
+                _draw_marginal(ax, model, X, row_feature, limits[i])
                 ax.set_yticks([])
             else:
                 draw_clusters(ax, model, X, dims=(column_feature, row_feature), contours=False,
@@ -221,7 +217,9 @@ def draw_pairs(figure: Any, model: GaussianMixture, X: Optional[np.ndarray] = No
                 ax.set_xlabel(names[column_feature])
             else:
                 ax.set_xticklabels([])
-            if j == 0:
+            # The first scatter panel of each row carries its y scale (row 0's is at column 1).
+            first_scatter = 1 if i == 0 else 0
+            if j == first_scatter:
                 ax.set_ylabel(names[row_feature])
             elif i != j:
                 ax.set_yticklabels([])
@@ -258,6 +256,10 @@ def draw_convergence(ax: Any, traces: Sequence[Sequence[float]]) -> None:
         iterations = np.arange(1, len(trace) + 1)
         ax.plot(iterations, trace, linewidth=2.2 if index == best else 1.0,
                 label=f"restart {index + 1}" + (" (kept)" if index == best else ""))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("EM iteration")
     ax.set_ylabel("mean log-likelihood")
     ax.set_title("convergence")
@@ -320,13 +322,22 @@ def plot_model(model: GaussianMixture, X: Optional[np.ndarray] = None, *, select
     return figure
 
 
-def _draw_one_dimension(ax: Any, model: GaussianMixture, X: Optional[np.ndarray], name: str) -> None:
-    weights, means, covariances = project(model, [0])
-    limits = plot_limits(means, covariances, None if X is None else np.asarray(X, dtype=np.float64))
-    grid = np.linspace(*limits[0], 400)[:, None]
-    if X is not None:
-        ax.hist(np.asarray(X)[:, 0], bins=40, density=True, color="0.75")
+def _draw_marginal(ax: Any, model: GaussianMixture, X: Optional[np.ndarray], feature: int,
+                   limits: Optional[np.ndarray] = None) -> None:
+    """Histogram of one feature (if data) under the mixture's marginal density of it."""
+    weights, means, covariances = project(model, [feature])
+    column = None if X is None else np.asarray(X, dtype=np.float64)[:, [feature]]
+    if limits is None:
+        limits = plot_limits(means, covariances, column)[0]
+    grid = np.linspace(*limits, 400)[:, None]
+    if column is not None:
+        ax.hist(column[:, 0], bins=40, range=tuple(limits), density=True, color="0.75")
     ax.plot(grid[:, 0], np.exp(marginal_log_density(grid, weights, means, covariances)), color="black")
+    ax.set_xlim(*limits)
+
+
+def _draw_one_dimension(ax: Any, model: GaussianMixture, X: Optional[np.ndarray], name: str) -> None:
+    _draw_marginal(ax, model, X, 0)
     ax.set_xlabel(name)
     ax.set_ylabel("density")
 
