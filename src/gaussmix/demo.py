@@ -1,12 +1,22 @@
-"""``make demo``: fit the bundled Old Faithful data and print the fitted mixture."""
+"""``make demo``: the command line on the bundled Old Faithful data, end to end.
+
+Fits K = 1..9 with every covariance type, chooses by BIC, saves the model and
+plots into ``demo-output/``, then uses the saved model: info, predict, score,
+sample and a re-plot without refitting. Each step prints the command it runs.
+"""
 
 from __future__ import annotations
 
+import shlex
+from contextlib import ExitStack
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from . import GaussianMixture
+from .cli import cli
+
+OUTPUT = Path("demo-output")
 
 
 def load_faithful() -> tuple[np.ndarray, list[str]]:
@@ -16,24 +26,28 @@ def load_faithful() -> tuple[np.ndarray, list[str]]:
         return np.loadtxt(handle, delimiter=","), header
 
 
+def gaussmix(*args: object) -> None:
+    """Run one CLI command in this process, echoing it like a shell would."""
+    words = [str(a) for a in args]
+    print(f"\n$ gaussmix {shlex.join(words)}", flush=True)
+    cli.main(words, prog_name="gaussmix", standalone_mode=False)
+
+
 def main() -> None:
-    X, columns = load_faithful()
-    print(f"Old Faithful: {X.shape[0]} eruptions, columns {columns}")
-    print(f"{'K':>2} {'covariance':>10} {'BIC':>10}  (lower is better)")
-    best = None
-    for covariance_type in ("full", "tied", "diag", "spherical"):
-        for k in range(1, 5):
-            model = GaussianMixture(k, covariance_type=covariance_type, n_init=3, random_state=0).fit(X)
-            bic = model.bic(X)
-            print(f"{k:>2} {covariance_type:>10} {bic:10.2f}")
-            if best is None or bic < best[0]:
-                best = (bic, model)
-    bic, model = best
-    print(f"\nchosen: K={model.n_components}, covariance_type={model.covariance_type!r}, BIC={bic:.2f}")
-    np.set_printoptions(precision=4, suppress=True)
-    for k in range(model.n_components):
-        print(f"component {k}: weight {model.weights_[k]:.4f}, mean {model.means_[k]}")
-        print(f"  covariance\n{model.covariances_[k] if model.covariances_.ndim == 3 else model.covariances_}")
+    OUTPUT.mkdir(exist_ok=True)
+    model = OUTPUT / "faithful.gmm"
+    with ExitStack() as stack:
+        data = stack.enter_context(resources.as_file(resources.files("gaussmix.data") / "faithful.csv"))
+        data = Path(data).relative_to(Path.cwd()) if Path(data).is_relative_to(Path.cwd()) else data
+        gaussmix("fit", data, "--components", "1-9", "--covariance", "all", "--out", model,
+                 "--plot", OUTPUT / "fit.png")
+        gaussmix("info", model)
+        gaussmix("predict", model, data, "--out", OUTPUT / "labels.csv")
+        gaussmix("predict", model, data, "--proba", "--out", OUTPUT / "responsibilities.csv")
+        gaussmix("score", model, data, "--out", OUTPUT / "scores.csv")
+        gaussmix("sample", model, "-n", 500, "--seed", 0, "--out", OUTPUT / "samples.csv")
+        gaussmix("plot", model, data, "--out", OUTPUT / "replot.png")
+    print(f"\noutputs in {OUTPUT}/: " + ", ".join(sorted(p.name for p in OUTPUT.iterdir())))
 
 
 if __name__ == "__main__":
