@@ -24,6 +24,7 @@ from .estimator import GaussianMixture
 from .init import available_initializers
 from .io import load, load_metadata, save
 from .selection import CRITERIA, SelectionResult, select
+from .selection import _starts as selection_starts
 
 #: exit status for errors in the data or model files (click uses 2 for usage errors)
 EXIT_BAD_INPUT = 1
@@ -214,9 +215,10 @@ def cli() -> None:
               help="Comma-separated covariance types (full, tied, diag, spherical, mclust names such as EEE) or all.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="Selection criterion; lower is better (scikit-learn's sign; mclust reports -BIC).")
-@click.option("--n-init", type=click.IntRange(min=1), default=3, show_default=True, help="Restarts per fit.")
-@click.option("--init", "init_params", type=click.Choice(available_initializers()), default="k-means++",
-              show_default=True, help="How restarts start.")
+@click.option("--n-init", type=click.IntRange(min=1), default=None,
+              help="k-means++ restarts per fit besides the hierarchical start (default 3), or restarts of --init.")
+@click.option("--init", "init_params", type=click.Choice(available_initializers()), default=None,
+              help="Start every restart this way. Default: the best of mclust's hierarchical start and k-means++ ones.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Convergence threshold on the mean log-likelihood per row.")
@@ -249,13 +251,17 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
             f"{data}: {n_rows} row(s) are too few for {max(components)} components; "
             "use fewer --components or more data"
         )
-    n_cells = len(components) * len(covariance)
-    progress = GridProgress(n_cells, n_init, max_iter, enabled=_show_progress(quiet, as_json))
+    settings = dict(max_iter=max_iter, tol=tol, reg_covar=reg_covar)
+    if init_params is not None:
+        settings["init_params"] = init_params
+    restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
+    progress = GridProgress(len(components) * len(covariance), restarts_per_cell, max_iter,
+                            enabled=_show_progress(quiet, as_json))
     with progress:
         result = select(
             table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
             n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
-            init_params=init_params, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+            **settings,
         )
     model = result.best_estimator_
     names = table.columns or [f"x{j}" for j in range(table.values.shape[1])]
