@@ -279,6 +279,7 @@ def test_progress_bar_advances_to_the_end_and_stays_silent_when_disabled():
                 for n_iter in range(1, 4):
                     progress.on_iteration(IterationEvent(n_iter, 10, -1.0, 0.1, restart, 2))
                     assert progress.position <= progress.total
+                    assert f"fit {cell + 1}/2, restart {restart + 1}/2, iteration {n_iter}," in progress.status
             progress.on_cell(SelectionRow(1, "full", -1.0, 5, 1.0, 1.0, 1.0, True))
     assert progress.position == progress.total == 40
     silent = io.StringIO()

@@ -55,8 +55,11 @@ class GridProgress:
         if event.n_iter == 1 and not self._at_cell_start:
             self.restarts_done += 1
         self._at_cell_start = False
+        # Count restarts within the cell: a cell may run several kinds of start
+        # (hierarchical, then k-means++), each numbering its own restarts from 1.
+        restart = min(self.restarts_done - self.cells_done * self.n_init, self.n_init - 1) + 1
         self.status = (
-            f"fit {self.cells_done + 1}/{self.n_cells}, restart {event.init_index + 1}/{event.n_init}, "
+            f"fit {self.cells_done + 1}/{self.n_cells}, restart {restart}/{self.n_init}, "
             f"iteration {event.n_iter}, mean log-likelihood {event.lower_bound:.4f}"
         )
         self._advance(self.restarts_done * self.units_per_restart + event.n_iter)
