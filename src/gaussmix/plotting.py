@@ -229,9 +229,13 @@ def draw_criterion(ax: Any, selection: dict) -> None:
     """The criterion against K, one line per covariance type, the chosen model circled."""
     curves, (best_k, best_type, best_value) = criterion_curves(selection)
     low, high = criterion_ylim(curves, best_value)
-    for name, (ks, values) in curves.items():
+    colours = _colours(len(curves))
+    markers = "osD^vPX*"
+    for index, (name, (ks, values)) in enumerate(curves.items()):
         off_scale = len(values) and bool(np.all(values > high))
-        ax.plot(ks, values, marker="o", markersize=3.5, linewidth=1.2,
+        # 14 mclust structures outnumber any palette: vary marker and dash too.
+        ax.plot(ks, values, marker=markers[index % len(markers)], markersize=3.5, linewidth=1.2,
+                color=colours[index][:3], linestyle="-" if index < 10 else "--",
                 label=f"{name} (above the range)" if off_scale else name)
     ax.plot([best_k], [best_value], marker="o", markersize=13, markerfacecolor="none", markeredgecolor="black",
             markeredgewidth=1.5, linestyle="none", label=f"chosen: K={best_k} {best_type}")
@@ -243,7 +247,10 @@ def draw_criterion(ax: Any, selection: dict) -> None:
     all_ks = sorted({int(k) for ks, _ in curves.values() for k in ks})
     if all_ks:
         ax.set_xticks(all_ks)
-    ax.legend(fontsize=7, ncol=2 if len(curves) > 6 else 1)
+    if len(curves) > 5:  # a long legend goes beside the axes, not over the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
 
 
@@ -313,7 +320,8 @@ def plot_model(model: GaussianMixture, X: Optional[np.ndarray] = None, *, select
     else:
         draw_pairs(top, model, X, names, features)
     top.suptitle(f"K={model.n_components}, covariance {model.covariance_type!r}")
-    panels = bottom.subplots(1, 2 if selection else 1, squeeze=False)[0]
+    panels = bottom.subplots(1, 2 if selection else 1, squeeze=False,
+                             width_ratios=[1.6, 1] if selection else None)[0]
     if selection:
         draw_criterion(panels[0], selection)
     draw_convergence(panels[-1], getattr(model, "lower_bounds_per_init_", [model.lower_bounds_]))
