@@ -130,6 +130,14 @@ def test_info_and_plot(tmp_path, blobs_csv, model_file):
     assert run("plot", model_file, "--out", tmp_path / "no-data.svg").exit_code == 0
 
 
+def test_float32_fit_keeps_float32(tmp_path, blobs_csv):
+    out = tmp_path / "m32.gmm"
+    result = run("fit", blobs_csv[0], *FAST, "--dtype", "float32", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert gaussmix.load(out).means_.dtype == np.float32
+    assert "dtype:       float32" in run("info", out).stdout
+
+
 def test_tsv_npy_and_drop_missing(tmp_path, blobs_csv):
     _, X = blobs_csv
     tsv = tmp_path / "d.tsv"

@@ -46,6 +46,10 @@ class GaussmixGroup(click.Group):
             _fail(error.format_message(), error.exit_code)
         except click.Abort:
             _fail("aborted", 1)
+        except BrokenPipeError:
+            # The reader (e.g. ``| head``) has gone: nothing left to say to it.
+            sys.stderr.close()
+            sys.exit(1)
         except (ValueError, OSError, ImportError) as error:
             # User-caused problems (bad data, bad model file, missing optional dependency).
             _fail(str(error), EXIT_BAD_INPUT)
