@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -191,3 +192,13 @@ def test_progress_events_carry_the_restart():
     assert [len(trace) for trace in model.lower_bounds_per_init_] == [
         sum(e.init_index == i for e in events) for i in range(3)]
     assert gaussmix.select is select
+
+
+def test_dataframe_input_keeps_feature_names_without_warnings(faithful):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(faithful, columns=["eruptions", "waiting"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        result = select(frame, [2], ["tied"], random_state=0)
+        assert list(result.best_estimator_.feature_names_in_) == ["eruptions", "waiting"]
+        result.best_estimator_.predict(frame)

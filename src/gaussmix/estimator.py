@@ -181,6 +181,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit the model and return the label of each row, shape (n_samples,)."""
         covariance = self._check_hyperparameters()
+        # predict() gets the input as given: with the validated ndarray, a model fitted
+        # on a DataFrame would warn that X lacks its feature names.
+        X_input = X
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
         if n_samples < self.n_components:
@@ -235,7 +238,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best, origin)
         self.lower_bounds_per_init_ = traces
-        return self.predict(X)
+        return self.predict(X_input)
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
         K = self.n_components
