@@ -106,6 +106,10 @@ def test_all_means_every_registered_structure_including_new_ones():
         assert "test-only-spherical" in canonical_covariance_types()
         result = select(X, n_components=1, covariance_types="all", random_state=0)
         assert result.covariance_types == canonical_covariance_types()
+        # more types than K: one table line per type, each holding its BIC
+        lines = result.table().split("\n")[2:]
+        for line, row in zip(lines, result.rows):
+            assert line.split()[0] == row.covariance_type and f"{row.bic:.2f}" in line
     finally:
         del _REGISTRY["test-only-spherical"]
     assert {"full", "tied", "diag", "spherical"} <= set(result.covariance_types)

@@ -135,19 +135,28 @@ class SelectionResult:
         return pandas.DataFrame([row.to_dict() for row in self.rows])
 
     def table(self, criterion: Optional[str] = None) -> str:
-        """A text grid of ``criterion`` with one row per K and one column per covariance type.
+        """A text grid of ``criterion``: K against covariance type.
 
-        Failed fits show as ``failed``; the chosen cell is starred.
+        Rows are the values of K and columns the covariance types, or the
+        transpose when there are more types than values of K (14 mclust
+        structures fit a terminal better as rows). Failed fits show as
+        ``failed``; the chosen cell is starred.
         """
         criterion = _check_criterion(criterion or self.criterion)
-        types = self.covariance_types
+        types, ks = self.covariance_types, self.n_components
         cells = {(row.n_components, row.covariance_type): row for row in self.rows}
-        width = max(11, *(len(t) + 1 for t in types))
-        lines = [f"{criterion.upper()} (lower is better)", f"{'K':>3}" + "".join(f"{t:>{width}}" for t in types)]
-        for k in self.n_components:
-            line = f"{k:>3}"
-            for covariance_type in types:
-                row = cells.get((k, covariance_type))
+        by_type = len(types) > len(ks)
+        row_keys, column_keys = (types, ks) if by_type else (ks, types)
+        corner = "covariance" if by_type else "K"
+        label_width = max(len(corner), *(len(str(key)) for key in row_keys))
+        width = max(10, *(len(str(key)) + 1 for key in column_keys))
+        heading = f"{corner:>{label_width}}" + "".join(
+            f"{('K=' + str(key)) if by_type else key:>{width}}" for key in column_keys)
+        lines = [f"{criterion.upper()} (lower is better)", heading]
+        for row_key in row_keys:
+            line = f"{row_key:>{label_width}}"
+            for column_key in column_keys:
+                row = cells.get((column_key, row_key) if by_type else (row_key, column_key))
                 if row is None:
                     text = ""
                 elif not row.ok:
