@@ -201,3 +201,11 @@ def test_save_errors(tmp_path, data):
     model = GaussianMixture(2, random_state=0).fit(data)
     with pytest.raises(FileNotFoundError, match="directory .*nodir does not exist"):
         save(model, tmp_path / "nodir" / "m.gmm")
+
+
+def test_model_without_em_iterations_round_trips(tmp_path, data):
+    model = GaussianMixture(2, max_iter=0, random_state=0).fit(data)
+    save(model, tmp_path / "start.gmm")
+    loaded = load(tmp_path / "start.gmm")
+    assert loaded.lower_bound_ == -np.inf
+    assert np.array_equal(loaded.predict(data), model.predict(data))

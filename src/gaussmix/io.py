@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -82,7 +83,8 @@ def save(model: GaussianMixture, path: PathLike, *, extra: Optional[dict] = None
         "fit": {
             "converged": bool(model.converged_),
             "n_iter": int(model.n_iter_),
-            "lower_bound": float(model.lower_bound_),
+            # -inf when no EM iteration ran (max_iter=0); JSON has no infinities.
+            "lower_bound": float(model.lower_bound_) if np.isfinite(model.lower_bound_) else None,
             "lower_bounds": [float(v) for v in model.lower_bounds_],
             "lower_bounds_per_init": [
                 [float(v) for v in trace] for trace in getattr(model, "lower_bounds_per_init_", [model.lower_bounds_])
@@ -124,7 +126,7 @@ def load(path: PathLike) -> GaussianMixture:
     fit = metadata["fit"]
     model.converged_ = fit["converged"]
     model.n_iter_ = fit["n_iter"]
-    model.lower_bound_ = fit["lower_bound"]
+    model.lower_bound_ = -math.inf if fit["lower_bound"] is None else fit["lower_bound"]
     model.lower_bounds_ = list(fit["lower_bounds"])
     model.lower_bounds_per_init_ = [list(trace) for trace in fit["lower_bounds_per_init"]]
     model.n_features_in_ = metadata["n_features"]
