@@ -214,9 +214,11 @@ def cli() -> None:
               help="Comma-separated covariance types (full, tied, diag, spherical, mclust names such as EEE) or all.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="Selection criterion; lower is better (scikit-learn's sign; mclust reports -BIC).")
-@click.option("--n-init", type=click.IntRange(min=1), default=3, show_default=True, help="Restarts per fit.")
-@click.option("--init", "init_params", type=click.Choice(available_initializers()), default="k-means++",
-              show_default=True, help="How restarts start.")
+@click.option("--n-init", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Restarts per fit (with --init auto: k-means++ restarts besides the hierarchical one).")
+@click.option("--init", "init_params", type=click.Choice(["auto", *available_initializers()]), default="auto",
+              show_default=True,
+              help="How restarts start. auto: the best of mclust's hierarchical start and --n-init k-means++ starts.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Convergence threshold on the mean log-likelihood per row.")
@@ -250,12 +252,15 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
             "use fewer --components or more data"
         )
     n_cells = len(components) * len(covariance)
-    progress = GridProgress(n_cells, n_init, max_iter, enabled=_show_progress(quiet, as_json))
+    # "auto" leaves the starts to select(): one hierarchical start plus n_init k-means++ starts.
+    starts = {} if init_params == "auto" else {"init_params": init_params}
+    restarts = n_init + 1 if init_params == "auto" else n_init
+    progress = GridProgress(n_cells, restarts, max_iter, enabled=_show_progress(quiet, as_json))
     with progress:
         result = select(
             table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
             n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
-            init_params=init_params, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+            max_iter=max_iter, tol=tol, reg_covar=reg_covar, **starts,
         )
     model = result.best_estimator_
     names = table.columns or [f"x{j}" for j in range(table.values.shape[1])]
