@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 from ..backends import get_namespace
 from ..stats import SuffStats
+from .full import _eye
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,15 @@ def counts_and_scatter(stats: SuffStats, reg_covar: float) -> tuple[Any, Any]:
     # The 10 eps floor keeps an emptied component's weight positive (as em.m_step).
     counts = stats.resp_weight + 10 * eps
     if stats.full_scatter:
-        eye = identity(xp, stats.n_features, stats.scatter)
+        eye = _eye(xp, stats.n_features, stats.scatter)
         return counts, stats.scatter + (reg_covar * counts)[:, None, None] * eye[None, :, :]
     return counts, stats.scatter + (reg_covar * counts)[:, None]
 
 
-def identity(xp: Any, n_features: int, like: Any) -> Any:
-    return xp.eye(n_features, dtype=like.dtype, device=getattr(like, "device", None))
-
-
 def positive_floor(xp: Any, values: Any) -> Any:
     """``values`` floored at the dtype's smallest normal number (logs stay finite)."""
-    return xp.maximum(values, xp.asarray(float(xp.finfo(values.dtype).tiny), dtype=values.dtype))
+    tiny = xp.asarray(float(xp.finfo(values.dtype).tiny), dtype=values.dtype, device=getattr(values, "device", None))
+    return xp.maximum(values, tiny)
 
 
 def split_volume(values: Any) -> tuple[Any, Any]:
@@ -242,7 +240,11 @@ def shared_orientation(covariances: Any) -> Any:
     xp = get_namespace(covariances)
     n_components = covariances.shape[0]
     golden = 0.6180339887498949
-    weights = xp.asarray([1.0 + ((k * golden) % 1.0) for k in range(n_components)], dtype=covariances.dtype)
+    weights = xp.asarray(
+        [1.0 + ((k * golden) % 1.0) for k in range(n_components)],
+        dtype=covariances.dtype,
+        device=getattr(covariances, "device", None),
+    )
     _, vectors = descending_eigh(xp.sum(weights[:, None, None] * covariances, axis=0))
     return vectors
 
