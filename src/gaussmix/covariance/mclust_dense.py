@@ -177,7 +177,9 @@ class EqualVolumeCovariance(FullCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         counts, scatter = counts_and_scatter(stats, reg_covar)
-        volumes = dense_volumes(scatter)
+        # A singular scatter (a component on repeated rows) has volume 0: the floor keeps the
+        # division finite, and the zero covariance is then reported as a collapse.
+        volumes = positive_floor(xp, dense_volumes(scatter))
         volume = xp.sum(volumes) / xp.sum(counts)
         return volume * scatter / volumes[:, None, None]
 
