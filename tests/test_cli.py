@@ -306,3 +306,18 @@ def test_python_dash_m_entry_point_and_lazy_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Examples:" in result.stdout and "--components" in result.stdout
+
+
+def test_fit_accepts_mclust_names_and_starts_robustly_by_default(blobs_csv):
+    result = run("fit", blobs_csv[0], "-k", "1-2", "-c", "EII,EVE,VEV", "--tol", "1e-3", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["selection"]["rows"]
+    assert {row["covariance_type"] for row in rows} == {"EII", "EVE", "VEV"}
+    # without --init, select() picks its own robust starts; naming one kind is honoured too
+    hierarchical = run("fit", blobs_csv[0], "-k", "2", "-c", "EVE", "--init", "hierarchical", "--json")
+    assert hierarchical.exit_code == 0, hierarchical.output
+
+
+def test_covariance_all_means_the_fourteen_mclust_structures():
+    structures = {gaussmix.get_covariance_model(name) for name in parse_covariance("all")}
+    assert structures == {gaussmix.get_covariance_model(name) for name in gaussmix.MCLUST_COVARIANCE_TYPES}

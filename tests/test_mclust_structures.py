@@ -288,3 +288,21 @@ def test_fit_with_every_structure_on_float32(faithful):
         model = GaussianMixture(2, covariance_type=name, random_state=0).fit(faithful.astype(np.float32))
         assert model.covariances_.dtype == np.float32
         assert np.isfinite(model.score(faithful))
+
+
+@pytest.mark.parametrize("name", MCLUST_COVARIANCE_TYPES)
+def test_component_on_repeated_rows_is_a_named_collapse_or_a_fit_never_a_crash(name):
+    from gaussmix import CollapsedComponentError
+
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.normal(size=(40, 2)), np.tile([[8.0, 8.0]], (20, 1))])
+    model = GaussianMixture(2, covariance_type=name, reg_covar=0, random_state=0)
+    try:
+        model.fit(X)
+    except CollapsedComponentError as error:
+        assert "reg_covar" in str(error)
+        # With volume and shape shared (EII, EEI, EEE, EEV) every component has the same
+        # eigenvalues: one component alone cannot become singular.
+        assert name not in ("EII", "EEI", "EEE", "EEV")
+        model.set_params(reg_covar=1e-6).fit(X)
+    assert np.isfinite(model.score(X))

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 from ..backends import get_namespace
 from ..stats import SuffStats
+from .full import _eye
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,22 @@ class InnerIteration:
     tol : float
         Stop when the objective ``f`` changes by less than ``tol * |f|``.
     max_iter : int
-        At most this many updates per M-step (EM warm-starts each M-step from
-        the previous parameters, so late EM iterations need very few).
+        At most this many updates in an M-step started from scratch.
+    warm_max_iter : int
+        At most this many in an M-step warm-started from the previous
+        parameters (inside EM). Each update already raises the expected
+        log-likelihood, so a partial M-step keeps EM monotone and its fixed
+        points unchanged (generalised EM); EM's next iteration resumes where this
+        one stopped, which is several times faster than converging every M-step.
     """
 
     tol: float = 1e-11
     max_iter: int = 500
+    warm_max_iter: int = 20
+
+    def limit(self, warm: bool) -> int:
+        """The iteration limit of a warm-started (``warm``) or cold M-step."""
+        return self.warm_max_iter if warm else self.max_iter
 
     def converged(self, old: Optional[float], new: float, like: Any) -> bool:
         """Whether the objective went from ``old`` to ``new`` by less than the tolerance.
@@ -63,18 +74,15 @@ def counts_and_scatter(stats: SuffStats, reg_covar: float) -> tuple[Any, Any]:
     # The 10 eps floor keeps an emptied component's weight positive (as em.m_step).
     counts = stats.resp_weight + 10 * eps
     if stats.full_scatter:
-        eye = identity(xp, stats.n_features, stats.scatter)
+        eye = _eye(xp, stats.n_features, stats.scatter)
         return counts, stats.scatter + (reg_covar * counts)[:, None, None] * eye[None, :, :]
     return counts, stats.scatter + (reg_covar * counts)[:, None]
 
 
-def identity(xp: Any, n_features: int, like: Any) -> Any:
-    return xp.eye(n_features, dtype=like.dtype, device=getattr(like, "device", None))
-
-
 def positive_floor(xp: Any, values: Any) -> Any:
     """``values`` floored at the dtype's smallest normal number (logs stay finite)."""
-    return xp.maximum(values, xp.asarray(float(xp.finfo(values.dtype).tiny), dtype=values.dtype))
+    tiny = xp.asarray(float(xp.finfo(values.dtype).tiny), dtype=values.dtype, device=getattr(values, "device", None))
+    return xp.maximum(values, tiny)
 
 
 def split_volume(values: Any) -> tuple[Any, Any]:
@@ -131,7 +139,7 @@ def diagonal_objective(summaries: Any, scales: Any, counts: Any) -> float:
 
 
 def alternate_volume_and_shape(
-    summaries: Any, counts: Any, volumes: Any, control: InnerIteration
+    summaries: Any, counts: Any, volumes: Any, control: InnerIteration, warm: bool
 ) -> tuple[Any, Any]:
     """Volumes ``lambda_k`` and one common shape ``A`` for ``Sigma_k = lambda_k A`` in a fixed frame.
 
@@ -146,6 +154,9 @@ def alternate_volume_and_shape(
     counts : array of shape (K,)
     volumes : array of shape (K,)
         Starting volumes (the previous parameters' for a warm start).
+    control : InnerIteration
+    warm : bool
+        Whether ``volumes`` come from the previous parameters.
 
     Returns
     -------
@@ -155,7 +166,7 @@ def alternate_volume_and_shape(
     xp = get_namespace(summaries)
     n_features = summaries.shape[1]
     value = None
-    for _ in range(control.max_iter):
+    for _ in range(control.limit(warm)):
         _, shape = split_volume(xp.sum(summaries / volumes[:, None], axis=0))
         volumes = positive_floor(xp, xp.sum(summaries / shape[None, :], axis=1) / (n_features * counts))
         new_value = diagonal_objective(summaries, volumes[:, None] * shape[None, :], counts)
@@ -165,34 +176,46 @@ def alternate_volume_and_shape(
     return volumes, shape
 
 
-def largest_eigenvalues(matrices: Any) -> Any:
-    """Largest eigenvalue of each symmetric matrix of a (K, D, D) stack, shape (K,)."""
-    xp = get_namespace(matrices)
-    return xp.linalg.eigvalsh(matrices)[:, -1]
+def shifted_scatter(scatter: Any) -> tuple[Any, Any]:
+    """``W_k - lambda_min(W_k) I`` (K, D, D) and its largest eigenvalue (K,).
+
+    On the orthogonal group ``tr(W D M D^T)`` changes only by a constant when
+    ``W`` is shifted by a multiple of ``I``: the shifted matrices give the same
+    minimiser and a much tighter MM majoriser (curvature ``lambda_max - lambda_min``).
+    """
+    xp = get_namespace(scatter)
+    eigenvalues = xp.linalg.eigvalsh(scatter)
+    smallest = eigenvalues[:, 0]
+    eye = _eye(xp, scatter.shape[-1], scatter)
+    return scatter - smallest[:, None, None] * eye[None, :, :], eigenvalues[:, -1] - smallest
 
 
-def orientation_mm_step(scatter: Any, orientation: Any, inverse_scales: Any, bounds: Any) -> Any:
-    """One majorise-minimise update of a common orientation (Browne & McNicholas, 2014).
+def orientation_mm_step(shifted: Any, orientation: Any, inverse_scales: Any, spreads: Any) -> Any:
+    """One majorise-minimise update of a common orientation (after Browne & McNicholas, 2014).
 
     Minimises ``g(D) = sum_k tr(W_k D M_k D^T)`` over orthogonal ``D`` for
-    diagonal ``M_k`` (``inverse_scales``, (K, D)). As a quadratic in ``D``, ``g``
-    has curvature at most ``beta = sum_k max(M_k) lambda_max(W_k)``; on the
-    orthogonal group ``||D||`` is constant, so the majoriser's minimiser is the
-    orthogonal Procrustes solution for ``beta D0 - sum_k W_k D0 M_k``. ``g``
-    never increases.
+    diagonal ``M_k`` (``inverse_scales``, (K, D)). On the orthogonal group ``g``
+    is unchanged up to a constant when ``W_k`` and ``M_k`` are shifted by
+    multiples of ``I``; with both shifted to have smallest eigenvalue zero,
+    ``g`` is a quadratic in ``D`` of curvature at most
+    ``beta = sum_k (max M_k - min M_k) (lambda_max - lambda_min)(W_k)``, and, as
+    ``||D||`` is constant, the majoriser's minimiser is the orthogonal
+    Procrustes solution for ``beta D0 - sum_k W~_k D0 M~_k``. ``g`` never increases.
 
     Parameters
     ----------
-    scatter : array of shape (K, D, D)
+    shifted : array of shape (K, D, D)
+        ``W_k - lambda_min(W_k) I`` (:func:`shifted_scatter`).
     orientation : array of shape (D, D)
         Current ``D0`` (eigenvectors as columns).
     inverse_scales : array of shape (K, D)
-    bounds : array of shape (K,)
-        ``lambda_max(W_k)``.
+    spreads : array of shape (K,)
+        ``lambda_max(W_k) - lambda_min(W_k)``.
     """
-    xp = get_namespace(scatter, orientation)
-    beta = xp.sum(bounds * xp.max(inverse_scales, axis=1))
-    gradient = xp.sum((scatter @ orientation) * inverse_scales[:, None, :], axis=0)
+    xp = get_namespace(shifted, orientation)
+    inverse_shifted = inverse_scales - xp.min(inverse_scales, axis=1, keepdims=True)
+    beta = xp.sum(spreads * xp.max(inverse_shifted, axis=1))
+    gradient = xp.sum((shifted @ orientation) * inverse_shifted[:, None, :], axis=0)
     left, _, right = xp.linalg.svd(beta * orientation - gradient, full_matrices=False)
     return left @ right
 
@@ -203,6 +226,7 @@ def fit_common_orientation(
     orientation: Any,
     scales_in_frame: Callable[[Any], Any],
     control: InnerIteration,
+    warm: bool,
 ) -> tuple[Any, Any]:
     """Common orientation and per-component scales for EVE and VVE.
 
@@ -216,12 +240,13 @@ def fit_common_orientation(
     orientation : array of shape (D, D)
     scales : array of shape (K, D)
     """
-    bounds = largest_eigenvalues(scatter)
+    shifted, spreads = shifted_scatter(scatter)
     summaries = rotated_diagonals(scatter, orientation)
     scales = scales_in_frame(summaries)
     value = diagonal_objective(summaries, scales, counts)
-    for _ in range(control.max_iter):
-        orientation = orientation_mm_step(scatter, orientation, 1.0 / positive_floor(get_namespace(scales), scales), bounds)
+    for _ in range(control.limit(warm)):
+        inverse_scales = 1.0 / positive_floor(get_namespace(scales), scales)
+        orientation = orientation_mm_step(shifted, orientation, inverse_scales, spreads)
         summaries = rotated_diagonals(scatter, orientation)
         scales = scales_in_frame(summaries)
         new_value = diagonal_objective(summaries, scales, counts)
@@ -242,7 +267,11 @@ def shared_orientation(covariances: Any) -> Any:
     xp = get_namespace(covariances)
     n_components = covariances.shape[0]
     golden = 0.6180339887498949
-    weights = xp.asarray([1.0 + ((k * golden) % 1.0) for k in range(n_components)], dtype=covariances.dtype)
+    weights = xp.asarray(
+        [1.0 + ((k * golden) % 1.0) for k in range(n_components)],
+        dtype=covariances.dtype,
+        device=getattr(covariances, "device", None),
+    )
     _, vectors = descending_eigh(xp.sum(weights[:, None, None] * covariances, axis=0))
     return vectors
 

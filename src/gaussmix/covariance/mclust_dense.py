@@ -62,7 +62,7 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
         n_features = stats.n_features
         volumes = starting_volumes(previous, xp.linalg.diagonal(scatter), counts, dense_volumes)
         value = None
-        for _ in range(self.control.max_iter):
+        for _ in range(self.control.limit(previous is not None)):
             pooled = xp.sum(scatter / volumes[:, None, None], axis=0)
             common = pooled / dense_volumes(pooled[None, :, :])[0]
             traces = xp.sum(xp.linalg.diagonal(scatter @ xp.linalg.inv(common)[None, :, :]), axis=-1)
@@ -92,7 +92,8 @@ class _CommonOrientation(_IterativeDense):
             # Start from the principal axes of the average within-component covariance.
             orientation = shared_orientation(scatter / counts[:, None, None])
         orientation, scales = fit_common_orientation(
-            scatter, counts, orientation, lambda summaries: self._scales_in_frame(summaries, counts), self.control
+            scatter, counts, orientation, lambda summaries: self._scales_in_frame(summaries, counts), self.control,
+            previous is not None,
         )
         return rotate_back(orientation, scales)
 
@@ -160,7 +161,7 @@ class VolumeShapeCovariance(_IterativeDense):
         counts, scatter = counts_and_scatter(stats, reg_covar)
         eigenvalues, orientations = descending_eigh(scatter)
         volumes = starting_volumes(previous, eigenvalues, counts, dense_volumes)
-        volumes, shape = alternate_volume_and_shape(eigenvalues, counts, volumes, self.control)
+        volumes, shape = alternate_volume_and_shape(eigenvalues, counts, volumes, self.control, previous is not None)
         return rotate_back(orientations, volumes[:, None] * shape[None, :])
 
 
@@ -176,7 +177,9 @@ class EqualVolumeCovariance(FullCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         counts, scatter = counts_and_scatter(stats, reg_covar)
-        volumes = dense_volumes(scatter)
+        # A singular scatter (a component on repeated rows) has volume 0: the floor keeps the
+        # division finite, and the zero covariance is then reported as a collapse.
+        volumes = positive_floor(xp, dense_volumes(scatter))
         volume = xp.sum(volumes) / xp.sum(counts)
         return volume * scatter / volumes[:, None, None]
 

@@ -56,7 +56,7 @@ class VolumeDiagonalCovariance(DiagCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         counts, scatter = counts_and_scatter(stats, reg_covar)
         volumes = starting_volumes(previous, scatter, counts, lambda variances: split_volume(variances)[0])
-        volumes, shape = alternate_volume_and_shape(scatter, counts, volumes, self.control)
+        volumes, shape = alternate_volume_and_shape(scatter, counts, volumes, self.control, previous is not None)
         return volumes[:, None] * shape[None, :]
 
 
