@@ -20,8 +20,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
 from .covariance import CovarianceModel, get_covariance_model
-from .em import EMConfig, FitResult, IterationEvent, m_step, responsibilities, run_em
+from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
+from .online import OnlineState, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
 from .sources import ArraySource, StreamSource, auto_chunk_rows, is_out_of_core, open_chunk_source, source_dtype
 from .streaming import nearest_centre_start, sampled_start, summarise
@@ -71,6 +72,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     chunk_size : int, default=None
         Rows per E-step chunk; ``None`` chooses it so the temporaries stay
         within a few MiB. Not in scikit-learn.
+    learning_decay : float, default=0.7
+        Exponent alpha in (0.5, 1] of the step sizes ``(t + 2) ** -alpha`` of
+        :meth:`partial_fit`: smaller values forget old batches faster (track
+        drift), 1 weighs all batches equally. Not in scikit-learn.
 
     Attributes
     ----------
@@ -111,6 +116,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         callback: Optional[Callable[[IterationEvent], None]] = None,
         chunk_size: Optional[int] = None,
+        learning_decay: float = 0.7,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -128,6 +134,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.callback = callback
         self.chunk_size = chunk_size
+        self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------ checks
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -140,6 +147,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         checks.check_param("verbose_interval", self.verbose_interval, numbers.Integral, 1)
         if self.chunk_size is not None:
             checks.check_param("chunk_size", self.chunk_size, numbers.Integral, 1)
+        checks.check_param("learning_decay", self.learning_decay, numbers.Real, 0.5, low_open=True)
+        if self.learning_decay > 1:
+            raise ValueError(f"learning_decay must be in (0.5, 1]; got {self.learning_decay!r}")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable or None; got {self.callback!r}")
         get_initializer(self.init_params)
@@ -189,6 +199,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self
         """
         covariance = self._check_hyperparameters()
+        self._online = None
         if is_out_of_core(X):
             self._fit_out_of_core(open_chunk_source(X, sample_weight, self._rows_per_chunk), covariance)
         else:
@@ -198,6 +209,77 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit the model and return the label of each row, shape (n_samples,)."""
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
+        """One step of stepwise (online) EM on a batch of rows.
+
+        The running statistics ``s`` are the average of the batches' E-step
+        statistics, each batch normalised to unit total weight, updated as
+        ``s <- (1 - eta_t) s + eta_t s_hat(batch)`` with
+        ``eta_t = (t + 2) ** -learning_decay`` (Cappé & Moulines 2009); the
+        parameters are then one M-step away from ``s``. Every batch counts as one
+        step whatever its size or total weight, so keep batch sizes similar.
+
+        - **First batch** (or the first after ``fit``): it initialises the model
+          as ``fit`` would (``init_params`` or the ``*_init`` arrays; needs at
+          least ``n_components`` rows), or, when the model was already fitted,
+          starts from the fitted parameters. Its statistics under those
+          parameters become ``s`` (t = 0). Its weighted mean becomes the origin
+          of the centred frame the statistics live in, fixed for the whole
+          stream: float32 data that later drift far from it lose digits.
+        - **Later batches** may have any number of rows, fewer than
+          ``n_components`` included (components a batch does not reach keep
+          their old statistics, scaled by ``1 - eta_t``), in the first batch's
+          number of features and precision.
+
+        ``fit`` discards the online state. ``lower_bound_`` is the mean
+        log-likelihood of the last batch under the parameters before its step;
+        ``n_iter_`` counts the batches; ``converged_`` stays False.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self
+        """
+        covariance = self._check_hyperparameters()
+        state = getattr(self, "_online", None)
+        if state is None:
+            state = self._start_online(X, sample_weight, covariance)
+        else:
+            X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
+            weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
+            eta = step_size(state.n_batches - 1, float(self.learning_decay))
+            stats = stepwise_update(state.stats, batch_stats, eta)
+            params = m_step(stats, covariance, float(self.reg_covar))
+            state = OnlineState(stats, params, state.origin, state.n_batches + 1)
+            self.lower_bound_ = loglik / batch_stats.total_weight
+        self._online = state
+        self._set_fitted(FitResult(state.params, self.lower_bound_, state.n_batches, False, [self.lower_bound_]), state.origin)
+        return self
+
+    def _start_online(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> OnlineState:
+        fitted = hasattr(self, "means_")
+        X = self._validate_X(X, reset=not fitted)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
+        source = ArraySource(X, weights, self._chunk_rows(X), origin)
+        if fitted:
+            start = self._fitted_params(X.dtype).translated(-origin)
+        else:
+            self._check_row_counts(X.shape[0], None if weights is None else np.count_nonzero(weights))
+            user_init = self._check_init_arrays(covariance, X.shape[1], X.dtype)
+            random_state = check_random_state(self.random_state)
+            start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+        stats, loglik = accumulate_source(source, start)
+        self.lower_bound_ = loglik / stats.total_weight
+        stats = per_unit_weight(stats)
+        return OnlineState(stats, m_step(stats, covariance, float(self.reg_covar)), origin, 1)
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
