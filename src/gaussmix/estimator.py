@@ -8,7 +8,6 @@ import numbers
 import sys
 import time
 import warnings
-from dataclasses import replace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -201,7 +200,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         covariance = self._check_hyperparameters()
         self._online = None
         if is_out_of_core(X):
-            self._fit_out_of_core(open_chunk_source(X, sample_weight, self._rows_per_chunk), covariance)
+            self._fit_streamed(self._open_stream(X, sample_weight), covariance)
         else:
             self._fit_in_memory(X, sample_weight, covariance)
         return self
@@ -296,16 +295,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state))
 
-    def _fit_out_of_core(self, source: Any, covariance: CovarianceModel) -> None:
-        """Fit on a chunk source: one validating pass, one start pass, then one pass per iteration."""
-        dtype, n_features = source_dtype(source), int(source.n_features)
-        stream = StreamSource(source, dtype, n_features)
+    def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
+        """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""
+        source = open_chunk_source(X, sample_weight, self._rows_per_chunk)
+        return StreamSource(source, source_dtype(source), int(source.n_features))
+
+    def _fit_streamed(self, stream: Any, covariance: CovarianceModel) -> None:
+        """Fit on a stream: one validating pass, one start pass, then one pass per iteration.
+
+        ``stream`` has ``dtype``, ``n_features``, ``n_samples`` (or None),
+        ``centred(origin, n_rows)`` and either ``chunks()`` or ``map_reduce``.
+        """
+        dtype, n_features = stream.dtype, stream.n_features
         user_init = self._check_init_arrays(covariance, n_features, dtype)
         random_state = check_random_state(self.random_state)
         needs_sample = not self._warm() and "means" not in user_init
         summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None)
-        declared = getattr(source, "n_samples", None)
-        if declared is not None and int(declared) != summary.n_rows:
+        declared = stream.n_samples
+        if declared is not None and declared != summary.n_rows:
             raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
         if summary.n_rows < 2:
             raise ValueError(f"the data source yielded {summary.n_rows} row(s); a fit needs at least 2")
@@ -316,7 +323,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         origin = summary.mean.astype(dtype)
-        centred = replace(stream, origin=origin, expected_rows=summary.n_rows)
+        centred = stream.centred(origin, summary.n_rows)
         K, full_scatter = self.n_components, covariance.full_scatter
 
         def start(random_state: np.random.RandomState) -> MixtureParams:
@@ -487,15 +494,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _open_for_inference(self, X: Any) -> tuple[StreamSource, MixtureParams]:
         """Out-of-core ``X`` as a checked stream, and the fitted parameters in its precision."""
-        source = open_chunk_source(X, None, self._rows_per_chunk)
-        n_features = int(source.n_features)
-        if n_features != self.n_features_in_:
+        stream = self._open_stream(X, None)
+        if stream.n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"X has {stream.n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        dtype = source_dtype(source)
-        return StreamSource(source, dtype, n_features), self._fitted_params(dtype)
+        return stream, self._fitted_params(stream.dtype)
 
     def _log_likelihood(self, X: Any) -> tuple[float, float]:
         """``(sum_n w_n log p(x_n), sum_n w_n)``; unit weights except a chunk source's own."""

@@ -9,7 +9,7 @@ the temporaries of an iteration are bounded by the chunk, not by N.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -304,6 +304,16 @@ class StreamSource:
     n_features: int
     origin: Optional[Any] = None
     expected_rows: Optional[int] = None
+
+    @property
+    def n_samples(self) -> Optional[int]:
+        """Rows the source says it has, if it says."""
+        declared = getattr(self.inner, "n_samples", None)
+        return None if declared is None else int(declared)
+
+    def centred(self, origin: np.ndarray, n_rows: int) -> "StreamSource":
+        """The same stream in the frame centred on ``origin``, checked to yield ``n_rows`` rows per pass."""
+        return replace(self, origin=origin, expected_rows=n_rows)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
         n_rows = 0
