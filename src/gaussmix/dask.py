@@ -45,12 +45,16 @@ class DaskBlocks:
         One chunk along the columns, persisted.
     sample_weight : dask.array.Array of shape (n,) or None
         Chunked like the rows of ``X``.
+    chunk_rows : int
+        A block is processed in chunks of this many rows, so a worker's
+        temporaries stay bounded by the chunk (as in memory), not the block.
     origin : ndarray of shape (D,) or None
-        Subtracted from every block on the workers (the centred frame of EM).
+        Subtracted from every chunk on the workers (the centred frame of EM).
     """
 
     X: Any
     sample_weight: Optional[Any]
+    chunk_rows: int
     origin: Optional[np.ndarray] = None
 
     @property
@@ -74,15 +78,31 @@ class DaskBlocks:
         w_blocks = [None] * len(x_blocks) if self.sample_weight is None else self.sample_weight.to_delayed().ravel()
         first_rows = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
         part = dask.delayed(_block_part)
-        level = [part(function, x, w, int(row), self.origin) for x, w, row in zip(x_blocks, w_blocks, first_rows)]
+        level = [
+            part(function, merge, x, w, int(row), self.origin, self.chunk_rows)
+            for x, w, row in zip(x_blocks, w_blocks, first_rows)
+        ]
         merge_group = dask.delayed(_merge_group)
         while len(level) > 1:
             level = [merge_group(merge, level[i:i + SPLIT_EVERY]) for i in range(0, len(level), SPLIT_EVERY)]
         return dask.compute(level[0])[0]
 
 
-def _block_part(function: Callable[..., Any], X: np.ndarray, weights: Optional[np.ndarray], first_row: int, origin: Optional[np.ndarray]) -> Any:
-    return function(X if origin is None else X - origin, weights, first_row)
+def _block_part(
+    function: Callable[..., Any], merge: Callable[[Any, Any], Any], X: np.ndarray, weights: Optional[np.ndarray],
+    first_row: int, origin: Optional[np.ndarray], chunk_rows: int,
+) -> Any:
+    """One block's merged result, computed chunk by chunk on the worker."""
+    result = None
+    for start in range(0, max(X.shape[0], 1), chunk_rows):
+        rows = X[start:start + chunk_rows]
+        part = function(
+            rows if origin is None else rows - origin,
+            None if weights is None else weights[start:start + chunk_rows],
+            first_row + start,
+        )
+        result = part if result is None else merge(result, part)
+    return result
 
 
 def _merge_group(merge: Callable[[Any, Any], Any], parts: list) -> Any:
@@ -108,22 +128,27 @@ def as_dask_rows(X: Any) -> Any:
     return X.rechunk({1: -1})
 
 
-def _block_checked(X: np.ndarray, block_info: Optional[dict]) -> np.ndarray:
+def _labels(X: np.ndarray, params: MixtureParams) -> np.ndarray:
+    return np.argmax(params.log_weighted_prob(X), axis=1)
+
+
+def _probabilities(X: np.ndarray, params: MixtureParams) -> np.ndarray:
+    return responsibilities(X, params)[0]
+
+
+def _log_density(X: np.ndarray, params: MixtureParams) -> np.ndarray:
+    return responsibilities(X, params)[1]
+
+
+def _apply_to_block(
+    X: np.ndarray, function: Callable[[np.ndarray, MixtureParams], np.ndarray], params: MixtureParams,
+    chunk_rows: int, block_info: Optional[dict] = None,
+) -> np.ndarray:
+    """``function`` over one block, chunk by chunk, after a NaN/inf check naming global rows."""
     first_row = 0 if not block_info else block_info[0]["array-location"][0][0]
     checks.check_all_finite(X, "X", first_row)
-    return X
-
-
-def _predict_block(X: np.ndarray, params: MixtureParams, block_info: Optional[dict] = None) -> np.ndarray:
-    return np.argmax(params.log_weighted_prob(_block_checked(X, block_info)), axis=1)
-
-
-def _proba_block(X: np.ndarray, params: MixtureParams, block_info: Optional[dict] = None) -> np.ndarray:
-    return responsibilities(_block_checked(X, block_info), params)[0]
-
-
-def _score_block(X: np.ndarray, params: MixtureParams, block_info: Optional[dict] = None) -> np.ndarray:
-    return responsibilities(_block_checked(X, block_info), params)[1]
+    pieces = [function(X[start:start + chunk_rows], params) for start in range(0, max(X.shape[0], 1), chunk_rows)]
+    return np.concatenate(pieces, axis=0)
 
 
 class GaussianMixture(_estimator.GaussianMixture):
@@ -150,7 +175,7 @@ class GaussianMixture(_estimator.GaussianMixture):
             weights = weights.astype(X.dtype).rechunk((X.chunks[0],))
         # Read (or compute) the blocks once; every later pass finds them in worker memory.
         X, weights = dask.persist(X, weights)
-        return DaskBlocks(X, weights)
+        return DaskBlocks(X, weights, self._rows_per_chunk(int(X.shape[1]), X.dtype))
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters with EM over the blocks of ``X`` (see the class docstring)."""
@@ -169,20 +194,24 @@ class GaussianMixture(_estimator.GaussianMixture):
             )
         return X, self._fitted_params(X.dtype)
 
+    def _map_rows(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray], **shape: Any) -> Any:
+        X, params = self._lazy_rows(X)
+        chunk_rows = self._rows_per_chunk(int(X.shape[1]), X.dtype)
+        return X.map_blocks(_apply_to_block, function, params, chunk_rows, **shape)
+
     def predict(self, X: Any) -> Any:
         """Most probable component of each row: a lazy Dask array of shape (n_samples,)."""
-        X, params = self._lazy_rows(X)
-        return X.map_blocks(_predict_block, params, drop_axis=1, dtype=np.intp)
+        return self._map_rows(X, _labels, drop_axis=1, dtype=np.intp)
 
     def predict_proba(self, X: Any) -> Any:
         """Responsibilities: a lazy Dask array of shape (n_samples, K)."""
-        X, params = self._lazy_rows(X)
-        return X.map_blocks(_proba_block, params, chunks=(X.chunks[0], (self.n_components,)), dtype=X.dtype)
+        X = as_dask_rows(X)
+        return self._map_rows(X, _probabilities, chunks=(X.chunks[0], (self.n_components,)), dtype=X.dtype)
 
     def score_samples(self, X: Any) -> Any:
         """Log-density of each row: a lazy Dask array of shape (n_samples,)."""
-        X, params = self._lazy_rows(X)
-        return X.map_blocks(_score_block, params, drop_axis=1, dtype=X.dtype)
+        X = as_dask_rows(X)
+        return self._map_rows(X, _log_density, drop_axis=1, dtype=X.dtype)
 
     def _log_likelihood(self, X: Any) -> tuple[float, float]:
         log_density = self.score_samples(X)
