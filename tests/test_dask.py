@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
 
-from .conftest import make_blobs
+from .conftest import assert_same_fit, fit_quietly, make_blobs, starting_point
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -35,33 +33,15 @@ def data():
     return make_blobs(4000, 3, 3, seed=21)[0]
 
 
-def _starting_point(X, covariance_type):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = GaussianMixture(3, covariance_type=covariance_type, max_iter=1, random_state=0).fit(X)
-    return dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
 
-
-def _fit(cls, X, sample_weight=None, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return cls(**kwargs).fit(X, sample_weight=sample_weight)
-
-
-def _assert_same_fit(actual, expected, rtol=1e-10):
-    assert actual.n_iter_ == expected.n_iter_
-    np.testing.assert_allclose(actual.lower_bound_, expected.lower_bound_, rtol=rtol)
-    np.testing.assert_allclose(actual.weights_, expected.weights_, rtol=rtol)
-    np.testing.assert_allclose(actual.means_, expected.means_, rtol=rtol, atol=1e-12)
-    np.testing.assert_allclose(actual.covariances_, expected.covariances_, rtol=rtol, atol=1e-12)
 
 
 # The source only changes how statistics are summed: one full and one diagonal-scatter type suffice.
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_dask_fit_equals_in_memory_fit_from_the_same_start(client, data, covariance_type):
-    kwargs = dict(n_components=3, covariance_type=covariance_type, tol=0, max_iter=5, **_starting_point(data, covariance_type))
-    distributed_fit = _fit(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=(450, 3)), **kwargs)
-    _assert_same_fit(distributed_fit, _fit(GaussianMixture, data, **kwargs))
+    kwargs = dict(n_components=3, covariance_type=covariance_type, tol=0, max_iter=5, **starting_point(data, covariance_type))
+    distributed_fit = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=(450, 3)), **kwargs)
+    assert_same_fit(distributed_fit, fit_quietly(GaussianMixture, data, **kwargs))
 
 
 def test_weighted_dataframe_fit_and_sampled_start(client, data):
@@ -71,16 +51,16 @@ def test_weighted_dataframe_fit_and_sampled_start(client, data):
     weights = np.random.RandomState(0).uniform(0, 2, len(data))
     frame = dd.from_pandas(pd.DataFrame(data, columns=list("abc")), npartitions=5)
     common = dict(n_components=3, random_state=4)
-    start = _fit(dask_gaussmix.GaussianMixture, frame, max_iter=0, sample_weight=da.from_array(weights, chunks=1000), **common)
-    fitted = _fit(dask_gaussmix.GaussianMixture, frame, tol=0, max_iter=5, sample_weight=da.from_array(weights), **common)
-    expected = _fit(GaussianMixture, data, tol=0, max_iter=5, sample_weight=weights, n_components=3,
+    start = fit_quietly(dask_gaussmix.GaussianMixture, frame, max_iter=0, sample_weight=da.from_array(weights, chunks=1000), **common)
+    fitted = fit_quietly(dask_gaussmix.GaussianMixture, frame, tol=0, max_iter=5, sample_weight=da.from_array(weights), **common)
+    expected = fit_quietly(GaussianMixture, data, tol=0, max_iter=5, sample_weight=weights, n_components=3,
                     weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
-    _assert_same_fit(fitted, expected)
+    assert_same_fit(fitted, expected)
 
 
 def test_a_worker_killed_mid_fit_does_not_change_the_result(client, data):
-    kwargs = dict(n_components=3, tol=0, max_iter=8, **_starting_point(data, "full"))
-    expected = _fit(GaussianMixture, data, **kwargs)
+    kwargs = dict(n_components=3, tol=0, max_iter=8, **starting_point(data, "full"))
+    expected = fit_quietly(GaussianMixture, data, **kwargs)
     victims = list(client.run(os.getpid).values())
     killed = []
 
@@ -90,13 +70,13 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(client, data):
             killed.append(victims[0])
 
     X = da.from_array(data, chunks=(400, 3))
-    result = _fit(dask_gaussmix.GaussianMixture, X, callback=kill_one_worker, **kwargs)
+    result = fit_quietly(dask_gaussmix.GaussianMixture, X, callback=kill_one_worker, **kwargs)
     assert killed
-    _assert_same_fit(result, expected)
+    assert_same_fit(result, expected)
 
 
 def test_inference_is_lazy_and_matches_in_memory(client, data):
-    model = _fit(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=3, random_state=0, max_iter=3)
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=3, random_state=0, max_iter=3)
     X = da.from_array(data, chunks=700)
     # The same fitted attributes on the in-memory estimator are the reference.
     in_memory = GaussianMixture(3)
@@ -114,6 +94,6 @@ def test_nan_on_a_worker_is_reported_with_global_row(client, data):
     bad[3210, 2] = np.nan
     with pytest.raises(ValueError, match=r"1 NaN value\(s\) in row\(s\) 3210"):
         dask_gaussmix.GaussianMixture(2).fit(da.from_array(bad, chunks=500))
-    model = _fit(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=2, random_state=0, max_iter=2)
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=2, random_state=0, max_iter=2)
     with pytest.raises(ValueError, match=r"row\(s\) 3210"):
         model.predict(da.from_array(bad, chunks=1000)).compute()

@@ -7,16 +7,14 @@ import json
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
 from gaussmix.streaming import Reservoir
 
-from .conftest import COVARIANCE_TYPES, make_blobs
+from .conftest import COVARIANCE_TYPES, assert_same_fit, fit_quietly, make_blobs, starting_point
 
 
 class ListSource:
@@ -33,25 +31,7 @@ class ListSource:
         return iter(self.pieces)
 
 
-def _starting_point(X, covariance_type, n_components=3):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=1, random_state=0).fit(X)
-    return dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
 
-
-def _fit(X, sample_weight=None, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return GaussianMixture(**kwargs).fit(X, sample_weight=sample_weight)
-
-
-def _assert_same_fit(actual, expected, rtol=1e-10):
-    assert actual.n_iter_ == expected.n_iter_
-    np.testing.assert_allclose(actual.lower_bound_, expected.lower_bound_, rtol=rtol)
-    np.testing.assert_allclose(actual.weights_, expected.weights_, rtol=rtol)
-    np.testing.assert_allclose(actual.means_, expected.means_, rtol=rtol, atol=1e-12)
-    np.testing.assert_allclose(actual.covariances_, expected.covariances_, rtol=rtol, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +72,9 @@ def _as_kind(kind, X, tmp_path):
 ])
 def test_streamed_fit_equals_in_memory_fit_from_the_same_start(kind, covariance_type, data, tmp_path):
     kwargs = dict(n_components=3, covariance_type=covariance_type, tol=0, max_iter=25, chunk_size=700,
-                  **_starting_point(data, covariance_type))
-    streamed = _fit(_as_kind(kind, data, tmp_path), **kwargs)
-    _assert_same_fit(streamed, _fit(data, **kwargs))
+                  **starting_point(data, covariance_type))
+    streamed = fit_quietly(GaussianMixture, _as_kind(kind, data, tmp_path), **kwargs)
+    assert_same_fit(streamed, fit_quietly(GaussianMixture, data, **kwargs))
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -102,20 +82,20 @@ def test_sampled_start_then_em_equals_in_memory_em_from_that_start(covariance_ty
     # The out-of-core start (k-means on a reservoir sample, then a streamed pass) seen with
     # max_iter=0; in-memory EM from exactly that start must give the streamed fit.
     common = dict(n_components=3, covariance_type=covariance_type, random_state=3, chunk_size=512)
-    start = _fit(str(npy_path), max_iter=0, **common)
-    streamed = _fit(str(npy_path), tol=0, max_iter=20, **common)
-    in_memory = _fit(data, n_components=3, covariance_type=covariance_type, tol=0, max_iter=20,
+    start = fit_quietly(GaussianMixture, str(npy_path), max_iter=0, **common)
+    streamed = fit_quietly(GaussianMixture, str(npy_path), tol=0, max_iter=20, **common)
+    in_memory = fit_quietly(GaussianMixture, data, n_components=3, covariance_type=covariance_type, tol=0, max_iter=20,
                      weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
-    _assert_same_fit(streamed, in_memory)
+    assert_same_fit(streamed, in_memory)
 
 
 def test_weighted_sources_equal_weighted_in_memory_fit(data, tmp_path):
     weights = np.random.RandomState(0).uniform(0, 3, size=len(data))
     weights[::7] = 0
-    kwargs = dict(n_components=3, tol=0, max_iter=15, chunk_size=400, **_starting_point(data, "full"))
-    expected = _fit(data, sample_weight=weights, **kwargs)
-    _assert_same_fit(_fit(_as_kind("memmap", data, tmp_path), sample_weight=weights, **kwargs), expected)
-    _assert_same_fit(_fit(ListSource(data, weights, chunk_rows=333), **kwargs), expected)
+    kwargs = dict(n_components=3, tol=0, max_iter=15, chunk_size=400, **starting_point(data, "full"))
+    expected = fit_quietly(GaussianMixture, data, sample_weight=weights, **kwargs)
+    assert_same_fit(fit_quietly(GaussianMixture, _as_kind("memmap", data, tmp_path), sample_weight=weights, **kwargs), expected)
+    assert_same_fit(fit_quietly(GaussianMixture, ListSource(data, weights, chunk_rows=333), **kwargs), expected)
 
 
 def test_inference_streams_and_matches_in_memory(data, npy_path):
@@ -138,9 +118,9 @@ def test_weighted_chunk_source_score_is_the_weighted_mean(data):
 
 def test_float32_memmap_fits_in_float32_near_the_float64_fit(data, tmp_path):
     shifted = (data + 1e4).astype(np.float32)
-    kwargs = dict(n_components=3, tol=0, max_iter=20, **_starting_point(shifted.astype(np.float64), "full"))
-    single = _fit(_as_kind("memmap", shifted, tmp_path), **kwargs)
-    double = _fit(shifted.astype(np.float64), **kwargs)
+    kwargs = dict(n_components=3, tol=0, max_iter=20, **starting_point(shifted.astype(np.float64), "full"))
+    single = fit_quietly(GaussianMixture, _as_kind("memmap", shifted, tmp_path), **kwargs)
+    double = fit_quietly(GaussianMixture, shifted.astype(np.float64), **kwargs)
     assert single.means_.dtype == np.float32
     np.testing.assert_allclose(single.lower_bound_, double.lower_bound_, rtol=1e-4)
 

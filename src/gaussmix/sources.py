@@ -28,7 +28,10 @@ def auto_chunk_rows(n_components: int, n_features: int, itemsize: int) -> int:
 
 @dataclass(frozen=True)
 class ArraySource:
-    """An in-memory array (and optional sample weights) served in row chunks.
+    """An array (and optional sample weights) served in row chunks.
+
+    In memory, or read slice by slice: a ``numpy.memmap``, an h5py dataset or a
+    Zarr array give one chunk at a time as an in-memory array.
 
     Parameters
     ----------
@@ -54,6 +57,10 @@ class ArraySource:
     @property
     def n_features(self) -> int:
         return int(self.X.shape[1])
+
+    @property
+    def dtype(self) -> Any:
+        return self.X.dtype
 
     def chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
         step = max(1, int(self.chunk_rows))
@@ -115,42 +122,6 @@ def _aligned_rows(chunk_rows: int, storage_chunks: Any) -> int:
         block = int(storage_chunks[0])
         return max(1, chunk_rows // block) * block
     return chunk_rows
-
-
-@dataclass(frozen=True)
-class RowSliceSource:
-    """A 2-D array read in row slices: ``numpy.memmap``, h5py ``Dataset``, Zarr array.
-
-    Parameters
-    ----------
-    X : array-like of shape (n, D) supporting ``X[start:stop]``
-    sample_weight : array-like of shape (n,) or None
-        Sliced the same way (may itself be a memmap).
-    chunk_rows : int
-    """
-
-    X: Any
-    sample_weight: Optional[Any]
-    chunk_rows: int
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.X.dtype)
-
-    def chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
-        step = _aligned_rows(max(1, int(self.chunk_rows)), getattr(self.X, "chunks", None))
-        for start in range(0, self.n_samples, step):
-            stop = min(start + step, self.n_samples)
-            weights = None if self.sample_weight is None else np.asarray(self.sample_weight[start:stop])
-            yield np.asarray(self.X[start:stop]), weights
 
 
 @dataclass(frozen=True)
@@ -241,11 +212,13 @@ def _check_weight_length(sample_weight: Optional[Any], n_samples: int) -> None:
         )
 
 
-def _row_slices(X: Any, sample_weight: Optional[Any], rows_per_chunk: "RowsPerChunk") -> RowSliceSource:
+def _row_slices(X: Any, sample_weight: Optional[Any], rows_per_chunk: "RowsPerChunk") -> ArraySource:
+    """A memmap, HDF5 or Zarr array in row slices, aligned to its storage chunks."""
     if len(getattr(X, "shape", ())) != 2:
         raise ValueError(f"expected a 2-D array (n_samples, n_features); got shape {getattr(X, 'shape', None)}")
     _check_weight_length(sample_weight, int(X.shape[0]))
-    return RowSliceSource(X, sample_weight, rows_per_chunk(int(X.shape[1]), np.dtype(X.dtype)))
+    chunk_rows = _aligned_rows(rows_per_chunk(int(X.shape[1]), np.dtype(X.dtype)), getattr(X, "chunks", None))
+    return ArraySource(X, sample_weight, chunk_rows)
 
 
 def open_chunk_source(X: Any, sample_weight: Optional[Any], rows_per_chunk: "RowsPerChunk") -> Any:
