@@ -265,3 +265,13 @@ def test_fit_of_a_file_four_times_larger_than_the_memory_allowed(tmp_path):
     means = np.asarray(report["means"])
     np.testing.assert_allclose(means[np.argsort(means[:, 0])], true_means, atol=0.01)
     np.testing.assert_allclose(report["weights"], 0.5, atol=0.01)
+
+
+def test_integer_file_is_fitted_in_float64_like_the_float_array(tmp_path):
+    X = np.round(make_blobs(600, 2, 2, seed=5)[0] * 10)
+    path = tmp_path / "int.npy"
+    np.save(path, X.astype(np.int32))
+    kwargs = dict(n_components=2, tol=0, max_iter=10, **starting_point(X, "full", 2))
+    streamed = fit_quietly(GaussianMixture, str(path), **kwargs)
+    assert streamed.means_.dtype == np.float64
+    assert_same_fit(streamed, fit_quietly(GaussianMixture, X, **kwargs))
