@@ -5,7 +5,9 @@ Fits the same model from the same start in memory (one process) and with
 processes (one thread each), for several numbers of blocks. Seconds per
 iteration are the median time between EM iterations (callback timestamps):
 the persist, validation and start passes are not counted. The overhead column
-is the Dask time minus the in-memory time, per iteration.
+is the Dask time minus the in-memory time, per iteration. A second table
+fits tiny data (100 rows per block), where an iteration is almost all
+scheduling: tasks, transfers of the statistics and the client's M-step.
 
 Usage: ``python benchmarks/bench_dask.py [--rows 1000000] [--features 8] [--components 4]``
 """
@@ -93,6 +95,14 @@ def main() -> None:
             seconds = seconds_per_iteration(DaskGaussianMixture, data, start, args.iterations)
             print(f"| {n_blocks} | {rows} | {seconds:.3f} | {seconds / in_memory:.2f}x | {seconds - in_memory:+.3f} |", flush=True)
             del data
+        print("\nScheduling cost alone (100 rows per block):\n")
+        print("| blocks | s / iteration (Dask) | s / iteration (in-memory) |")
+        print("|---|---|---|")
+        for n_blocks in args.blocks:
+            tiny = X[: 100 * n_blocks]
+            seconds = seconds_per_iteration(DaskGaussianMixture, da.from_array(tiny, chunks=(100, args.features)), start, args.iterations)
+            local = seconds_per_iteration(GaussianMixture, tiny, start, args.iterations)
+            print(f"| {n_blocks} | {seconds:.3f} | {local:.4f} |", flush=True)
     cluster.close()
 
 
