@@ -128,3 +128,14 @@ def test_float32_stream_far_from_the_origin():
     assert single.means_.dtype == np.float32
     np.testing.assert_allclose(single.means_, double.means_, atol=5e-3)
     np.testing.assert_allclose(single.covariances_, double.covariances_, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("covariance_type", ["tied", "spherical", "EVE"])
+def test_other_covariance_structures_learn_online(covariance_type):
+    rng = np.random.default_rng(5)
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    for _ in range(30):
+        model.partial_fit(_draw(rng, 200, TRUE_MEANS))
+    order = np.argsort(model.means_[:, 0] + 10 * model.means_[:, 1])
+    expected = TRUE_MEANS[np.argsort(TRUE_MEANS[:, 0] + 10 * TRUE_MEANS[:, 1])]
+    np.testing.assert_allclose(model.means_[order], expected, atol=0.25)

@@ -69,6 +69,7 @@ def _as_kind(kind, X, tmp_path):
 
 @pytest.mark.parametrize("kind, covariance_type", [
     ("npy", "full"), ("memmap", "tied"), ("hdf5", "diag"), ("zarr", "spherical"), ("chunks", "full"),
+    ("npy", "VEV"),  # an mclust structure whose M-step iterates from the previous parameters
 ])
 def test_streamed_fit_equals_in_memory_fit_from_the_same_start(kind, covariance_type, data, tmp_path):
     kwargs = dict(n_components=3, covariance_type=covariance_type, tol=0, max_iter=25, chunk_size=700,

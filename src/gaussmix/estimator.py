@@ -255,7 +255,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
             eta = step_size(state.n_batches - 1, float(self.learning_decay))
             stats = stepwise_update(state.stats, batch_stats, eta)
-            params = m_step(stats, covariance, float(self.reg_covar))
+            params = m_step(stats, covariance, float(self.reg_covar), previous=state.params)
             state = OnlineState(stats, params, state.origin, state.n_batches + 1)
             self.lower_bound_ = loglik / batch_stats.total_weight
         self._online = state
@@ -278,7 +278,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         stats, loglik = accumulate_source(source, start)
         self.lower_bound_ = loglik / stats.total_weight
         stats = per_unit_weight(stats)
-        return OnlineState(stats, m_step(stats, covariance, float(self.reg_covar)), origin, 1)
+        return OnlineState(stats, m_step(stats, covariance, float(self.reg_covar), previous=start), origin, 1)
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
