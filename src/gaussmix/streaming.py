@@ -88,7 +88,10 @@ class Reservoir:
         positive = np.flatnonzero(weights > 0)
         # 1 - u lies in (0, 1], so no key is -inf.
         log_keys = np.log1p(-uniform[positive]) / weights[positive]
-        return cls(log_keys, positive + first_row, X[positive], weights[positive], capacity)._trimmed()
+        if log_keys.size > capacity:  # keep the chunk's best before copying any row
+            best = np.argpartition(-log_keys, capacity - 1)[:capacity]
+            positive, log_keys = positive[best], log_keys[best]
+        return cls(log_keys, positive + first_row, X[positive], weights[positive], capacity)
 
     def merge(self, other: "Reservoir") -> "Reservoir":
         if other.log_keys.size and self.log_keys.size >= self.capacity:
