@@ -128,7 +128,10 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", mode, path, start_file, "--iterations", str(args.iterations)]
             if args.chunk_size:
                 command += ["--chunk-size", str(args.chunk_size)]
-            result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode != 0:
+                sys.exit(f"the {mode!r} run failed:\n{completed.stderr}")
+            result = json.loads(completed.stdout.strip().splitlines()[-1])
             baseline = baseline or result["seconds_per_iteration"]
             print(f"| {mode} | {result['seconds_per_iteration']:.3f} | {result['seconds_per_iteration'] / baseline:.2f}x "
                   f"| {result['peak_rss_mib']:.0f} | {result['peak_anonymous_rss_mib']:.0f} |", flush=True)

@@ -167,6 +167,8 @@ class GaussianMixture(_estimator.GaussianMixture):
         X = as_dask_rows(X)
         weights = None
         if sample_weight is not None:
+            if hasattr(sample_weight, "to_dask_array"):  # a Dask Series
+                sample_weight = sample_weight.to_dask_array(lengths=True)
             weights = da.asarray(sample_weight)
             if weights.shape != (X.shape[0],):
                 raise ValueError(
