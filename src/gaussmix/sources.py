@@ -4,6 +4,39 @@ A source is anything with a ``chunks()`` method returning a fresh iterator of
 ``(X_chunk, w_chunk)`` pairs (``w_chunk`` may be ``None`` for unit weights)
 and a ``n_features`` attribute. EM streams the source once per iteration, so
 the temporaries of an iteration are bounded by the chunk, not by N.
+
+Chunk-source protocol
+---------------------
+Besides arrays, ``GaussianMixture.fit`` (and ``predict``, ``score``, ...)
+accepts any object with:
+
+``n_features`` : int
+    Number of columns D of every chunk.
+``n_samples`` : int, optional
+    Number of rows, if known (checked against what ``chunks()`` yields).
+``dtype`` : numpy dtype, optional
+    float32 keeps the fit in float32; anything else is fitted in float64.
+    Without it the first chunk's dtype decides.
+``chunks()`` : callable
+    Returns a *fresh* iterator of ``(X_chunk, weight_chunk_or_None)`` pairs,
+    ``X_chunk`` of shape (n_chunk, D) and the weights of shape (n_chunk,).
+    It is called once per pass (once per EM iteration, plus two passes before
+    the first) and must yield the same rows in the same order every time.
+
+For example, CSV files read a piece at a time::
+
+    class CsvPieces:
+        n_features = 4
+
+        def __init__(self, paths):
+            self.paths = paths
+
+        def chunks(self):
+            for path in self.paths:
+                yield np.loadtxt(path, delimiter=","), None
+
+``numpy.memmap`` arrays, ``.npy`` paths, HDF5 datasets (h5py) and Zarr arrays
+are wrapped (:func:`open_chunk_source`) in sources following the same protocol.
 """
 
 from __future__ import annotations
@@ -71,28 +104,7 @@ class ArraySource:
             yield (rows if self.origin is None else rows - self.origin), weights
 
 
-# --------------------------------------------------------------------------
-# Out-of-core sources
-#
-# A *chunk source* a user may pass to ``GaussianMixture.fit`` follows this
-# protocol:
-#
-# ``n_features`` : int
-#     Number of columns D of every chunk.
-# ``n_samples`` : int, optional
-#     Number of rows, if known (checked against what ``chunks()`` yields).
-# ``dtype`` : numpy dtype, optional
-#     float32 keeps the fit in float32; anything else is fitted in float64.
-#     Without it the first chunk's dtype decides.
-# ``chunks()`` : callable
-#     Returns a *fresh* iterator of ``(X_chunk, weight_chunk_or_None)`` pairs,
-#     ``X_chunk`` of shape (n_chunk, D) and weights of shape (n_chunk,). It is
-#     called once per pass (once per EM iteration) and must yield the same rows
-#     in the same order every time.
-#
-# ``numpy.memmap`` arrays, ``.npy`` paths, HDF5 datasets (h5py) and Zarr
-# arrays are wrapped in the classes below, which follow the same protocol.
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------- out-of-core sources
 
 #: ``rows_per_chunk(n_features, dtype) -> int``
 RowsPerChunk = Callable[[int, np.dtype], int]
@@ -105,7 +117,7 @@ def is_out_of_core(X: Any) -> bool:
     """Whether ``X`` is data ``fit`` streams instead of loading into memory.
 
     True for a ``.npy`` path, a ``numpy.memmap``, an HDF5 dataset, a Zarr
-    array, and any object following the chunk-source protocol above.
+    array, and any object following the chunk-source protocol (module docstring).
     """
     if isinstance(X, (str, os.PathLike)):
         return True
