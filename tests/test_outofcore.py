@@ -276,3 +276,22 @@ def test_integer_file_is_fitted_in_float64_like_the_float_array(tmp_path):
     streamed = fit_quietly(GaussianMixture, str(path), **kwargs)
     assert streamed.means_.dtype == np.float64
     assert_same_fit(streamed, fit_quietly(GaussianMixture, X, **kwargs))
+
+
+class CountingSource(ListSource):
+    def __init__(self, X, **kwargs):
+        super().__init__(X, **kwargs)
+        self.n_passes = 0
+
+    def chunks(self):
+        self.n_passes += 1
+        return super().chunks()
+
+
+@pytest.mark.parametrize("init", ["means_init", "kmeans"])
+def test_each_iteration_streams_the_data_once(data, init):
+    source = CountingSource(data, chunk_rows=500)
+    extra = starting_point(data, "full") if init == "means_init" else dict(random_state=0)
+    fit_quietly(GaussianMixture, source, n_components=3, tol=0, max_iter=7, **extra)
+    # a peek at the first chunk for the dtype, the validating/mean/sample pass, the start pass, 7 iterations
+    assert source.n_passes == 1 + 1 + 1 + 7
