@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _validation as checks
 from .init import Initializer, assignment_stats, initial_stats, nearest_centre_labels, repair_thin_components
+from .sources import auto_chunk_rows
 from .stats import SuffStats
 
 #: most rows the initialiser (k-means, k-means++, ...) sees on out-of-core data
@@ -238,7 +239,8 @@ def sampled_start(
     rows = (rows - origin).astype(rows.dtype)
     assignment = initializer(rows, weights, n_components, random_state)
     if assignment.ndim == 2:
-        return initial_stats(rows, weights, assignment, n_components, full_scatter, len(rows))
+        chunk_rows = auto_chunk_rows(n_components, rows.shape[1], rows.dtype.itemsize)
+        return initial_stats(rows, weights, assignment, n_components, full_scatter, chunk_rows)
     unit = np.ones(len(rows)) if weights is None else weights
     component_ids = np.unique(assignment)
     centres = np.stack([np.average(rows[assignment == k], axis=0, weights=unit[assignment == k]) for k in component_ids])
