@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all bench bench-outofcore bench-dask clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not gpu"
 
-bench: $(STAMP)
+bench: $(STAMP) bench-outofcore bench-dask
 	$(PY) benchmarks/bench_em.py
+
+bench-outofcore: $(STAMP)
+	$(PY) benchmarks/bench_outofcore.py
+
+bench-dask: $(STAMP)
+	cd benchmarks && ../$(PY) bench_dask.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -41,3 +41,37 @@ def make_blobs(n_samples=600, n_features=3, n_components=3, seed=0, dtype=np.flo
 @pytest.fixture
 def blobs():
     return make_blobs()
+
+
+def starting_point(X, covariance_type, n_components=3):
+    """``*_init`` arguments of a one-iteration fit: a start shared by fits compared with each other."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from gaussmix import GaussianMixture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=1, random_state=0).fit(X)
+    return dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+
+
+def fit_quietly(estimator_class, X, sample_weight=None, **kwargs):
+    """``estimator_class(**kwargs).fit(X)``, ignoring ConvergenceWarning (fixed iteration counts)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator_class(**kwargs).fit(X, sample_weight=sample_weight)
+
+
+def assert_same_fit(actual, expected, rtol=1e-10):
+    """Same iterations, lower bound and parameters up to ``rtol``."""
+    assert actual.n_iter_ == expected.n_iter_
+    np.testing.assert_allclose(actual.lower_bound_, expected.lower_bound_, rtol=rtol)
+    np.testing.assert_allclose(actual.weights_, expected.weights_, rtol=rtol)
+    np.testing.assert_allclose(actual.means_, expected.means_, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(actual.covariances_, expected.covariances_, rtol=rtol, atol=1e-12)

@@ -8,13 +8,17 @@ from typing import Any, Optional
 import numpy as np
 
 
-def _row_list(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
+def _row_list(rows: np.ndarray, limit: int = 5, first_row: int = 0) -> str:
+    shown = ", ".join(str(int(r) + first_row) for r in rows[:limit])
     return shown + (", ..." if rows.size > limit else "")
 
 
-def check_all_finite(X: np.ndarray, name: str = "X") -> None:
-    """Raise a ValueError counting the NaN and infinite entries of ``X`` and naming their rows."""
+def check_all_finite(X: np.ndarray, name: str = "X", first_row: int = 0) -> None:
+    """Raise a ValueError counting the NaN and infinite entries of ``X`` and naming their rows.
+
+    ``first_row`` is the global number of ``X``'s first row when ``X`` is one
+    chunk of a larger source, so the message names rows of the whole data.
+    """
     finite = np.isfinite(X)
     if finite.all():
         return
@@ -23,7 +27,7 @@ def check_all_finite(X: np.ndarray, name: str = "X") -> None:
         count = int(mask.sum())
         if count:
             rows = np.flatnonzero(mask.any(axis=1) if mask.ndim == 2 else mask)
-            problems.append(f"{count} {label} value(s) in row(s) {_row_list(rows)} (0-based)")
+            problems.append(f"{count} {label} value(s) in row(s) {_row_list(rows, first_row=first_row)} (0-based)")
     raise ValueError(
         f"Input {name} contains " + " and ".join(problems)
         + ". Remove or impute those rows before calling gaussmix."
@@ -45,16 +49,21 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
     if not np.issubdtype(weights.dtype, np.number) or np.issubdtype(weights.dtype, np.complexfloating):
         raise ValueError(f"sample_weight must be real numbers; got dtype {weights.dtype}")
     weights = weights.astype(dtype, copy=False)
-    check_all_finite(weights, "sample_weight")
+    check_chunk_weights(weights, first_row=0)
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+    return weights
+
+
+def check_chunk_weights(weights: np.ndarray, first_row: int) -> None:
+    """Finite, non-negative weights of one chunk whose first row is ``first_row``."""
+    check_all_finite(weights, "sample_weight", first_row)
     negative = np.flatnonzero(weights < 0)
     if negative.size:
         raise ValueError(
             f"sample_weight must be non-negative; {negative.size} negative value(s) at "
-            f"row(s) {_row_list(negative)}"
+            f"row(s) {_row_list(negative, first_row=first_row)}"
         )
-    if not weights.sum() > 0:
-        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-    return weights
 
 
 def check_param(name: str, value: Any, kind: type | tuple, low: float, *, low_open: bool = False) -> None:

@@ -120,10 +120,26 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
-    """E-step over every chunk of ``source``, statistics merged in chunk order."""
+    """E-step over every chunk of ``source``, statistics merged in chunk order.
+
+    A source with a ``map_reduce(function, merge)`` method (Dask blocks, see
+    :mod:`gaussmix.dask`) maps ``function(X, w, first_row)`` over its chunks
+    and merges the results its own way (a tree reduction on the workers).
+    """
+    map_reduce = getattr(source, "map_reduce", None)
+    if map_reduce is not None:
+        return map_reduce(functools.partial(_accumulate_chunk, params=params), _merge_accumulated)
     parts = [accumulate(X, w, params) for X, w in source.chunks()]
     stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
     return stats, math.fsum(ll for _, ll in parts)
+
+
+def _accumulate_chunk(X: Any, sample_weight: Optional[Any], first_row: int, params: MixtureParams) -> tuple[SuffStats, float]:
+    return accumulate(X, sample_weight, params)
+
+
+def _merge_accumulated(a: tuple[SuffStats, float], b: tuple[SuffStats, float]) -> tuple[SuffStats, float]:
+    return a[0].merge(b[0]), a[1] + b[1]
 
 
 def m_step(

@@ -19,10 +19,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
 from .covariance import CovarianceModel, get_covariance_model
-from .em import EMConfig, FitResult, IterationEvent, m_step, responsibilities, run_em
+from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
+from .online import OnlineState, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
-from .sources import ArraySource, auto_chunk_rows
+from .sources import ArraySource, StreamSource, auto_chunk_rows, is_out_of_core, open_chunk_source, source_dtype
+from .streaming import nearest_centre_start, sampled_start, summarise
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -69,6 +71,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     chunk_size : int, default=None
         Rows per E-step chunk; ``None`` chooses it so the temporaries stay
         within a few MiB. Not in scikit-learn.
+    learning_decay : float, default=0.7
+        Exponent alpha in (0.5, 1] of the step sizes ``(t + 2) ** -alpha`` of
+        :meth:`partial_fit`: smaller values forget old batches faster (track
+        drift), 1 weighs all batches equally. Not in scikit-learn.
 
     Attributes
     ----------
@@ -109,6 +115,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         callback: Optional[Callable[[IterationEvent], None]] = None,
         chunk_size: Optional[int] = None,
+        learning_decay: float = 0.7,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -126,6 +133,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.callback = callback
         self.chunk_size = chunk_size
+        self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------ checks
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -138,6 +146,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         checks.check_param("verbose_interval", self.verbose_interval, numbers.Integral, 1)
         if self.chunk_size is not None:
             checks.check_param("chunk_size", self.chunk_size, numbers.Integral, 1)
+        checks.check_param("learning_decay", self.learning_decay, numbers.Real, 0.5, low_open=True)
+        if self.learning_decay > 1:
+            raise ValueError(f"learning_decay must be in (0.5, 1]; got {self.learning_decay!r}")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable or None; got {self.callback!r}")
         get_initializer(self.init_params)
@@ -156,9 +167,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return X
 
     def _chunk_rows(self, X: np.ndarray) -> int:
+        return self._rows_per_chunk(X.shape[1], X.dtype)
+
+    def _rows_per_chunk(self, n_features: int, dtype: np.dtype) -> int:
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        return auto_chunk_rows(self.n_components, X.shape[1], X.dtype.itemsize)
+        itemsize = 4 if np.dtype(dtype) == np.float32 else 8
+        return auto_chunk_rows(self.n_components, n_features, itemsize)
 
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
@@ -166,62 +181,208 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            Besides arrays: a ``numpy.memmap``, the path of a ``.npy`` file
+            (read through memory maps, one chunk at a time), an h5py dataset,
+            a Zarr array, or a chunk source (see :mod:`gaussmix.sources`).
+            Those are streamed chunk by chunk on every EM iteration and never
+            loaded whole; the initialiser runs on a weighted reservoir sample
+            of at most 32768 rows (see :mod:`gaussmix.streaming`).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative frequency weights: a row of weight 2 counts as two rows.
+            A chunk source yields its weights with its chunks instead.
 
         Returns
         -------
         self
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        covariance = self._check_hyperparameters()
+        self._online = None
+        if is_out_of_core(X):
+            self._fit_streamed(self._open_stream(X, sample_weight), covariance)
+        else:
+            self._fit_in_memory(X, sample_weight, covariance)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit the model and return the label of each row, shape (n_samples,)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
+        """One step of stepwise (online) EM on a batch of rows.
+
+        The running statistics ``s`` are the average of the batches' E-step
+        statistics, each batch normalised to unit total weight, updated as
+        ``s <- (1 - eta_t) s + eta_t s_hat(batch)`` with
+        ``eta_t = (t + 2) ** -learning_decay`` (Cappé & Moulines 2009); the
+        parameters are then one M-step away from ``s``. Every batch counts as one
+        step whatever its size or total weight, so keep batch sizes similar.
+
+        - **First batch** (or the first after ``fit``): it initialises the model
+          as ``fit`` would (``init_params`` or the ``*_init`` arrays; needs at
+          least ``n_components`` rows), or, when the model was already fitted,
+          starts from the fitted parameters. Its statistics under those
+          parameters become ``s`` (t = 0). Its weighted mean becomes the origin
+          of the centred frame the statistics live in, fixed for the whole
+          stream: float32 data that later drift far from it lose digits.
+        - **Later batches** may have any number of rows, fewer than
+          ``n_components`` included (components a batch does not reach keep
+          their old statistics, scaled by ``1 - eta_t``), in the first batch's
+          number of features and precision.
+
+        ``fit`` discards the online state. ``lower_bound_`` is the mean
+        log-likelihood of the last batch under the parameters before its step;
+        ``n_iter_`` counts the batches; ``converged_`` stays False.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self
+        """
         covariance = self._check_hyperparameters()
-        # predict() gets the input as given: with the validated ndarray, a model fitted
-        # on a DataFrame would warn that X lacks its feature names.
-        X_input = X
+        state = getattr(self, "_online", None)
+        if state is None:
+            state = self._start_online(X, sample_weight, covariance)
+        else:
+            X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
+            weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
+            eta = step_size(state.n_batches - 1, float(self.learning_decay))
+            stats = stepwise_update(state.stats, batch_stats, eta)
+            params = m_step(stats, covariance, float(self.reg_covar), previous=state.params)
+            state = OnlineState(stats, params, state.origin, state.n_batches + 1)
+            self.lower_bound_ = loglik / batch_stats.total_weight
+        self._online = state
+        self._set_fitted(FitResult(state.params, self.lower_bound_, state.n_batches, False, [self.lower_bound_]), state.origin)
+        return self
+
+    def _start_online(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> OnlineState:
+        fitted = hasattr(self, "means_")
+        X = self._validate_X(X, reset=not fitted)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
+        source = ArraySource(X, weights, self._chunk_rows(X), origin)
+        if fitted:
+            start = self._fitted_params(X.dtype).translated(-origin)
+        else:
+            self._check_row_counts(X.shape[0], None if weights is None else np.count_nonzero(weights))
+            user_init = self._check_init_arrays(covariance, X.shape[1], X.dtype)
+            random_state = check_random_state(self.random_state)
+            start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+        stats, loglik = accumulate_source(source, start)
+        self.lower_bound_ = loglik / stats.total_weight
+        stats = per_unit_weight(stats)
+        return OnlineState(stats, m_step(stats, covariance, float(self.reg_covar), previous=start), origin, 1)
+
+    def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
+        weights = checks.check_sample_weight(sample_weight, n_samples, X.dtype)
+        self._check_row_counts(n_samples, None if weights is None else np.count_nonzero(weights))
+        user_init = self._check_init_arrays(covariance, n_features, X.dtype)
+        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
+        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
+        source = ArraySource(X, weights, self._chunk_rows(X), origin)
+
+        def start(random_state: np.random.RandomState) -> MixtureParams:
+            return self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+
+        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state))
+
+    def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
+        """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""
+        source = open_chunk_source(X, sample_weight, self._rows_per_chunk)
+        return StreamSource(source, source_dtype(source), int(source.n_features))
+
+    def _fit_streamed(self, stream: Any, covariance: CovarianceModel) -> None:
+        """Fit on a stream: one validating pass, one start pass, then one pass per iteration.
+
+        ``stream`` has ``dtype``, ``n_features``, ``n_samples`` (or None),
+        ``centred(origin, n_rows)`` and either ``chunks()`` or ``map_reduce``.
+        """
+        dtype, n_features = stream.dtype, stream.n_features
+        user_init = self._check_init_arrays(covariance, n_features, dtype)
+        random_state = check_random_state(self.random_state)
+        needs_sample = not self._warm() and "means" not in user_init
+        summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None)
+        declared = stream.n_samples
+        if declared is not None and declared != summary.n_rows:
+            raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
+        if summary.n_rows < 2:
+            raise ValueError(f"the data source yielded {summary.n_rows} row(s); a fit needs at least 2")
+        self._check_row_counts(summary.n_rows, summary.n_positive)
+        if summary.total_weight <= 0:
+            raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+        self.n_features_in_ = n_features
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        origin = summary.mean.astype(dtype)
+        centred = stream.centred(origin, summary.n_rows)
+        K, full_scatter = self.n_components, covariance.full_scatter
+
+        def start(random_state: np.random.RandomState) -> MixtureParams:
+            if "means" in user_init:
+                stats = nearest_centre_start(centred, user_init["means"] - origin, K, full_scatter, summary.n_rows)
+            else:
+                initializer = get_initializer(self.init_params)
+                stats = sampled_start(centred, summary, origin, initializer, K, full_scatter, random_state)
+            return self._with_user_init(m_step(stats, covariance, float(self.reg_covar)), user_init, covariance, origin)
+
+        self._fit_from_start(centred, origin, covariance, start, random_state)
+
+    def _check_row_counts(self, n_samples: int, n_positive: Optional[int]) -> None:
         if n_samples < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
                 f"n_samples = {n_samples}: use fewer components or more data"
             )
-        weights = checks.check_sample_weight(sample_weight, n_samples, X.dtype)
-        if weights is not None and np.count_nonzero(weights) < self.n_components:
+        if n_positive is not None and n_positive < self.n_components:
             raise ValueError(
-                f"only {np.count_nonzero(weights)} row(s) have a positive sample_weight, fewer "
+                f"only {n_positive} row(s) have a positive sample_weight, fewer "
                 f"than n_components = {self.n_components}"
             )
-        user_init = self._check_init_arrays(covariance, n_features, X.dtype)
-        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
-        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
-        source = ArraySource(X, weights, self._chunk_rows(X), origin)
-        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter))
 
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
+    def _warm(self) -> bool:
+        return bool(self.warm_start and hasattr(self, "converged_"))
+
+    def _fit_from_start(
+        self,
+        source: Any,
+        origin: np.ndarray,
+        covariance: CovarianceModel,
+        start: Callable[[np.random.RandomState], MixtureParams],
+        random_state: np.random.RandomState,
+    ) -> None:
+        """Run EM from ``n_init`` starts (or the fitted state, when warm) and keep the best.
+
+        ``source`` yields rows in the frame centred on ``origin``; ``start``
+        returns starting parameters in that frame.
+        """
+        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter))
+        do_init = not self._warm()
         n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
         best: Optional[FitResult] = None
         traces: list[list[float]] = []
         for init_index in range(n_init):
             self._say(1, f"Initialization {init_index}")
             if do_init:
-                start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+                params = start(random_state)
                 previous = -math.inf
             else:
-                start = self._fitted_params(X.dtype).translated(-origin)
+                params = self._fitted_params(origin.dtype).translated(-origin)
                 previous = self.lower_bound_
             if self.max_iter == 0:
-                result = FitResult(start, -math.inf, 0, False, [])
+                result = FitResult(params, -math.inf, 0, False, [])
             else:
                 began = time.perf_counter()
                 result = run_em(
-                    source, start, config, previous_lower_bound=previous,
+                    source, params, config, previous_lower_bound=previous,
                     callback=self._iteration_callback(began, init_index, n_init),
                 )
                 state = "converged" if result.converged else "did not converge"
@@ -238,7 +399,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best, origin)
         self.lower_bounds_per_init_ = traces
-        return self.predict(X_input)
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
         K = self.n_components
@@ -261,7 +421,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             assignment = get_initializer(self.init_params)(X, weights, self.n_components, random_state)
         stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows, origin)
-        params = m_step(stats, covariance, float(self.reg_covar))
+        return self._with_user_init(m_step(stats, covariance, float(self.reg_covar)), user_init, covariance, origin)
+
+    @staticmethod
+    def _with_user_init(params: MixtureParams, user_init: dict, covariance: CovarianceModel, origin: np.ndarray) -> MixtureParams:
+        """``params`` with the user's weights, means and precisions put in (frame centred on ``origin``)."""
         if not user_init:
             return params
         covariances, precisions_cholesky = params.covariances, params.precisions_cholesky
@@ -319,18 +483,52 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------- inference
     def _per_chunk(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray]) -> np.ndarray:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        if is_out_of_core(X):
+            stream, params = self._open_for_inference(X)
+            return np.concatenate([function(chunk, params) for chunk, _ in _finite_chunks(stream)], axis=0)
         X = self._validate_X(X, reset=False)
         params = self._fitted_params(X.dtype)
         rows = self._chunk_rows(X)
         pieces = [function(X[start:start + rows], params) for start in range(0, X.shape[0], rows)]
         return np.concatenate(pieces, axis=0)
 
+    def _open_for_inference(self, X: Any) -> tuple[StreamSource, MixtureParams]:
+        """Out-of-core ``X`` as a checked stream, and the fitted parameters in its precision."""
+        stream = self._open_stream(X, None)
+        if stream.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {stream.n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return stream, self._fitted_params(stream.dtype)
+
+    def _log_likelihood(self, X: Any) -> tuple[float, float]:
+        """``(sum_n w_n log p(x_n), sum_n w_n)``; unit weights except a chunk source's own."""
+        if not is_out_of_core(X):
+            n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+            return self.score(X) * n, float(n)
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        stream, params = self._open_for_inference(X)
+        totals, weights = [], []
+        for chunk, chunk_weights in _finite_chunks(stream):
+            log_density = responsibilities(chunk, params)[1].astype(np.float64)
+            if chunk_weights is None:
+                totals.append(float(np.sum(log_density)))
+                weights.append(float(chunk.shape[0]))
+            else:
+                totals.append(float(chunk_weights.astype(np.float64) @ log_density))
+                weights.append(float(np.sum(chunk_weights, dtype=np.float64)))
+        return math.fsum(totals), math.fsum(weights)
+
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density ``log p(x)`` of each row, shape (n_samples,)."""
         return self._per_chunk(X, lambda chunk, params: responsibilities(chunk, params)[1])
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-density of the rows of ``X``."""
+        """Mean log-density of the rows of ``X`` (weighted by a chunk source's weights)."""
+        if is_out_of_core(X):
+            total, weight = self._log_likelihood(X)
+            return total / weight
         return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -362,13 +560,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
-        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        loglik, n = self._log_likelihood(X)
+        return -2 * loglik + self._n_parameters() * math.log(n)
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
-        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+        loglik, _ = self._log_likelihood(X)
+        return -2 * loglik + 2 * self._n_parameters()
 
     def icl(self, X: Any) -> float:
         """Integrated completed likelihood on ``X`` (lower is better).
@@ -381,3 +579,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         entropy = float(np.sum(scipy.special.entr(self.predict_proba(X))))
         return self.bic(X) + 2 * entropy
+
+
+def _finite_chunks(stream: StreamSource):
+    """The chunks of ``stream``, each checked for NaN/inf (named by global row)."""
+    first_row = 0
+    for chunk, weights in stream.chunks():
+        checks.check_all_finite(chunk, "X", first_row)
+        yield chunk, weights
+        first_row += chunk.shape[0]

@@ -15,7 +15,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.metrics import pairwise_distances_argmin
 
 from .hierarchical import hierarchical_labels
 from .stats import SuffStats, stats_from_responsibilities
@@ -51,9 +50,32 @@ def get_initializer(name: str) -> Initializer:
         ) from None
 
 
+#: rows per block of :func:`nearest_centre_labels` (bounds its n x D temporaries)
+_NEAREST_BLOCK_ROWS = 65536
+
+
 def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre for every row (computed in bounded chunks)."""
-    return pairwise_distances_argmin(X, centres)
+    """Index of the nearest centre for every row, shape (n,); ties go to the lower index.
+
+    Distances are summed from exact differences ``x - c`` (no
+    ``|x|^2 - 2 x.c + |c|^2`` cancellation for data far from the origin), one
+    centre and one block of rows at a time; this is also many times faster than
+    scikit-learn's ``pairwise_distances_argmin`` on the small chunks of a stream.
+    """
+    centres = np.asarray(centres, dtype=X.dtype)
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    for start in range(0, X.shape[0], _NEAREST_BLOCK_ROWS):
+        block = X[start:start + _NEAREST_BLOCK_ROWS]
+        best = np.full(block.shape[0], np.inf)
+        block_labels = np.zeros(block.shape[0], dtype=np.intp)
+        for index, centre in enumerate(centres):
+            difference = block - centre
+            distance = np.einsum("ij,ij->i", difference, difference)
+            closer = distance < best
+            best[closer] = distance[closer]
+            block_labels[closer] = index
+        labels[start:start + block.shape[0]] = block_labels
+    return labels
 
 
 def _selection_probabilities(sample_weight: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -123,21 +145,32 @@ def initial_stats(
     parts = []
     for start in range(0, n_samples, chunk_rows):
         stop = min(start + chunk_rows, n_samples)
-        if assignment.ndim == 1:
-            resp = np.zeros((stop - start, n_components), dtype=X.dtype)
-            resp[np.arange(stop - start), assignment[start:stop]] = 1
-        else:
-            resp = np.asarray(assignment[start:stop], dtype=X.dtype)
         weights = None if sample_weight is None else sample_weight[start:stop]
-        weighted = resp if weights is None else resp * weights[:, None]
-        total = (stop - start) if weights is None else float(weights.sum())
         rows = X[start:stop] if origin is None else X[start:stop] - origin
-        parts.append(stats_from_responsibilities(rows, weighted, full_scatter, total))
+        parts.append(assignment_stats(rows, weights, assignment[start:stop], n_components, full_scatter))
     stats = functools.reduce(SuffStats.merge, parts)
-    return _repair_thin_components(stats, n_samples)
+    return repair_thin_components(stats, n_samples)
 
 
-def _repair_thin_components(stats: SuffStats, n_samples: int) -> SuffStats:
+def assignment_stats(
+    X: np.ndarray, sample_weight: Optional[np.ndarray], assignment: np.ndarray, n_components: int, full_scatter: bool
+) -> SuffStats:
+    """Statistics of one chunk under starting labels (n,) or responsibilities (n, K)."""
+    if assignment.ndim == 1:
+        resp = np.zeros((X.shape[0], n_components), dtype=X.dtype)
+        resp[np.arange(X.shape[0]), assignment] = 1
+    else:
+        resp = np.asarray(assignment, dtype=X.dtype)
+    weighted = resp if sample_weight is None else resp * sample_weight[:, None]
+    total = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+    return stats_from_responsibilities(X, weighted, full_scatter, total)
+
+
+def repair_thin_components(stats: SuffStats, n_samples: int) -> SuffStats:
+    """Give components with less than two rows' worth of weight the pooled scatter.
+
+    ``n_samples`` is the number of rows summarised (for the mean row weight).
+    """
     mean_row_weight = stats.total_weight / n_samples
     thin = stats.resp_weight < 2 * mean_row_weight
     if not thin.any():

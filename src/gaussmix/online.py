@@ -1,0 +1,63 @@
+"""Stepwise (online) EM: Cappé & Moulines (2009), Liang & Klein (2009).
+
+The running statistics are an average over the batches seen, normalised to
+unit total weight. A new batch's statistics ``s_hat`` (its E-step under the
+current parameters, divided by the batch's total weight) enter as
+
+    s <- (1 - eta_t) s + eta_t s_hat,     eta_t = (t + 2) ** (-alpha),
+
+and the parameters are one M-step away from ``s``. Scaling every weight of a
+set of centred statistics scales its raw moments, and :meth:`SuffStats.merge`
+adds raw moments exactly, so the convex combination above is a merge of two
+scaled statistics: the centred representation (and its float32 accuracy) is
+kept, and no second implementation of the M-step is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .params import MixtureParams
+from .stats import SuffStats
+
+
+def step_size(step: int, learning_decay: float) -> float:
+    """``eta_t = (t + 2) ** (-alpha)`` for the ``t``-th update after the first batch (t = 0, 1, ...)."""
+    return float((step + 2) ** (-learning_decay))
+
+
+def scaled(stats: SuffStats, factor: float) -> SuffStats:
+    """The statistics of the same rows with every weight multiplied by ``factor``."""
+    return SuffStats(stats.resp_weight * factor, stats.means, stats.scatter * factor, stats.total_weight * factor)
+
+
+def per_unit_weight(stats: SuffStats) -> SuffStats:
+    """``stats`` normalised to a total weight of one (the batch average)."""
+    return scaled(stats, 1.0 / stats.total_weight)
+
+
+def stepwise_update(running: SuffStats, batch: SuffStats, eta: float) -> SuffStats:
+    """``(1 - eta) running + eta batch``, both taken per unit weight."""
+    return scaled(per_unit_weight(running), 1.0 - eta).merge(scaled(per_unit_weight(batch), eta))
+
+
+@dataclass(frozen=True)
+class OnlineState:
+    """What ``partial_fit`` carries from one batch to the next.
+
+    Attributes
+    ----------
+    stats : SuffStats
+        Running statistics, per unit weight, in the frame centred on ``origin``.
+    params : MixtureParams
+        Current parameters in that frame.
+    origin : ndarray of shape (D,)
+        The first batch's weighted mean, fixed for the whole stream.
+    n_batches : int
+        Batches seen, the first included.
+    """
+
+    stats: SuffStats
+    params: MixtureParams
+    origin: object
+    n_batches: int

@@ -1,0 +1,99 @@
+"""gaussmix.dask: fits on a LocalCluster of worker processes equal the in-memory fit."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from gaussmix import GaussianMixture
+
+from .conftest import assert_same_fit, fit_quietly, make_blobs, starting_point
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+dask_gaussmix = pytest.importorskip("gaussmix.dask")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        worker_dashboard_address=None,
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_blobs(4000, 3, 3, seed=21)[0]
+
+
+
+
+
+# The source only changes how statistics are summed: one full and one diagonal-scatter type suffice.
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_dask_fit_equals_in_memory_fit_from_the_same_start(client, data, covariance_type):
+    kwargs = dict(n_components=3, covariance_type=covariance_type, tol=0, max_iter=5, **starting_point(data, covariance_type))
+    distributed_fit = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=(450, 3)), **kwargs)
+    assert_same_fit(distributed_fit, fit_quietly(GaussianMixture, data, **kwargs))
+
+
+def test_weighted_dataframe_fit_and_sampled_start(client, data):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    weights = np.random.RandomState(0).uniform(0, 2, len(data))
+    frame = dd.from_pandas(pd.DataFrame(data, columns=list("abc")), npartitions=5)
+    common = dict(n_components=3, random_state=4)
+    start = fit_quietly(dask_gaussmix.GaussianMixture, frame, max_iter=0, sample_weight=da.from_array(weights, chunks=1000), **common)
+    fitted = fit_quietly(dask_gaussmix.GaussianMixture, frame, tol=0, max_iter=5, sample_weight=da.from_array(weights), **common)
+    expected = fit_quietly(GaussianMixture, data, tol=0, max_iter=5, sample_weight=weights, n_components=3,
+                    weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+    assert_same_fit(fitted, expected)
+
+
+def test_a_worker_killed_mid_fit_does_not_change_the_result(client, data):
+    kwargs = dict(n_components=3, tol=0, max_iter=8, **starting_point(data, "full"))
+    expected = fit_quietly(GaussianMixture, data, **kwargs)
+    victims = list(client.run(os.getpid).values())
+    killed = []
+
+    def kill_one_worker(event):
+        if event.n_iter == 3 and not killed:
+            os.kill(victims[0], signal.SIGKILL)  # its persisted blocks are lost with it
+            killed.append(victims[0])
+
+    X = da.from_array(data, chunks=(400, 3))
+    result = fit_quietly(dask_gaussmix.GaussianMixture, X, callback=kill_one_worker, **kwargs)
+    assert killed
+    assert_same_fit(result, expected)
+
+
+def test_inference_is_lazy_and_matches_in_memory(client, data):
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=3, random_state=0, max_iter=3)
+    X = da.from_array(data, chunks=700)
+    # The same fitted attributes on the in-memory estimator are the reference.
+    in_memory = GaussianMixture(3)
+    in_memory.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    for method in ("predict", "predict_proba", "score_samples"):
+        lazy = getattr(model, method)(X)
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_allclose(lazy.compute(), getattr(in_memory, method)(data), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(model.bic(X), in_memory.bic(data), rtol=1e-12)
+    np.testing.assert_allclose(model.aic(X), in_memory.aic(data), rtol=1e-12)
+
+
+def test_nan_on_a_worker_is_reported_with_global_row(client, data):
+    bad = data.copy()
+    bad[3210, 2] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN value\(s\) in row\(s\) 3210"):
+        dask_gaussmix.GaussianMixture(2).fit(da.from_array(bad, chunks=500))
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=2, random_state=0, max_iter=2)
+    with pytest.raises(ValueError, match=r"row\(s\) 3210"):
+        model.predict(da.from_array(bad, chunks=1000)).compute()
