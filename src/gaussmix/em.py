@@ -8,16 +8,16 @@ differ only in how the per-chunk statistics are summed.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ._math import logsumexp_rows
+from ._threads import map_chunks
 from .backends import get_namespace
 from .covariance import CovarianceModel
 from .params import MixtureParams
-from .stats import SuffStats, stats_from_responsibilities
+from .stats import SuffStats
 
 
 @dataclass(frozen=True)
@@ -108,22 +108,25 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
     loglik : float
         ``sum_n w_n log p(x_n)`` over the chunk.
     """
-    xp = get_namespace(X)
-    resp, log_density = responsibilities(X, params)
-    if sample_weight is None:
-        weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
-    else:
-        weighted_resp = resp * sample_weight[:, None]
-        total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
-    stats = stats_from_responsibilities(X, weighted_resp, params.covariance.full_scatter, float(total))
-    return stats, float(loglik)
+    # The covariance structure owns the kernel: batched NumPy fast paths, generic fallback.
+    return params.covariance.accumulate_chunk(X, sample_weight, params)
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
-    """E-step over every chunk of ``source``, statistics merged in chunk order."""
-    parts = [accumulate(X, w, params) for X, w in source.chunks()]
-    stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
-    return stats, math.fsum(ll for _, ll in parts)
+    """E-step over every chunk of ``source``, statistics merged in chunk order.
+
+    NumPy chunks are processed by a few threads at a time (see
+    :func:`gaussmix._threads.map_chunks`); statistics are folded as they
+    arrive, so memory stays bounded by a few chunks whatever the number of chunks.
+    """
+    stats: Optional[SuffStats] = None
+    logliks = []
+    for part, loglik in map_chunks(lambda chunk: accumulate(chunk[0], chunk[1], params), source.chunks()):
+        stats = part if stats is None else stats.merge(part)
+        logliks.append(loglik)
+    if stats is None:
+        raise ValueError("the data source yielded no chunks: it holds no rows")
+    return stats, math.fsum(logliks)
 
 
 def m_step(

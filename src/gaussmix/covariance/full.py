@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 
 
@@ -99,6 +102,35 @@ class FullCovariance(CovarianceModel):
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_cholesky)), axis=-1)
+
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """Batched E-step: one whitening product for all components, one batched scatter.
+
+        See :meth:`CovarianceModel.accumulate_chunk`; other namespaces than NumPy
+        take the generic path.
+        """
+        factors = params.precisions_cholesky
+        if not kernels.is_numpy(X, factors):
+            return super().accumulate_chunk(X, sample_weight, params)
+        n_samples, n_features = X.shape
+        n_components = factors.shape[0]
+        X, means, origin = kernels.centre_on_rows(X, params.means)
+        # (n, D) @ (D, K*D): every component's whitening in one product.
+        stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
+        whitened = (X @ stacked).reshape(n_samples, n_components, n_features)
+        whitened -= np.matmul(means[:, None, :], factors)[:, 0, :]
+        log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
+        log_prob *= -0.5
+        log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+        log_prob += (log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        log_density = kernels.responsibilities_in_place(log_prob)
+        total_weight, loglik = kernels.weight_responsibilities(log_prob, log_density, sample_weight)
+        resp_weight, new_means = kernels.component_means(log_prob, X)
+        # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
+        factor_inverse = np.linalg.inv(factors)
+        scatter = kernels.whitened_scatter(whitened, log_prob, factor_inverse, new_means - means, resp_weight)
+        scatter[resp_weight == 0] = 0
+        return kernels.suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         return covariances

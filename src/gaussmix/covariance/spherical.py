@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from ..backends import get_namespace
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 from .full import _tiny
 
@@ -49,6 +52,23 @@ class SphericalCovariance(CovarianceModel):
 
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
+
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """Batched E-step from one product with the features ``[x^2, x]``.
+
+        See :func:`gaussmix.covariance._numpy_kernels.diagonal_accumulate`; other
+        namespaces than NumPy take the generic path.
+        """
+        precisions_cholesky = params.precisions_cholesky
+        if not kernels.is_numpy(X, precisions_cholesky):
+            return super().accumulate_chunk(X, sample_weight, params)
+        n_features = X.shape[1]
+        precisions = np.broadcast_to((precisions_cholesky**2)[:, None], params.means.shape)
+        log_det = n_features * np.log(precisions_cholesky)
+        fast = kernels.diagonal_accumulate(
+            X, sample_weight, np.log(params.weights), params.means, precisions, log_det
+        )
+        return super().accumulate_chunk(X, sample_weight, params) if fast is None else fast
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)

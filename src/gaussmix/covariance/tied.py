@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from ..backends import get_namespace
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 from .full import _eye, _tiny, dense_factor_of_precisions, dense_precision_cholesky
 
@@ -52,6 +55,38 @@ class TiedCovariance(CovarianceModel):
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_cholesky)))
+
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """Batched E-step: one shared whitening, distances from one (n, D) @ (D, K) product.
+
+        ``|y - b_k|^2 = |y|^2 - 2 y.b_k + |b_k|^2`` with ``y = x C`` and ``b_k = mu_k C``;
+        rows and means are centred on the chunk's mean row first (and tight
+        clusters far apart in float32 take the generic path instead). The
+        per-component scatters (which :class:`SuffStats` keeps) then take one
+        batched product. Other namespaces than NumPy take the generic path.
+        """
+        factor = params.precisions_cholesky
+        if not kernels.is_numpy(X, factor):
+            return super().accumulate_chunk(X, sample_weight, params)
+        n_features = X.shape[1]
+        rows = X
+        X, means, origin = kernels.centre_on_rows(X, params.means)
+        whitened_rows = X @ factor
+        whitened_means = means @ factor
+        if not kernels.expansion_is_accurate(whitened_means):
+            return super().accumulate_chunk(rows, sample_weight, params)
+        log_prob = whitened_means @ whitened_rows.T
+        log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
+        log_det = np.log(np.diagonal(factor)).sum()
+        offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
+        log_prob += (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        log_density = kernels.responsibilities_in_place(log_prob)
+        total_weight, loglik = kernels.weight_responsibilities(log_prob, log_density, sample_weight)
+        resp_weight, new_means = kernels.component_means(log_prob, X)
+        whitened = whitened_rows[:, None, :] - whitened_means[None, :, :]
+        factor_inverse = np.linalg.inv(factor)
+        scatter = kernels.whitened_scatter(whitened, log_prob, factor_inverse, new_means - means, resp_weight)
+        return kernels.suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
