@@ -15,6 +15,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gaussmix import SuffStats, get_covariance_model
+from gaussmix.covariance import _numpy_kernels as kernels
 from gaussmix.covariance import available_covariance_types
 from gaussmix.em import accumulate_source
 from gaussmix.params import MixtureParams
@@ -82,10 +83,19 @@ def _assert_stats_match(stats, loglik, reference, rtol, atol):
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
 
 
+@pytest.fixture(params=["one block", "small blocks"])
+def blocks(request, monkeypatch):
+    """Run the kernels in one row block per chunk, or in many (64 rows each)."""
+    if request.param == "small blocks":
+        monkeypatch.setattr(kernels, "BLOCK_BUDGET_BYTES", 1)
+        monkeypatch.setattr(kernels, "MIN_BLOCK_ROWS", 64)
+    return request.param
+
+
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 4), (3, 7)])
-def test_fast_path_equals_scipy_reference(model, weighted, shape):
+def test_fast_path_equals_scipy_reference(model, weighted, shape, blocks):
     n_components, n_features = shape
     rng = np.random.RandomState(n_components * 100 + n_features + 7 * weighted)
     params = _random_params(model, n_components, n_features, rng, np.float64, offset=5.0)
@@ -120,7 +130,7 @@ def test_empty_component_gives_zero_statistics(model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_threaded_chunks_equal_one_pass(model, monkeypatch):
+def test_threaded_chunks_equal_one_pass(model, monkeypatch, blocks):
     monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "3")
     rng = np.random.RandomState(5)
     params = _random_params(model, 3, 4, rng, np.float64)

@@ -120,8 +120,8 @@ def initial_stats(
     started on one row collapses at once).
     """
     n_samples = X.shape[0]
-    parts = []
-    for start in range(0, n_samples, chunk_rows):
+
+    def chunk_stats(start: int) -> SuffStats:
         stop = min(start + chunk_rows, n_samples)
         if assignment.ndim == 1:
             resp = np.zeros((stop - start, n_components), dtype=X.dtype)
@@ -132,7 +132,10 @@ def initial_stats(
         weighted = resp if weights is None else resp * weights[:, None]
         total = (stop - start) if weights is None else float(weights.sum())
         rows = X[start:stop] if origin is None else X[start:stop] - origin
-        parts.append(stats_from_responsibilities(rows, weighted, full_scatter, total))
+        return stats_from_responsibilities(rows, weighted, full_scatter, total)
+
+    # Folded chunk by chunk: memory stays bounded however many chunks there are.
+    parts = (chunk_stats(start) for start in range(0, n_samples, chunk_rows))
     stats = functools.reduce(SuffStats.merge, parts)
     return _repair_thin_components(stats, n_samples)
 

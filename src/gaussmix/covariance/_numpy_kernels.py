@@ -68,6 +68,94 @@ def gaussian_constant(n_features: int) -> float:
     return -0.5 * n_features * math.log(2 * math.pi)
 
 
+def _log_smallest_normal(dtype: np.dtype) -> float:
+    return math.log(float(np.finfo(dtype).tiny))
+
+
+#: bytes the widest temporary of one block (rows x K x D) may take: about the
+#: per-core L2 cache, past which the element-wise passes slow down severalfold
+BLOCK_BUDGET_BYTES = 1 * 2**20
+MIN_BLOCK_ROWS = 128
+MAX_BLOCK_ROWS = 8192
+
+
+def block_rows(row_width: int, itemsize: int) -> int:
+    """Rows per block so that a (rows, ``row_width``) temporary stays cache-sized."""
+    rows = BLOCK_BUDGET_BYTES // max(1, row_width * itemsize)
+    return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
+
+
+def row_blocks(n_samples: int, rows: int):
+    """``(start, stop)`` of consecutive row blocks covering ``n_samples`` rows."""
+    return ((start, min(start + rows, n_samples)) for start in range(0, n_samples, rows))
+
+
+class WhitenedAccumulator:
+    """Running E-step sums of one chunk for dense covariances, block by block.
+
+    Keeps, per component, the responsibility weight, the weighted sum of the
+    (centred) rows and the weighted scatter of the rows whitened about the
+    *current* means, ``sum_n r_nk y_nk y_nk^T`` with ``y_nk = (x_n - mu_k) C_k``.
+    :meth:`finish` maps the scatter back through ``C_k^{-1}`` once per chunk
+    and moves it to the new means.
+    """
+
+    def __init__(self, n_components: int, n_features: int, dtype: np.dtype) -> None:
+        self.resp_weight = np.zeros(n_components, dtype=dtype)
+        self.row_sums = np.zeros((n_components, n_features), dtype=dtype)
+        self.scatter = np.zeros((n_components, n_features, n_features), dtype=dtype)
+        self.total_weight = 0.0
+        self.loglik = 0.0
+
+    def add(self, log_prob: np.ndarray, X: np.ndarray, whitened: np.ndarray, sample_weight: Optional[np.ndarray]) -> None:
+        """Fold in one block.
+
+        Parameters
+        ----------
+        log_prob : ndarray of shape (K, b)
+            Weighted log-densities of the block (overwritten).
+        X : ndarray of shape (b, D)
+            The block's rows (centred).
+        whitened : ndarray of shape (b, K, D)
+            ``(x_n - mu_k) C_k`` (overwritten).
+        sample_weight : ndarray of shape (b,) or None
+        """
+        log_density = responsibilities_in_place(log_prob)
+        total, loglik = weight_responsibilities(log_prob, log_density, sample_weight)
+        self.total_weight += total
+        self.loglik += loglik
+        self.resp_weight += log_prob.sum(axis=1)
+        self.row_sums += log_prob @ X
+        whitened *= np.sqrt(log_prob).T[:, :, None]
+        # One batched product over components; NumPy uses a symmetric rank-k
+        # update when both operands view the same buffer, halving the flops.
+        by_component = whitened.transpose(1, 0, 2)
+        self.scatter += np.matmul(by_component.transpose(0, 2, 1), by_component)
+
+    def finish(self, factor_inverse: np.ndarray, means: np.ndarray, origin: np.ndarray) -> tuple[SuffStats, float]:
+        """Statistics of the chunk.
+
+        Parameters
+        ----------
+        factor_inverse : ndarray of shape (K, D, D) or (D, D)
+            ``C_k^{-1}``: ``x - mu = y C^{-1}``.
+        means : ndarray of shape (K, D)
+            The current means, in the centred frame of the rows.
+        origin : ndarray of shape (D,)
+            Where that frame's zero lies.
+        """
+        safe = np.where(self.resp_weight > 0, self.resp_weight, 1)
+        new_means = self.row_sums / safe[:, None]
+        shift = new_means - means
+        about_old_means = np.swapaxes(factor_inverse, -1, -2) @ self.scatter @ factor_inverse
+        # About the old means the scatter is larger by N_k (m_k - mu_k)(m_k - mu_k)^T;
+        # the shift is one EM step, small, so this subtraction does not cancel.
+        scatter = about_old_means - self.resp_weight[:, None, None] * (shift[:, :, None] * shift[:, None, :])
+        scatter = 0.5 * (scatter + np.swapaxes(scatter, -1, -2))
+        scatter[self.resp_weight == 0] = 0
+        return suff_stats(self.resp_weight, new_means, scatter, self.total_weight, origin), self.loglik
+
+
 def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     """Turn weighted log-densities into responsibilities, in place.
 
@@ -81,10 +169,13 @@ def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     log_density : ndarray of shape (n,)
         ``log p(x_n)``.
     """
-    # Four passes over (K, n): max, shift, exp, sum (the division is a fifth).
+    # Passes over (K, n): max, shift, flush, exp, sum, divide.
     row_max = log_prob.max(axis=0)
     row_max[~np.isfinite(row_max)] = 0
     log_prob -= row_max
+    # exp is several times slower when its results are subnormal; such
+    # responsibilities (below 1e-308 or 1e-38) are zero to every later sum anyway.
+    np.putmask(log_prob, log_prob < _log_smallest_normal(log_prob.dtype), -np.inf)
     np.exp(log_prob, out=log_prob)
     total = log_prob.sum(axis=0)
     log_prob /= total
@@ -105,47 +196,6 @@ def weight_responsibilities(resp: np.ndarray, log_density: np.ndarray, sample_we
         return float(resp.shape[1]), float(np.sum(log_density))
     resp *= sample_weight
     return float(np.sum(sample_weight)), float(np.dot(sample_weight, log_density))
-
-
-def component_means(resp: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Responsibility weights (K,) and weighted means (K, D) (zero where the weight is)."""
-    resp_weight = resp.sum(axis=1)
-    safe = np.where(resp_weight > 0, resp_weight, 1)
-    return resp_weight, (resp @ X) / safe[:, None]
-
-
-def whitened_scatter(
-    whitened: np.ndarray, resp: np.ndarray, factor_inverse: np.ndarray, shift: np.ndarray, resp_weight: np.ndarray
-) -> np.ndarray:
-    """Scatter matrices about the new means from rows whitened about the old ones.
-
-    Parameters
-    ----------
-    whitened : ndarray of shape (n, K, D)
-        ``(x_n - mu_k) C_k``; overwritten (scaled by ``sqrt(resp)``).
-    resp : ndarray of shape (K, n)
-        Sample-weighted responsibilities.
-    factor_inverse : ndarray of shape (K, D, D) or (D, D)
-        ``C_k^{-1}``, mapping whitened rows back: ``x - mu = y C^{-1}``.
-    shift : ndarray of shape (K, D)
-        New mean minus old mean, per component.
-    resp_weight : ndarray of shape (K,)
-
-    Returns
-    -------
-    scatter : ndarray of shape (K, D, D)
-        ``sum_n r_nk (x_n - m_k)(x_n - m_k)^T``.
-    """
-    whitened *= np.sqrt(resp).T[:, :, None]
-    # One batched product over components; NumPy uses a symmetric rank-k update
-    # when both operands view the same buffer, halving the flops.
-    by_component = whitened.transpose(1, 0, 2)
-    scatter_whitened = np.matmul(by_component.transpose(0, 2, 1), by_component)
-    scatter_old_means = np.swapaxes(factor_inverse, -1, -2) @ scatter_whitened @ factor_inverse
-    # About the old means the scatter is larger by N_k (m_k - mu_k)(m_k - mu_k)^T;
-    # the shift is one EM step, small, so this subtraction does not cancel.
-    scatter = scatter_old_means - resp_weight[:, None, None] * (shift[:, :, None] * shift[:, None, :])
-    return 0.5 * (scatter + np.swapaxes(scatter, -1, -2))
 
 
 def suff_stats(resp_weight: np.ndarray, means: np.ndarray, scatter: np.ndarray, total_weight: float, origin: np.ndarray) -> SuffStats:
@@ -192,18 +242,30 @@ def diagonal_accumulate(
     X, means, origin = centre_on_rows(X, means)
     if not expansion_is_accurate(means * np.sqrt(precisions)):
         return None
-    features = np.concatenate([X * X, X], axis=1)
     coefficients = np.concatenate([-0.5 * precisions, precisions * means], axis=1)
     offsets = -0.5 * np.sum(precisions * means * means, axis=1) + log_det + log_weights + gaussian_constant(n_features)
-    log_prob = coefficients @ features.T
-    log_prob += offsets[:, None]
-    log_density = responsibilities_in_place(log_prob)
-    total_weight, loglik = weight_responsibilities(log_prob, log_density, sample_weight)
-    moments = log_prob @ features  # (K, 2D): sum r x^2, sum r x
-    resp_weight = log_prob.sum(axis=1)
+    offsets = offsets[:, None]
+    n_components = means.shape[0]
+    moments = np.zeros((n_components, 2 * n_features), dtype=X.dtype)  # sum r x^2, sum r x
+    resp_weight = np.zeros(n_components, dtype=X.dtype)
+    total_weight = loglik = 0.0
+    rows = block_rows(n_components + 2 * n_features, X.dtype.itemsize)
+    for start, stop in row_blocks(X.shape[0], rows):
+        block = X[start:stop]
+        features = np.concatenate([block * block, block], axis=1)
+        log_prob = coefficients @ features.T
+        log_prob += offsets
+        log_density = responsibilities_in_place(log_prob)
+        weights = None if sample_weight is None else sample_weight[start:stop]
+        block_total, block_loglik = weight_responsibilities(log_prob, log_density, weights)
+        total_weight += block_total
+        loglik += block_loglik
+        moments += log_prob @ features
+        resp_weight += log_prob.sum(axis=1)
     safe = np.where(resp_weight > 0, resp_weight, 1)
     new_means = moments[:, n_features:] / safe[:, None]
-    # Centred on the mean of the means, so x^2 - m^2 keeps the digits a
-    # component's spread needs; rounding may still leave a tiny negative.
+    # Centred on the chunk's mean row, so x^2 - m^2 keeps the digits a
+    # component's spread needs (expansion_is_accurate); rounding may still
+    # leave a tiny negative.
     scatter = np.maximum(moments[:, :n_features] - resp_weight[:, None] * new_means * new_means, 0)
     return suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik

@@ -115,22 +115,23 @@ class FullCovariance(CovarianceModel):
         n_samples, n_features = X.shape
         n_components = factors.shape[0]
         X, means, origin = kernels.centre_on_rows(X, params.means)
-        # (n, D) @ (D, K*D): every component's whitening in one product.
+        # (b, D) @ (D, K*D): every component's whitening in one product.
         stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
-        whitened = (X @ stacked).reshape(n_samples, n_components, n_features)
-        whitened -= np.matmul(means[:, None, :], factors)[:, 0, :]
-        log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
-        log_prob *= -0.5
+        whitened_means = np.matmul(means[:, None, :], factors)[:, 0, :]
         log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
-        log_prob += (log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
-        log_density = kernels.responsibilities_in_place(log_prob)
-        total_weight, loglik = kernels.weight_responsibilities(log_prob, log_density, sample_weight)
-        resp_weight, new_means = kernels.component_means(log_prob, X)
+        offsets = (log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
+        rows = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        for start, stop in kernels.row_blocks(n_samples, rows):
+            whitened = (X[start:stop] @ stacked).reshape(stop - start, n_components, n_features)
+            whitened -= whitened_means
+            log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
+            log_prob *= -0.5
+            log_prob += offsets
+            weights = None if sample_weight is None else sample_weight[start:stop]
+            accumulator.add(log_prob, X[start:stop], whitened, weights)
         # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
-        factor_inverse = np.linalg.inv(factors)
-        scatter = kernels.whitened_scatter(whitened, log_prob, factor_inverse, new_means - means, resp_weight)
-        scatter[resp_weight == 0] = 0
-        return kernels.suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik
+        return accumulator.finish(np.linalg.inv(factors), means, origin)
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         return covariances

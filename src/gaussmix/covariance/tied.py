@@ -71,22 +71,24 @@ class TiedCovariance(CovarianceModel):
         n_features = X.shape[1]
         rows = X
         X, means, origin = kernels.centre_on_rows(X, params.means)
-        whitened_rows = X @ factor
         whitened_means = means @ factor
         if not kernels.expansion_is_accurate(whitened_means):
             return super().accumulate_chunk(rows, sample_weight, params)
-        log_prob = whitened_means @ whitened_rows.T
-        log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
+        n_components = whitened_means.shape[0]
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
-        log_prob += (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
-        log_density = kernels.responsibilities_in_place(log_prob)
-        total_weight, loglik = kernels.weight_responsibilities(log_prob, log_density, sample_weight)
-        resp_weight, new_means = kernels.component_means(log_prob, X)
-        whitened = whitened_rows[:, None, :] - whitened_means[None, :, :]
-        factor_inverse = np.linalg.inv(factor)
-        scatter = kernels.whitened_scatter(whitened, log_prob, factor_inverse, new_means - means, resp_weight)
-        return kernels.suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik
+        offsets = (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
+        block = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        for start, stop in kernels.row_blocks(X.shape[0], block):
+            whitened_rows = X[start:stop] @ factor
+            log_prob = whitened_means @ whitened_rows.T
+            log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
+            log_prob += offsets
+            whitened = whitened_rows[:, None, :] - whitened_means[None, :, :]
+            weights = None if sample_weight is None else sample_weight[start:stop]
+            accumulator.add(log_prob, X[start:stop], whitened, weights)
+        return accumulator.finish(np.linalg.inv(factor), means, origin)
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
