@@ -83,9 +83,12 @@ def _assert_stats_match(stats, loglik, reference, rtol, atol):
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
 
 
-@pytest.fixture(params=["one block", "small blocks"])
+@pytest.fixture(params=["one block", "small blocks", "no numba"])
 def blocks(request, monkeypatch):
-    """Run the kernels in one row block per chunk, or in many (64 rows each)."""
+    """Run the kernels in one row block per chunk, or in many (64 rows each), or
+    with the fused numba kernel turned off (the NumPy path)."""
+    if request.param == "no numba":
+        monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
     if request.param == "small blocks":
         monkeypatch.setattr(kernels, "BLOCK_BUDGET_BYTES", 1)
         monkeypatch.setattr(kernels, "MIN_BLOCK_ROWS", 64)
@@ -157,3 +160,23 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
         tight.weights, tight.means, tight.covariances, tight.precisions_cholesky)), model)
     stats, loglik = model.accumulate_chunk(X.astype(np.float32), None, single)
     _assert_stats_match(stats, loglik, _reference(X.astype(np.float32), None, single), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, monkeypatch):
+    pytest.importorskip("numba")
+    model = get_covariance_model("full")
+    rng = np.random.RandomState(21)
+    params = _random_params(model, 4, 3, rng, dtype, offset=3.0)
+    X = params.sample(500, rng)[0].astype(dtype)
+    weights = rng.uniform(0, 2, 500).astype(dtype) if weighted else None
+    fused, loglik_fused = model.accumulate_chunk(X, weights, params)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    batched, loglik_batched = model.accumulate_chunk(X, weights, params)
+    assert fused.scatter.dtype == batched.scatter.dtype == dtype
+    rtol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(loglik_fused, loglik_batched, rtol=rtol)
+    np.testing.assert_allclose(fused.resp_weight, batched.resp_weight, rtol=rtol)
+    np.testing.assert_allclose(fused.means, batched.means, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fused.scatter, batched.scatter, rtol=rtol, atol=rtol * np.abs(batched.scatter).max())
