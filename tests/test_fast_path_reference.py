@@ -180,3 +180,17 @@ def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, monkeypatch):
     np.testing.assert_allclose(fused.resp_weight, batched.resp_weight, rtol=rtol)
     np.testing.assert_allclose(fused.means, batched.means, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(fused.scatter, batched.scatter, rtol=rtol, atol=rtol * np.abs(batched.scatter).max())
+
+
+def test_kmeans_start_on_a_sample_labels_every_row(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    from gaussmix import init
+
+    rng = np.random.RandomState(4)
+    truth = rng.randint(4, size=3000)
+    X = 50.0 * np.eye(4)[truth, :3] + rng.normal(size=(3000, 3))  # four far-apart clusters
+    monkeypatch.setattr(init, "KMEANS_MAX_ROWS", 300)
+    labels = init.get_initializer("kmeans")(X, None, 4, np.random.RandomState(0))
+    assert labels.shape == (3000,)
+    assert adjusted_rand_score(truth, labels) > 0.99
