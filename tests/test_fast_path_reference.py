@@ -171,6 +171,13 @@ def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, monkeypatch):
     params = _random_params(model, 4, 3, rng, dtype, offset=3.0)
     X = params.sample(500, rng)[0].astype(dtype)
     weights = rng.uniform(0, 2, 500).astype(dtype) if weighted else None
+    if weighted:
+        # Factors of user-given precisions are lower-triangular (estimated ones upper).
+        precisions = model.precisions(params.precisions_cholesky)
+        params = MixtureParams(
+            params.weights, params.means, params.covariances,
+            model.precision_cholesky_from_precisions(precisions), model,
+        )
     fused, loglik_fused = model.accumulate_chunk(X, weights, params)
     monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
     batched, loglik_batched = model.accumulate_chunk(X, weights, params)

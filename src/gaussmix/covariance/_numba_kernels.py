@@ -45,9 +45,10 @@ def _full_estep(X, sample_weight, means, factors, offsets):  # pragma: no cover 
                 centred[k, a] = X[i, a] - means[k, a]
             maha = 0.0
             for b in range(n_features):
-                # factors are upper triangular: y_b = sum_{a <= b} d_a C[a, b]
+                # y_b = sum_a d_a C[a, b]; C is upper triangular when estimated
+                # but lower when it factors user-given precisions: use all of it.
                 value = 0.0
-                for a in range(b + 1):
+                for a in range(n_features):
                     value += centred[k, a] * factors[k, a, b]
                 maha += value * value
             log_prob[k] = offsets[k] - 0.5 * maha
@@ -86,7 +87,7 @@ def full_accumulate(
     sample_weight : ndarray of shape (n,) or None
     means : ndarray of shape (K, D)
     factors : ndarray of shape (K, D, D)
-        Upper-triangular precision Cholesky factors.
+        Precision Cholesky factors (``C C^T = P``, upper or lower triangular).
     offsets : ndarray of shape (K,)
         ``log pi_k + log det C_k - D/2 log(2 pi)``.
 
