@@ -92,21 +92,10 @@ def responsibilities(X: Any, params: MixtureParams) -> tuple[Any, Any]:
 
 
 def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> tuple[SuffStats, float]:
-    """E-step on one chunk.
+    """E-step on one chunk: ``(stats, loglik)``.
 
-    Parameters
-    ----------
-    X : array of shape (n, D)
-    sample_weight : array of shape (n,) or None
-        Frequency weights; ``None`` means every row counts once.
-    params : MixtureParams
-
-    Returns
-    -------
-    stats : SuffStats
-        Centred statistics of the chunk, mergeable with those of other chunks.
-    loglik : float
-        ``sum_n w_n log p(x_n)`` over the chunk.
+    See :meth:`gaussmix.covariance.CovarianceModel.accumulate_chunk` (shapes and
+    meaning); the covariance structure of ``params`` runs it.
     """
     # The covariance structure owns the kernel: batched NumPy fast paths, generic fallback.
     return params.covariance.accumulate_chunk(X, sample_weight, params)

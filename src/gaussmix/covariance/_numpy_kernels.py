@@ -15,7 +15,7 @@ a stray far-away mean does not spoil the other components' digits.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -203,6 +203,31 @@ def suff_stats(resp_weight: np.ndarray, means: np.ndarray, scatter: np.ndarray, 
     (means of empty components stay zero, as :class:`SuffStats` documents)."""
     means = np.where((resp_weight > 0)[:, None], means + origin, 0)
     return SuffStats(resp_weight, means, scatter, total_weight)
+
+
+def axis_aligned_accumulate_chunk(
+    model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]]
+) -> tuple[SuffStats, float]:
+    """Batched E-step for axis-aligned structures (one product with ``[x^2, x]`` each way).
+
+    ``model`` provides ``feature_precisions`` (K, D) and
+    ``log_det_precision_cholesky``; ``generic`` is the namespace-generic
+    E-step, taken for other namespaces than NumPy and where the expansion
+    would lose too many digits (see :func:`diagonal_accumulate`).
+    """
+    precisions_cholesky = params.precisions_cholesky
+    if not is_numpy(X, precisions_cholesky):
+        return generic(X, sample_weight, params)
+    n_features = X.shape[1]
+    fast = diagonal_accumulate(
+        X,
+        sample_weight,
+        np.log(params.weights),
+        params.means,
+        model.feature_precisions(precisions_cholesky, n_features),
+        model.log_det_precision_cholesky(precisions_cholesky, n_features),
+    )
+    return generic(X, sample_weight, params) if fast is None else fast
 
 
 def diagonal_accumulate(

@@ -31,7 +31,6 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Optional
 
-from .._math import logsumexp_rows
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats, stats_from_responsibilities
@@ -148,10 +147,10 @@ class CovarianceModel(ABC):
         loglik : float
             ``sum_n w_n log p(x_n)`` over the chunk.
         """
+        from ..em import responsibilities  # em imports this package: import late
+
         xp = get_namespace(X)
-        weighted = params.log_weighted_prob(X)
-        log_density = logsumexp_rows(weighted)
-        resp = xp.exp(weighted - log_density[:, None])
+        resp, log_density = responsibilities(X, params)
         if sample_weight is None:
             weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
         else:

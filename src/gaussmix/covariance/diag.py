@@ -54,21 +54,13 @@ class DiagCovariance(CovarianceModel):
         return xp.sum(xp.log(precisions_cholesky), axis=1)
 
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        """Batched E-step from one product with the features ``[x^2, x]``.
+        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
 
-        See :func:`gaussmix.covariance._numpy_kernels.diagonal_accumulate`; other
-        namespaces than NumPy take the generic path.
-        """
-        precisions_cholesky = params.precisions_cholesky
-        if not kernels.is_numpy(X, precisions_cholesky):
-            return super().accumulate_chunk(X, sample_weight, params)
-        n_features = X.shape[1]
-        precisions = precisions_cholesky**2
-        log_det = np.log(precisions_cholesky).sum(axis=1)
-        fast = kernels.diagonal_accumulate(
-            X, sample_weight, np.log(params.weights), params.means, precisions, log_det
-        )
-        return super().accumulate_chunk(X, sample_weight, params) if fast is None else fast
+    accumulate_chunk.__doc__ = kernels.axis_aligned_accumulate_chunk.__doc__
+
+    def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
+        """Inverse variances per component and feature, shape (K, D)."""
+        return precisions_cholesky**2
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)

@@ -54,21 +54,13 @@ class SphericalCovariance(CovarianceModel):
         return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
 
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        """Batched E-step from one product with the features ``[x^2, x]``.
+        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
 
-        See :func:`gaussmix.covariance._numpy_kernels.diagonal_accumulate`; other
-        namespaces than NumPy take the generic path.
-        """
-        precisions_cholesky = params.precisions_cholesky
-        if not kernels.is_numpy(X, precisions_cholesky):
-            return super().accumulate_chunk(X, sample_weight, params)
-        n_features = X.shape[1]
-        precisions = np.broadcast_to((precisions_cholesky**2)[:, None], params.means.shape)
-        log_det = n_features * np.log(precisions_cholesky)
-        fast = kernels.diagonal_accumulate(
-            X, sample_weight, np.log(params.weights), params.means, precisions, log_det
-        )
-        return super().accumulate_chunk(X, sample_weight, params) if fast is None else fast
+    accumulate_chunk.__doc__ = kernels.axis_aligned_accumulate_chunk.__doc__
+
+    def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
+        """Inverse variances per component and feature, shape (K, D)."""
+        return np.repeat((precisions_cholesky**2)[:, None], n_features, axis=1)
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
