@@ -40,19 +40,21 @@ def centre_on_rows(X: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.nda
     return X - origin, means - origin, origin
 
 
-#: relative rounding error an expanded quadratic form may carry before the
-#: kernels fall back to per-component differences (see :func:`expansion_is_accurate`)
-EXPANSION_TOLERANCE = 1e-5
+#: rounding error an expanded quadratic form may add to a log-density, per
+#: dimension, before the kernels fall back to per-component differences
+#: (see :func:`expansion_is_accurate`)
+EXPANSION_TOLERANCE = 1e-4
 
 
 def expansion_is_accurate(whitened_means: np.ndarray) -> bool:
     """Whether ``|y|^2 - 2 y.b + |b|^2`` keeps enough digits for these means.
 
-    Expanding a squared distance cancels about ``max_k |b_k|^2`` (the squared
-    distance of the chunk's centre from each mean, in that component's standard
-    deviations) times the working precision. In float64 that never matters; in
-    float32 it does for tight clusters far apart, and then the generic
-    per-component-difference path is used instead.
+    Expanding a squared distance adds a rounding error of about the working
+    precision times ``max_k |b_k|^2`` (the squared distance of the chunk's
+    centre from each mean, in that component's standard deviations) to the
+    log-densities, whose own size grows with D. Allow ``EXPANSION_TOLERANCE``
+    per dimension: never an issue in float64; in float32 tight clusters far
+    apart take the generic per-component-difference path instead.
 
     Parameters
     ----------
@@ -60,7 +62,8 @@ def expansion_is_accurate(whitened_means: np.ndarray) -> bool:
         Component means relative to the chunk's origin, whitened by their own precision.
     """
     eps = float(np.finfo(whitened_means.dtype).eps)
-    return eps * float(np.max(np.sum(whitened_means * whitened_means, axis=1))) <= EXPANSION_TOLERANCE
+    largest = float(np.max(np.sum(whitened_means * whitened_means, axis=1)))
+    return eps * largest <= EXPANSION_TOLERANCE * (1 + whitened_means.shape[1])
 
 
 def gaussian_constant(n_features: int) -> float:
@@ -271,8 +274,10 @@ def diagonal_accumulate(
     offsets = -0.5 * np.sum(precisions * means * means, axis=1) + log_det + log_weights + gaussian_constant(n_features)
     offsets = offsets[:, None]
     n_components = means.shape[0]
-    moments = np.zeros((n_components, 2 * n_features), dtype=X.dtype)  # sum r x^2, sum r x
-    resp_weight = np.zeros(n_components, dtype=X.dtype)
+    # sum r x^2, sum r x, summed in float64: x^2 - m^2 then cancels only
+    # float64 digits (in float32 a tight component lost its variance).
+    moments = np.zeros((n_components, 2 * n_features))
+    resp_weight = np.zeros(n_components)
     total_weight = loglik = 0.0
     rows = block_rows(n_components + 2 * n_features, X.dtype.itemsize)
     for start, stop in row_blocks(X.shape[0], rows):
@@ -285,12 +290,19 @@ def diagonal_accumulate(
         block_total, block_loglik = weight_responsibilities(log_prob, log_density, weights)
         total_weight += block_total
         loglik += block_loglik
-        moments += log_prob @ features
-        resp_weight += log_prob.sum(axis=1)
+        if X.dtype == np.float64:
+            moments += log_prob @ features
+        else:
+            block64 = block.astype(np.float64)
+            moments += log_prob.astype(np.float64) @ np.concatenate([block64 * block64, block64], axis=1)
+        resp_weight += log_prob.sum(axis=1, dtype=np.float64)
     safe = np.where(resp_weight > 0, resp_weight, 1)
     new_means = moments[:, n_features:] / safe[:, None]
     # Centred on the chunk's mean row, so x^2 - m^2 keeps the digits a
     # component's spread needs (expansion_is_accurate); rounding may still
     # leave a tiny negative.
     scatter = np.maximum(moments[:, :n_features] - resp_weight[:, None] * new_means * new_means, 0)
-    return suff_stats(resp_weight, new_means, scatter, total_weight, origin), loglik
+    dtype = X.dtype
+    return suff_stats(
+        resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), total_weight, origin
+    ), loglik
