@@ -201,3 +201,24 @@ def test_kmeans_start_on_a_sample_labels_every_row(monkeypatch):
     labels = init.get_initializer("kmeans")(X, None, 4, np.random.RandomState(0))
     assert labels.shape == (3000,)
     assert adjusted_rand_score(truth, labels) > 0.99
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_generic_path_in_blocks_matches_reference(model, monkeypatch):
+    from gaussmix import sources
+    from gaussmix.covariance import CovarianceModel
+
+    monkeypatch.setattr(sources, "CHUNK_BUDGET_BYTES", 1)  # 256-row blocks
+    rng = np.random.RandomState(8)
+    params = _random_params(model, 3, 2, rng, np.float64)
+    X = params.sample(1000, rng)[0]
+    weights = rng.uniform(0, 2, 1000)
+    stats, loglik = CovarianceModel.accumulate_chunk(model, X, weights, params)
+    _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-9, atol=1e-9)
+
+
+def test_source_rows_give_every_worker_a_chunk_and_stay_bounded():
+    from gaussmix.sources import MAX_CHUNK_ROWS, auto_chunk_rows, auto_source_rows
+
+    assert auto_source_rows(20_000, 16, 16, 8, 2) == 10_000
+    assert auto_source_rows(10**7, 16, 16, 8, 2) == min(MAX_CHUNK_ROWS, 16 * auto_chunk_rows(16, 16, 8))

@@ -22,7 +22,8 @@ from .covariance import CovarianceModel, get_covariance_model
 from .em import EMConfig, FitResult, IterationEvent, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .params import MixtureParams
-from .sources import ArraySource, auto_chunk_rows
+from ._threads import n_worker_threads
+from .sources import ArraySource, auto_chunk_rows, auto_source_rows
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -160,6 +161,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return int(self.chunk_size)
         return auto_chunk_rows(self.n_components, X.shape[1], X.dtype.itemsize)
 
+    def _source_rows(self, X: np.ndarray) -> int:
+        if self.chunk_size is not None:
+            return int(self.chunk_size)
+        return auto_source_rows(X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize, n_worker_threads())
+
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters with EM.
@@ -197,7 +203,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         user_init = self._check_init_arrays(covariance, n_features, X.dtype)
         # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
         origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
-        source = ArraySource(X, weights, self._chunk_rows(X), origin)
+        source = ArraySource(X, weights, self._source_rows(X), origin)
         config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter))
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -208,7 +214,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init_index in range(n_init):
             self._say(1, f"Initialization {init_index}")
             if do_init:
-                start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+                start = self._initial_params(X, weights, covariance, user_init, random_state, self._chunk_rows(X), origin)
                 previous = -math.inf
             else:
                 start = self._fitted_params(X.dtype).translated(-origin)

@@ -27,6 +27,7 @@ EII the (K, ...) arrays hold K equal rows), so the evaluation code of
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Optional
@@ -129,9 +130,10 @@ class CovarianceModel(ABC):
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
         """E-step on one chunk: centred statistics and the chunk's log-likelihood.
 
-        This generic version works for any array namespace (it materialises an
-        (n, K, D) temporary); structures override it with batched NumPy kernels
-        and fall back here for other namespaces.
+        This generic version works for any array namespace (it materialises
+        (rows, K, D) temporaries, in blocks of :func:`gaussmix.sources.auto_chunk_rows`
+        rows); structures override it with batched NumPy kernels and fall back
+        here for other namespaces.
 
         Parameters
         ----------
@@ -148,7 +150,19 @@ class CovarianceModel(ABC):
             ``sum_n w_n log p(x_n)`` over the chunk.
         """
         from ..em import responsibilities  # em imports this package: import late
+        from ..sources import auto_chunk_rows
 
+        rows = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
+        if X.shape[0] > rows:
+            # Keep the (rows, K, D) temporaries within budget: blocks, merged.
+            parts = [
+                self.accumulate_chunk(
+                    X[start:start + rows], None if sample_weight is None else sample_weight[start:start + rows], params
+                )
+                for start in range(0, X.shape[0], rows)
+            ]
+            stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
+            return stats, math.fsum(loglik for _, loglik in parts)
         xp = get_namespace(X)
         resp, log_density = responsibilities(X, params)
         if sample_weight is None:
