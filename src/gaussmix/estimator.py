@@ -181,11 +181,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit the model and return the label of each row, shape (n_samples,)."""
+        return self.predict(self._fit(X, sample_weight))
+
+    def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
+        """Fit; return the validated ``X`` (``fit`` itself keeps nothing of size N)."""
         covariance = self._check_hyperparameters()
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
@@ -241,7 +245,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best, origin)
         self.lower_bounds_per_init_ = traces
-        return self.predict(X)
+        return X
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
         K = self.n_components
