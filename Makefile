@@ -1,4 +1,5 @@
 # gaussmix: `make demo` and `make test` build the virtual environment themselves.
+# `make bench BENCH_ARGS=--quick` runs the benchmark at N/10.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -24,7 +25,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not gpu"
 
 bench: $(STAMP) bench-outofcore bench-dask
-	$(PY) benchmarks/bench_em.py
+	$(PY) benchmarks/bench_em.py $(BENCH_ARGS)
 
 bench-outofcore: $(STAMP)
 	$(PY) benchmarks/bench_outofcore.py

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ._math import logsumexp_rows
+from ._threads import map_chunks
 from .backends import get_namespace
 from .covariance import CovarianceModel
 from .params import MixtureParams
-from .stats import SuffStats, stats_from_responsibilities
+from .stats import SuffStats
 
 
 @dataclass(frozen=True)
@@ -92,36 +93,21 @@ def responsibilities(X: Any, params: MixtureParams) -> tuple[Any, Any]:
 
 
 def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> tuple[SuffStats, float]:
-    """E-step on one chunk.
+    """E-step on one chunk: ``(stats, loglik)``.
 
-    Parameters
-    ----------
-    X : array of shape (n, D)
-    sample_weight : array of shape (n,) or None
-        Frequency weights; ``None`` means every row counts once.
-    params : MixtureParams
-
-    Returns
-    -------
-    stats : SuffStats
-        Centred statistics of the chunk, mergeable with those of other chunks.
-    loglik : float
-        ``sum_n w_n log p(x_n)`` over the chunk.
+    See :meth:`gaussmix.covariance.CovarianceModel.accumulate_chunk` (shapes and
+    meaning); the covariance structure of ``params`` runs it.
     """
-    xp = get_namespace(X)
-    resp, log_density = responsibilities(X, params)
-    if sample_weight is None:
-        weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
-    else:
-        weighted_resp = resp * sample_weight[:, None]
-        total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
-    stats = stats_from_responsibilities(X, weighted_resp, params.covariance.full_scatter, float(total))
-    return stats, float(loglik)
+    # The covariance structure owns the kernel: batched NumPy fast paths, generic fallback.
+    return params.covariance.accumulate_chunk(X, sample_weight, params)
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
     """E-step over every chunk of ``source``, statistics merged in chunk order.
 
+    NumPy chunks are processed by a few threads at a time (see
+    :func:`gaussmix._threads.map_chunks`); statistics are folded as they
+    arrive, so memory stays bounded by a few chunks whatever the number of chunks.
     A source with a ``map_reduce(function, merge)`` method (Dask blocks, see
     :mod:`gaussmix.dask`) maps ``function(X, w, first_row)`` over its chunks
     and merges the results its own way (a tree reduction on the workers).
@@ -129,9 +115,14 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, fl
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
         return map_reduce(functools.partial(_accumulate_chunk, params=params), _merge_accumulated)
-    parts = [accumulate(X, w, params) for X, w in source.chunks()]
-    stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
-    return stats, math.fsum(ll for _, ll in parts)
+    stats: Optional[SuffStats] = None
+    logliks = []
+    for part, loglik in map_chunks(lambda chunk: accumulate(chunk[0], chunk[1], params), source.chunks()):
+        stats = part if stats is None else stats.merge(part)
+        logliks.append(loglik)
+    if stats is None:
+        raise ValueError("the data source yielded no chunks: it holds no rows")
+    return stats, math.fsum(logliks)
 
 
 def _accumulate_chunk(X: Any, sample_weight: Optional[Any], first_row: int, params: MixtureParams) -> tuple[SuffStats, float]:

@@ -23,7 +23,16 @@ from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, 
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .online import OnlineState, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
-from .sources import ArraySource, StreamSource, auto_chunk_rows, is_out_of_core, open_chunk_source, source_dtype
+from ._threads import n_worker_threads
+from .sources import (
+    ArraySource,
+    StreamSource,
+    auto_chunk_rows,
+    auto_source_rows,
+    is_out_of_core,
+    open_chunk_source,
+    source_dtype,
+)
 from .streaming import nearest_centre_start, sampled_start, summarise
 
 
@@ -175,6 +184,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         itemsize = 4 if np.dtype(dtype) == np.float32 else 8
         return auto_chunk_rows(self.n_components, n_features, itemsize)
 
+    def _source_rows(self, X: np.ndarray) -> int:
+        if self.chunk_size is not None:
+            return int(self.chunk_size)
+        return auto_source_rows(X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize, n_worker_threads())
+
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters with EM.
@@ -288,10 +302,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         user_init = self._check_init_arrays(covariance, n_features, X.dtype)
         # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
         origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
-        source = ArraySource(X, weights, self._chunk_rows(X), origin)
+        # EM hands whole chunks to worker threads; the start works in cache-sized ones.
+        source = ArraySource(X, weights, self._source_rows(X), origin)
 
         def start(random_state: np.random.RandomState) -> MixtureParams:
-            return self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
+            return self._initial_params(X, weights, covariance, user_init, random_state, self._chunk_rows(X), origin)
 
         self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state))
 

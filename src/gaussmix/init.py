@@ -85,10 +85,24 @@ def _selection_probabilities(sample_weight: Optional[np.ndarray]) -> Optional[np
     return weights / weights.sum()
 
 
+#: k-means runs on at most this many rows (a uniform sample) and then labels
+#: every row by its nearest centre: Lloyd's iterations over 10^6 rows would
+#: otherwise cost more than the EM they start (see BENCHMARKS.md).
+KMEANS_MAX_ROWS = 2**16
+
+
 @register_initializer("kmeans")
 def _kmeans(X, sample_weight, n_components, random_state):
     model = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-    return model.fit(X, sample_weight=sample_weight).labels_
+    if X.shape[0] <= KMEANS_MAX_ROWS:
+        return model.fit(X, sample_weight=sample_weight).labels_
+    rows = np.sort(random_state.choice(X.shape[0], size=KMEANS_MAX_ROWS, replace=False))
+    weights = None if sample_weight is None else sample_weight[rows]
+    if weights is not None and np.count_nonzero(weights) < n_components:
+        # Too few weighted rows in the sample: cluster all of them instead.
+        return model.fit(X, sample_weight=sample_weight).labels_
+    model.fit(X[rows], sample_weight=weights)
+    return nearest_centre_labels(X, model.cluster_centers_.astype(X.dtype, copy=False))
 
 
 @register_initializer("k-means++")
@@ -142,12 +156,15 @@ def initial_stats(
     started on one row collapses at once).
     """
     n_samples = X.shape[0]
-    parts = []
-    for start in range(0, n_samples, chunk_rows):
+
+    def chunk_stats(start: int) -> SuffStats:
         stop = min(start + chunk_rows, n_samples)
         weights = None if sample_weight is None else sample_weight[start:stop]
         rows = X[start:stop] if origin is None else X[start:stop] - origin
-        parts.append(assignment_stats(rows, weights, assignment[start:stop], n_components, full_scatter))
+        return assignment_stats(rows, weights, assignment[start:stop], n_components, full_scatter)
+
+    # Folded chunk by chunk: memory stays bounded however many chunks there are.
+    parts = (chunk_stats(start) for start in range(0, n_samples, chunk_rows))
     stats = functools.reduce(SuffStats.merge, parts)
     return repair_thin_components(stats, n_samples)
 

@@ -59,6 +59,26 @@ def auto_chunk_rows(n_components: int, n_features: int, itemsize: int) -> int:
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BUDGET_BYTES // per_row)))
 
 
+#: an EM source hands over up to this many times ``auto_chunk_rows`` at once:
+#: the E-step kernels work through a chunk in cache-sized blocks anyway, and
+#: fewer, larger chunks cost less per-chunk overhead (measured in BENCHMARKS.md)
+SOURCE_CHUNK_FACTOR = 16
+
+
+def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsize: int, n_workers: int) -> int:
+    """Rows per chunk of an EM data source.
+
+    Large chunks (``SOURCE_CHUNK_FACTOR`` times :func:`auto_chunk_rows`, at
+    most ``MAX_CHUNK_ROWS``), but no more than ``n_samples / n_workers`` so that
+    every worker thread gets a chunk. Peak memory stays independent of N: each
+    ``accumulate_chunk`` keeps its (rows, K, D) temporaries within the
+    :func:`auto_chunk_rows` budget by working in blocks.
+    """
+    large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(n_components, n_features, itemsize))
+    per_worker = -(-n_samples // max(1, n_workers))
+    return int(max(MIN_CHUNK_ROWS, min(large, per_worker)))
+
+
 @dataclass(frozen=True)
 class ArraySource:
     """An array (and optional sample weights) served in row chunks.

@@ -27,13 +27,14 @@ EII the (K, ...) arrays hold K equal rows), so the evaluation code of
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Optional
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
-from ..stats import SuffStats
+from ..stats import SuffStats, stats_from_responsibilities
 
 
 class CovarianceModel(ABC):
@@ -124,6 +125,53 @@ class CovarianceModel(ABC):
         maha = self.mahalanobis(X, means, precisions_cholesky)
         log_det = self.log_det_precision_cholesky(precisions_cholesky, n_features)
         return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
+
+    # -- the E-step ----------------------------------------------------------
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """E-step on one chunk: centred statistics and the chunk's log-likelihood.
+
+        This generic version works for any array namespace (it materialises
+        (rows, K, D) temporaries, in blocks of :func:`gaussmix.sources.auto_chunk_rows`
+        rows); structures override it with batched NumPy kernels and fall back
+        here for other namespaces.
+
+        Parameters
+        ----------
+        X : array of shape (n, D)
+        sample_weight : array of shape (n,) or None
+            Frequency weights; ``None`` means every row counts once.
+        params : MixtureParams
+            Current parameters, with this model as ``params.covariance``.
+
+        Returns
+        -------
+        stats : SuffStats
+        loglik : float
+            ``sum_n w_n log p(x_n)`` over the chunk.
+        """
+        from ..em import responsibilities  # em imports this package: import late
+        from ..sources import auto_chunk_rows
+
+        rows = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
+        if X.shape[0] > rows:
+            # Keep the (rows, K, D) temporaries within budget: blocks, merged.
+            parts = [
+                self.accumulate_chunk(
+                    X[start:start + rows], None if sample_weight is None else sample_weight[start:start + rows], params
+                )
+                for start in range(0, X.shape[0], rows)
+            ]
+            stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
+            return stats, math.fsum(loglik for _, loglik in parts)
+        xp = get_namespace(X)
+        resp, log_density = responsibilities(X, params)
+        if sample_weight is None:
+            weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
+        else:
+            weighted_resp = resp * sample_weight[:, None]
+            total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
+        stats = stats_from_responsibilities(X, weighted_resp, self.full_scatter, float(total))
+        return stats, float(loglik)
 
     # -- dense views ---------------------------------------------------------
     @abstractmethod

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
 from typing import Any, Optional
+
+import numpy as np
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 
 
@@ -100,8 +105,63 @@ class FullCovariance(CovarianceModel):
         xp = get_namespace(precisions_cholesky)
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_cholesky)), axis=-1)
 
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """Batched E-step: one whitening product for all components, one batched scatter.
+
+        In few dimensions, with numba installed, a fused one-pass kernel runs
+        instead (:mod:`gaussmix.covariance._numba_kernels`).
+
+        See :meth:`CovarianceModel.accumulate_chunk`; other namespaces than NumPy
+        take the generic path.
+        """
+        factors = params.precisions_cholesky
+        if not kernels.is_numpy(X, factors):
+            return super().accumulate_chunk(X, sample_weight, params)
+        n_samples, n_features = X.shape
+        n_components = factors.shape[0]
+        log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+        offsets = log_det + np.log(params.weights) + kernels.gaussian_constant(n_features)
+        fused = _fused_kernels(n_features)
+        if fused is not None:
+            return fused.full_accumulate(X, sample_weight, params.means, factors, offsets)
+        offsets = offsets[:, None]
+        X, means, origin = kernels.centre_on_rows(X, params.means)
+        # (b, D) @ (D, K*D): every component's whitening in one product.
+        stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
+        whitened_means = np.matmul(means[:, None, :], factors)[:, 0, :]
+        accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
+        rows = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        for start, stop in kernels.row_blocks(n_samples, rows):
+            whitened = (X[start:stop] @ stacked).reshape(stop - start, n_components, n_features)
+            whitened -= whitened_means
+            log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
+            log_prob *= -0.5
+            log_prob += offsets
+            weights = None if sample_weight is None else sample_weight[start:stop]
+            accumulator.add(log_prob, X[start:stop], whitened, weights)
+        # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
+        return accumulator.finish(np.linalg.inv(factors), means, origin)
+
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         return covariances
+
+
+#: features up to which the fused one-pass kernel (numba) beats the batched NumPy path
+MAX_FUSED_FEATURES = 8
+#: environment variable: "0" turns the fused kernel off
+FUSED_VARIABLE = "GAUSSMIX_NUMBA"
+
+
+def _fused_kernels(n_features: int) -> Optional[ModuleType]:
+    """The numba kernel module when it should run: few features, numba installed, not disabled.
+
+    Imported on first use only, so that ``import gaussmix`` does not load numba.
+    """
+    if n_features > MAX_FUSED_FEATURES or os.environ.get(FUSED_VARIABLE, "1") == "0":
+        return None
+    from . import _numba_kernels
+
+    return _numba_kernels if _numba_kernels.numba is not None else None
 
 
 def _tiny(xp: Any, like: Any) -> float:

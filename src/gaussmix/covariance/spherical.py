@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from ..backends import get_namespace
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 from .full import _tiny
 
@@ -49,6 +52,15 @@ class SphericalCovariance(CovarianceModel):
 
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
+
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
+
+    accumulate_chunk.__doc__ = kernels.axis_aligned_accumulate_chunk.__doc__
+
+    def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
+        """Inverse variances per component and feature, shape (K, D)."""
+        return np.repeat((precisions_cholesky**2)[:, None], n_features, axis=1)
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from ..backends import get_namespace
 from ..stats import SuffStats
+from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 from .full import _eye, _tiny, dense_factor_of_precisions, dense_precision_cholesky
 
@@ -52,6 +55,40 @@ class TiedCovariance(CovarianceModel):
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_cholesky)))
+
+    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
+        """Batched E-step: one shared whitening, distances from one (n, D) @ (D, K) product.
+
+        ``|y - b_k|^2 = |y|^2 - 2 y.b_k + |b_k|^2`` with ``y = x C`` and ``b_k = mu_k C``;
+        rows and means are centred on the chunk's mean row first (and tight
+        clusters far apart in float32 take the generic path instead). The
+        per-component scatters (which :class:`SuffStats` keeps) then take one
+        batched product. Other namespaces than NumPy take the generic path.
+        """
+        factor = params.precisions_cholesky
+        if not kernels.is_numpy(X, factor):
+            return super().accumulate_chunk(X, sample_weight, params)
+        n_features = X.shape[1]
+        rows = X
+        X, means, origin = kernels.centre_on_rows(X, params.means)
+        whitened_means = means @ factor
+        if not kernels.expansion_is_accurate(whitened_means):
+            return super().accumulate_chunk(rows, sample_weight, params)
+        n_components = whitened_means.shape[0]
+        log_det = np.log(np.diagonal(factor)).sum()
+        offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
+        offsets = (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
+        block = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        for start, stop in kernels.row_blocks(X.shape[0], block):
+            whitened_rows = X[start:stop] @ factor
+            log_prob = whitened_means @ whitened_rows.T
+            log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
+            log_prob += offsets
+            whitened = whitened_rows[:, None, :] - whitened_means[None, :, :]
+            weights = None if sample_weight is None else sample_weight[start:stop]
+            accumulator.add(log_prob, X[start:stop], whitened, weights)
+        return accumulator.finish(np.linalg.inv(factor), means, origin)
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
