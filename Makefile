@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test,plot,cli]"
+	$(PY) -m pip install -q torch==2.13.0
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -105,8 +106,9 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
     -------
     stats : SuffStats
         Centred statistics of the chunk, mergeable with those of other chunks.
-    loglik : float
-        ``sum_n w_n log p(x_n)`` over the chunk.
+    loglik : scalar
+        ``sum_n w_n log p(x_n)`` over the chunk: a NumPy float, or a 0-d array
+        on X's device (left there so the EM loop reads back one scalar per iteration).
     """
     xp = get_namespace(X)
     resp, log_density = responsibilities(X, params)
@@ -115,15 +117,26 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
     else:
         weighted_resp = resp * sample_weight[:, None]
         total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
-    stats = stats_from_responsibilities(X, weighted_resp, params.covariance.full_scatter, float(total))
-    return stats, float(loglik)
+    stats = stats_from_responsibilities(X, weighted_resp, params.covariance.full_scatter, total)
+    return stats, loglik
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
     """E-step over every chunk of ``source``, statistics merged in chunk order."""
     parts = [accumulate(X, w, params) for X, w in source.chunks()]
     stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
-    return stats, math.fsum(ll for _, ll in parts)
+    return stats, sum_scalars([ll for _, ll in parts])
+
+
+def sum_scalars(values: list[Any]) -> Any:
+    """Sum per-chunk scalars: exactly rounded for host floats, on the device for 0-d arrays.
+
+    Calling ``float`` on a device scalar waits for the device; summing there
+    keeps the loop free of such waits until the one convergence check.
+    """
+    if all(isinstance(value, (int, float)) for value in values):
+        return math.fsum(values)
+    return functools.reduce(operator.add, values)
 
 
 def m_step(
@@ -191,7 +204,8 @@ def run_em(
     n_iter = 0
     for n_iter in range(1, config.max_iter + 1):
         stats, loglik = accumulate_source(source, params)
-        mean_loglik = loglik / stats.total_weight
+        # The one host read-back per iteration (besides the positive-definiteness status).
+        mean_loglik = float(loglik / stats.total_weight)
         if not math.isfinite(mean_loglik):
             raise NonFiniteLikelihoodError(
                 f"the log-likelihood became {mean_loglik} at iteration {n_iter}: "

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from ..backends import get_namespace
 from ..stats import SuffStats
 from .base import CovarianceModel
-from .full import _tiny
+from .full import _eye, _tiny
 
 
 class DiagCovariance(CovarianceModel):
@@ -52,5 +52,5 @@ class DiagCovariance(CovarianceModel):
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
-        eye = xp.eye(n_features, dtype=covariances.dtype)
+        eye = _eye(xp, n_features, covariances)
         return covariances[:, :, None] * eye[None, :, :]
