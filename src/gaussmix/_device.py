@@ -8,6 +8,7 @@ and the host copy of (a sample of) the rows that the initialisers need.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Optional
 
 import array_api_compat
@@ -43,7 +44,7 @@ def resolve_device(device: Any) -> Optional[Any]:
     if device is None:
         return None
     try:
-        from .backends import torch_backend
+        torch_backend = importlib.import_module("gaussmix.backends.torch_backend")
     except ImportError:
         raise ImportError(
             f"device={device!r} needs PyTorch, which is not installed: "
@@ -64,14 +65,16 @@ def move_rows(X: Any, device: Any) -> Any:
 
 
 def host_rows_for_init(
-    X: Any, sample_weight: Optional[Any], random_state: np.random.RandomState, max_rows: int = INIT_HOST_ROWS
+    X: Any, sample_weight: Optional[Any], random_state: np.random.RandomState, max_rows: Optional[int] = None
 ) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Host copies of the rows (and weights) the initialisers run on.
 
-    All rows when there are at most ``max_rows`` (then the start is the one
-    NumPy input would get, and ``random_state`` is not consumed); otherwise a
-    uniform sample of ``max_rows`` rows, drawn with ``random_state``.
+    All rows when there are at most ``max_rows`` (default :data:`INIT_HOST_ROWS`;
+    then the start is the one NumPy input would get, and ``random_state`` is
+    not consumed); otherwise a uniform sample of ``max_rows`` rows, drawn with
+    ``random_state``.
     """
+    max_rows = INIT_HOST_ROWS if max_rows is None else max_rows
     n_samples = int(X.shape[0])
     if n_samples > max_rows:
         chosen = np.sort(random_state.choice(n_samples, size=max_rows, replace=False))
