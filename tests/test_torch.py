@@ -163,6 +163,13 @@ def test_float32_matrix_products_are_kept_off_tf32_during_fit():
         torch.set_float32_matmul_precision(previous)
 
 
+def test_input_that_requires_grad_builds_no_autograd_graph():
+    X = torch.from_numpy(make_blobs(200, 2, 2, seed=16)[0]).requires_grad_()
+    model = GaussianMixture(2, random_state=0).fit(X)
+    assert not any(getattr(model, name).requires_grad for name in FITTED)
+    assert not model.predict_proba(X).requires_grad
+
+
 # ---------------------------------------------------------------- device=
 def test_device_cpu_moves_numpy_input_and_keeps_float64():
     X, _ = make_blobs(300, 2, 2, seed=12)

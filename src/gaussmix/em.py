@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -121,7 +122,7 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
     return stats, loglik
 
 
-def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
+def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, Any]:
     """E-step over every chunk of ``source``, statistics merged in chunk order."""
     parts = [accumulate(X, w, params) for X, w in source.chunks()]
     stats = functools.reduce(SuffStats.merge, (s for s, _ in parts))
@@ -134,7 +135,7 @@ def sum_scalars(values: list[Any]) -> Any:
     Calling ``float`` on a device scalar waits for the device; summing there
     keeps the loop free of such waits until the one convergence check.
     """
-    if all(isinstance(value, (int, float)) for value in values):
+    if all(isinstance(value, numbers.Real) for value in values):  # Python and NumPy scalars
         return math.fsum(values)
     return functools.reduce(operator.add, values)
 

@@ -220,7 +220,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # on a DataFrame would warn that X lacks its feature names.
         X_input = X
         X = self._validate_X(X, reset=True)
-        with backend_for(get_namespace(X)).exact_matmul():
+        with backend_for(get_namespace(X)).computation_context():
             self._fit(X, covariance, sample_weight)
         return self.predict(X_input)
 
@@ -386,7 +386,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         xp = get_namespace(X)
         params = self._fitted_params(like=X)
         rows = self._chunk_rows(X)
-        with backend_for(xp).exact_matmul():
+        with backend_for(xp).computation_context():
             pieces = [function(X[start:start + rows], params) for start in range(0, X.shape[0], rows)]
         return xp.concat(pieces, axis=0)
 

@@ -9,6 +9,7 @@ cancels (that formula yields negative variances in float32).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,6 @@ def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, 
         scatter = xp.permute_dims(weighted_centred, (1, 2, 0)) @ xp.permute_dims(centred, (1, 0, 2))
     else:
         scatter = xp.sum(weighted_centred * centred, axis=0)
-    if isinstance(sample_weight_total, (int, float)):
+    if isinstance(sample_weight_total, numbers.Real):  # Python and NumPy scalars; device scalars stay
         sample_weight_total = float(sample_weight_total)
     return SuffStats(resp_weight, means, scatter, sample_weight_total)

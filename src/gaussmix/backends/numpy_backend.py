@@ -86,6 +86,6 @@ def chunk_budget_bytes(like: np.ndarray) -> Optional[int]:
     return None
 
 
-def exact_matmul() -> contextlib.AbstractContextManager:
-    """NumPy matrix products are always exact float32/float64: nothing to switch."""
+def computation_context() -> contextlib.AbstractContextManager:
+    """NumPy needs no settings for gaussmix's work (products are plain float32/float64)."""
     return contextlib.nullcontext()

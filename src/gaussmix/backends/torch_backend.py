@@ -90,17 +90,20 @@ def chunk_budget_bytes(like: torch.Tensor) -> Optional[int]:
 
 
 @contextlib.contextmanager
-def exact_matmul() -> Iterator[None]:
-    """Run float32 matrix products in full float32, never TF32, inside the block.
+def computation_context() -> Iterator[None]:
+    """Settings for gaussmix's work inside the block: full-float32 products, no autograd.
 
     TF32 keeps ~10 mantissa bits; the Mahalanobis products of the E-step lose
     the likelihood's digits with it, and no accuracy measurement has shown it
-    safe yet. The user's global setting is restored on exit.
+    safe yet, so float32 matrix products run in full float32. Input that
+    requires grad would make every EM step grow an autograd graph: EM has no
+    use for one. The user's global settings are restored on exit.
     """
     previous = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
     try:
-        yield
+        with torch.no_grad():
+            yield
     finally:
         torch.set_float32_matmul_precision(previous)
 
