@@ -20,6 +20,7 @@ from gaussmix.em import accumulate  # noqa: E402
 from gaussmix.sources import auto_chunk_rows  # noqa: E402
 
 from .conftest import make_blobs  # noqa: E402
+from .test_bad_input import INVALID_SAMPLE_WEIGHTS  # noqa: E402
 
 #: one name per covariance class in the registry (aliases name the same class)
 REGISTERED_TYPES = sorted({get_covariance_model(name).name for name in available_covariance_types()})
@@ -268,13 +269,7 @@ def test_wrong_number_of_features_in_predict_tensor(X):
     assert str(on_torch.value) == str(on_numpy.value)
 
 
-@pytest.mark.parametrize("weights, message", [
-    (-np.ones(50), "non-negative; 50 negative"),
-    (np.zeros(50), "sums to zero"),
-    (np.ones(49), r"shape \(50,\)"),
-    (np.r_[np.ones(49), np.nan], "sample_weight contains 1 NaN"),
-    (np.r_[1.0, np.zeros(49)], "only 1 row\\(s\\) have a positive sample_weight"),
-])
+@pytest.mark.parametrize("weights, message", INVALID_SAMPLE_WEIGHTS)
 def test_invalid_tensor_sample_weight(X, weights, message):
     for sample_weight in (weights, torch.from_numpy(weights)):
         with pytest.raises(ValueError, match=message):
