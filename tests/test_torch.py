@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gaussmix import CollapsedComponentError, GaussianMixture, _device  # noqa: E402
-from gaussmix.covariance import available_covariance_types, get_covariance_model  # noqa: E402
+from gaussmix.covariance import canonical_covariance_types  # noqa: E402
 from gaussmix.em import accumulate  # noqa: E402
 from gaussmix.sources import auto_chunk_rows  # noqa: E402
 
@@ -23,7 +23,7 @@ from .conftest import make_blobs  # noqa: E402
 from .test_bad_input import INVALID_SAMPLE_WEIGHTS  # noqa: E402
 
 #: one name per covariance class in the registry (aliases name the same class)
-REGISTERED_TYPES = sorted({get_covariance_model(name).name for name in available_covariance_types()})
+REGISTERED_TYPES = canonical_covariance_types()
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -88,6 +88,24 @@ def test_attributes_and_results_stay_tensors(covariance_type):
     assert isinstance(rows, torch.Tensor) and rows.shape == (50, 2) and rows.dtype == X.dtype
     assert isinstance(components, torch.Tensor) and components.shape == (50,)
     assert isinstance(model.score(X), float) and isinstance(model.bic(X), float)
+
+
+def test_a_torch_fitted_model_saves_and_loads_as_numpy(tmp_path):
+    from gaussmix.io import load, save
+
+    X, _ = make_blobs(300, 2, 2, seed=17)
+    model = GaussianMixture(2, random_state=0).fit(torch.from_numpy(X))
+    save(model, tmp_path / "model.gmm")
+    loaded = load(tmp_path / "model.gmm")
+    np.testing.assert_array_equal(loaded.means_, model.means_.numpy())
+    np.testing.assert_allclose(loaded.score_samples(X), model.score_samples(torch.from_numpy(X)).numpy(), rtol=1e-12)
+
+
+def test_icl_of_a_torch_fit_equals_numpy():
+    X, _ = make_blobs(300, 2, 3, seed=18)
+    model = GaussianMixture(3, random_state=0).fit(torch.from_numpy(X))
+    reference = GaussianMixture(3, random_state=0).fit(X)
+    assert model.icl(torch.from_numpy(X)) == pytest.approx(reference.icl(X), rel=1e-8)
 
 
 def test_sampling_follows_the_fitted_mixture():
