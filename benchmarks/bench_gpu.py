@@ -139,13 +139,14 @@ def make_data(case: Case, n_samples: int, device: torch.device, dtype: torch.dty
     return X
 
 
-def time_gaussmix(case: Case, X: torch.Tensor, n_iter: int) -> dict:
+def time_gaussmix(case: Case, X: torch.Tensor, n_iter: int, reg_covar: float) -> dict:
     """Seconds per iteration from callback timestamps, first iteration dropped."""
     stamps = []
     model = GaussianMixture(
         case.n_components,
         covariance_type=case.covariance_type,
         init_params=INIT,
+        reg_covar=reg_covar,
         tol=0,
         max_iter=n_iter + 1,
         random_state=0,
@@ -170,20 +171,20 @@ def _iteration_difference(fit, n_iter: int) -> float:
     return max(times[1 + n_iter] - times[1], 0.0) / n_iter
 
 
-def time_sklearn(case: Case, X: torch.Tensor, n_iter: int, max_rows: int) -> dict:
+def time_sklearn(case: Case, X: torch.Tensor, n_iter: int, max_rows: int, reg_covar: float) -> dict:
     host = X[:max_rows].cpu().numpy()
 
     def fit(iterations: int) -> None:
         SklearnGaussianMixture(
             case.n_components, covariance_type=case.covariance_type, init_params=INIT,
-            tol=0, max_iter=iterations, random_state=0,
+            reg_covar=reg_covar, tol=0, max_iter=iterations, random_state=0,
         ).fit(host)
 
     measured = _iteration_difference(fit, n_iter)
     return dict(seconds_per_iter=measured * X.shape[0] / host.shape[0], rows_measured=host.shape[0])
 
 
-def time_lightning_gmm(module_name: str, case: Case, X: torch.Tensor, n_iter: int) -> dict:
+def time_lightning_gmm(module_name: str, case: Case, X: torch.Tensor, n_iter: int, reg_covar: float) -> dict:
     """torchgmm / pycave (same Lightning-based API), if installed; else why not."""
     try:
         bayes = __import__(f"{module_name}.bayes", fromlist=["GaussianMixture"])
@@ -194,7 +195,7 @@ def time_lightning_gmm(module_name: str, case: Case, X: torch.Tensor, n_iter: in
     def fit(iterations: int) -> None:
         bayes.GaussianMixture(
             num_components=case.n_components, covariance_type=case.covariance_type,
-            init_strategy="random", convergence_tolerance=0,
+            init_strategy="random", convergence_tolerance=0, covariance_regularization=reg_covar,
             trainer_params=dict(accelerator=accelerator, devices=1, max_epochs=iterations,
                                 enable_progress_bar=False, logger=False),
         ).fit(X)
@@ -208,13 +209,13 @@ def time_lightning_gmm(module_name: str, case: Case, X: torch.Tensor, n_iter: in
 def run_case(case: Case, n_samples: int, device: torch.device, dtype: torch.dtype, args) -> dict:
     X = make_data(case, n_samples, device, dtype)
     synchronize(device)
-    result = dict(case=asdict(case), n_samples=n_samples, device=str(device), dtype=str(dtype))
-    result["gaussmix"] = time_gaussmix(case, X, args.iterations)
+    result = dict(case=asdict(case), n_samples=n_samples, device=str(device), dtype=str(dtype), reg_covar=args.reg_covar)
+    result["gaussmix"] = time_gaussmix(case, X, args.iterations, args.reg_covar)
     result["gaussmix"]["gflops"] = needed_flops(case, n_samples) / result["gaussmix"]["seconds_per_iter"] / 1e9
     if not args.no_sklearn:
-        result["sklearn"] = time_sklearn(case, X, args.sklearn_iterations, args.sklearn_rows)
+        result["sklearn"] = time_sklearn(case, X, args.sklearn_iterations, args.sklearn_rows, args.reg_covar)
     for name in ("torchgmm", "pycave"):
-        result[name] = time_lightning_gmm(name, case, X, args.iterations)
+        result[name] = time_lightning_gmm(name, case, X, args.iterations, args.reg_covar)
     del X
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -228,7 +229,8 @@ def device_description(device: torch.device) -> str:
 
 
 def print_table(results: list[dict], peak: float, device_text: str) -> None:
-    print(f"\ndevice: {device_text}; matrix-product peak {peak:.0f} GFLOP/s\n")
+    dtypes = sorted({r["dtype"] for r in results})
+    print(f"\ndevice: {device_text}; {', '.join(dtypes)}; matrix-product peak {peak:.0f} GFLOP/s\n")
     print("| case | N | gaussmix s/iter | GFLOP/s (% peak) | chunk rows | sklearn CPU s/iter (rows measured) | sklearn / gaussmix | torchgmm s/iter | pycave s/iter |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -261,10 +263,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sklearn-iterations", type=int, default=3)
     parser.add_argument("--sklearn-rows", type=int, default=100_000, help="rows scikit-learn is timed on")
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--reg-covar", type=float, default=1e-6, help="for every library (default: theirs)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     if device.type != "cuda":
         print("no CUDA device: running on the CPU build of torch" + ("" if args.quick else " (add --quick for N / 100)"))
@@ -273,7 +279,8 @@ def main(argv: list[str]) -> None:
     results = []
     for index in args.cases:
         case = CASES[index]
-        n_samples = max(case.n_samples // divisor, 10 * case.n_components)
+        # at least 20 rows per component: fewer leave components on one or two rows
+        n_samples = max(case.n_samples // divisor, 20 * case.n_components)
         print(f"running {case.label()} with N={n_samples:,} on {device} ...", flush=True)
         try:
             results.append(run_case(case, n_samples, device, dtype, args))
