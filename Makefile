@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench bench-outofcore bench-dask clean
+.PHONY: venv demo test test-all bench bench-outofcore bench-dask bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test,plot,cli]"
+	$(PY) -m pip install -q torch==2.13.0
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -32,6 +33,11 @@ bench-outofcore: $(STAMP)
 
 bench-dask: $(STAMP)
 	cd benchmarks && ../$(PY) bench_dask.py
+
+# On a CUDA machine: the four cases of issue 7. Without CUDA it runs on the CPU build of torch;
+# pass BENCH_GPU_ARGS=--quick there.
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/bench_gpu.py $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -85,13 +85,17 @@ def test_invalid_initial_arrays(X, params, message):
         GaussianMixture(**{"n_components": 2, **params}).fit(X)
 
 
-@pytest.mark.parametrize("weights, message", [
+#: bad sample weights for 50 rows and 2 components, with the message they must get
+INVALID_SAMPLE_WEIGHTS = [
     (-np.ones(50), "non-negative; 50 negative"),
     (np.zeros(50), "sums to zero"),
     (np.ones(49), r"shape \(50,\)"),
     (np.r_[np.ones(49), np.nan], "sample_weight contains 1 NaN"),
     (np.r_[1.0, np.zeros(49)], "only 1 row\\(s\\) have a positive sample_weight"),
-])
+]
+
+
+@pytest.mark.parametrize("weights, message", INVALID_SAMPLE_WEIGHTS)
 def test_invalid_sample_weight(X, weights, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(2).fit(X, sample_weight=weights)

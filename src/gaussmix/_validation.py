@@ -5,7 +5,10 @@ from __future__ import annotations
 import numbers
 from typing import Any, Optional
 
+import array_api_compat
 import numpy as np
+
+from .backends import asarray_like, get_namespace, to_numpy
 
 
 def _row_list(rows: np.ndarray, limit: int = 5, first_row: int = 0) -> str:
@@ -13,16 +16,20 @@ def _row_list(rows: np.ndarray, limit: int = 5, first_row: int = 0) -> str:
     return shown + (", ..." if rows.size > limit else "")
 
 
-def check_all_finite(X: np.ndarray, name: str = "X", first_row: int = 0) -> None:
+def check_all_finite(X: Any, name: str = "X", first_row: int = 0) -> None:
     """Raise a ValueError counting the NaN and infinite entries of ``X`` and naming their rows.
 
     ``first_row`` is the global number of ``X``'s first row when ``X`` is one
     chunk of a larger source, so the message names rows of the whole data.
+    ``X`` may live on a device: only a failed check copies it to the host, to
+    word the message.
     """
+    xp = get_namespace(X)
     # A sum is finite when every entry is (no N-sized mask for the common case);
     # a sum that overflows only sends finite data to the exact check below.
-    if np.isfinite(np.sum(X)) or np.isfinite(X).all():
+    if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
         return
+    X = to_numpy(X)
     problems = []
     for label, mask in (("NaN", np.isnan(X)), ("infinite (inf)", np.isinf(X))):
         count = int(mask.sum())
@@ -35,36 +42,97 @@ def check_all_finite(X: np.ndarray, name: str = "X", first_row: int = 0) -> None
     )
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> Optional[np.ndarray]:
-    """Validate frequency weights: shape (n,), finite, non-negative, not all zero."""
+def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Optional[Any]:
+    """Validate frequency weights: shape (n,), finite, non-negative, not all zero.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), number or None
+    n_samples : int
+    like : array
+        The validated rows: the weights are returned in its namespace, device and dtype.
+    """
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight)
-    weights = np.asarray(sample_weight)
-    if weights.ndim != 1 or weights.shape[0] != n_samples:
+    if not array_api_compat.is_array_api_obj(sample_weight):
+        sample_weight = np.asarray(sample_weight)
+    shape = tuple(sample_weight.shape)
+    if len(shape) != 1 or shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must have shape ({n_samples},), one weight per row of X; "
-            f"got shape {weights.shape}"
+            f"got shape {shape}"
         )
-    if not np.issubdtype(weights.dtype, np.number) or np.issubdtype(weights.dtype, np.complexfloating):
-        raise ValueError(f"sample_weight must be real numbers; got dtype {weights.dtype}")
-    weights = weights.astype(dtype, copy=False)
+    if not get_namespace(sample_weight).isdtype(sample_weight.dtype, ("real floating", "integral")):
+        raise ValueError(f"sample_weight must be real numbers; got dtype {sample_weight.dtype}")
+    weights = asarray_like(sample_weight, like)
     check_chunk_weights(weights, first_row=0)
-    if not weights.sum() > 0:
+    if not bool(get_namespace(weights).sum(weights) > 0):
         raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
     return weights
 
 
-def check_chunk_weights(weights: np.ndarray, first_row: int) -> None:
+def check_chunk_weights(weights: Any, first_row: int) -> None:
     """Finite, non-negative weights of one chunk whose first row is ``first_row``."""
     check_all_finite(weights, "sample_weight", first_row)
-    negative = np.flatnonzero(weights < 0)
-    if negative.size:
+    xp = get_namespace(weights)
+    if bool(xp.any(weights < 0)):
+        negative = np.flatnonzero(to_numpy(weights) < 0)
         raise ValueError(
             f"sample_weight must be non-negative; {negative.size} negative value(s) at "
             f"row(s) {_row_list(negative, first_row=first_row)}"
         )
+
+
+def check_array_api_rows(X: Any, *, expected_features: Optional[int], ensure_min_samples: int, estimator: str) -> Any:
+    """Validate a 2-D array of another library (a torch tensor) where it lives.
+
+    The checks and messages mirror scikit-learn's ``validate_data`` for NumPy
+    input; nothing is copied off the device. Integer and boolean input becomes
+    float64, as scikit-learn does.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    expected_features : int or None
+        ``n_features_in_`` of a fitted estimator; None when fitting.
+    ensure_min_samples : int
+    estimator : str
+        Class name, for the messages.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features), floating
+    """
+    xp = get_namespace(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data either using "
+            "X.reshape(-1, 1) if your data has a single feature or X.reshape(1, -1) if it "
+            "contains a single sample."
+        )
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported; got dtype {X.dtype}")
+    if not xp.isdtype(X.dtype, "real floating"):
+        X = xp.astype(X, xp.float64)
+    n_samples, n_features = (int(n) for n in X.shape)
+    if n_samples < ensure_min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={tuple(X.shape)}) while a minimum of "
+            f"{ensure_min_samples} is required by {estimator}."
+        )
+    if n_features < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is "
+            f"required by {estimator}."
+        )
+    if expected_features is not None and n_features != expected_features:
+        raise ValueError(
+            f"X has {n_features} features, but {estimator} is expecting {expected_features} "
+            "features as input."
+        )
+    return X
 
 
 def check_param(name: str, value: Any, kind: type | tuple, low: float, *, low_open: bool = False) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -96,13 +98,15 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> t
     """E-step on one chunk: ``(stats, loglik)``.
 
     See :meth:`gaussmix.covariance.CovarianceModel.accumulate_chunk` (shapes and
-    meaning); the covariance structure of ``params`` runs it.
+    meaning); the covariance structure of ``params`` runs it. ``loglik`` is a
+    NumPy float, or a 0-d array on X's device (left there so the EM loop reads
+    back one scalar per iteration).
     """
     # The covariance structure owns the kernel: batched NumPy fast paths, generic fallback.
     return params.covariance.accumulate_chunk(X, sample_weight, params)
 
 
-def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, float]:
+def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, Any]:
     """E-step over every chunk of ``source``, statistics merged in chunk order.
 
     NumPy chunks are processed by a few threads at a time (see
@@ -122,7 +126,18 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, fl
         logliks.append(loglik)
     if stats is None:
         raise ValueError("the data source yielded no chunks: it holds no rows")
-    return stats, math.fsum(logliks)
+    return stats, sum_scalars(logliks)
+
+
+def sum_scalars(values: list[Any]) -> Any:
+    """Sum per-chunk scalars: exactly rounded for host floats, on the device for 0-d arrays.
+
+    Calling ``float`` on a device scalar waits for the device; summing there
+    keeps the loop free of such waits until the one convergence check.
+    """
+    if all(isinstance(value, numbers.Real) for value in values):  # Python and NumPy scalars
+        return math.fsum(values)
+    return functools.reduce(operator.add, values)
 
 
 def _accumulate_chunk(X: Any, sample_weight: Optional[Any], first_row: int, params: MixtureParams) -> tuple[SuffStats, float]:
@@ -198,7 +213,8 @@ def run_em(
     n_iter = 0
     for n_iter in range(1, config.max_iter + 1):
         stats, loglik = accumulate_source(source, params)
-        mean_loglik = loglik / stats.total_weight
+        # The one host read-back per iteration (besides the positive-definiteness status).
+        mean_loglik = float(loglik / stats.total_weight)
         if not math.isfinite(mean_loglik):
             raise NonFiniteLikelihoodError(
                 f"the log-likelihood became {mean_loglik} at iteration {n_iter}: "

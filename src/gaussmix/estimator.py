@@ -11,13 +11,14 @@ import warnings
 from typing import Any, Callable, Optional
 
 import numpy as np
-import scipy.special
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _device
 from . import _validation as checks
+from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel, get_covariance_model
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
@@ -42,6 +43,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     The constructor takes scikit-learn's ``GaussianMixture`` parameters with the
     same meaning and defaults, so replacing the import is all a user does. On
     top of them, ``fit`` accepts ``sample_weight`` (frequency weights).
+
+    ``X`` may be a torch tensor (CPU or CUDA): EM then runs in torch on the
+    tensor's device, the fitted attributes are tensors there, and inference
+    returns tensors there. Only the initialisation runs on the host, on at most
+    ``2**17`` rows (a random sample beyond that).
 
     Parameters
     ----------
@@ -79,18 +85,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         after every EM iteration (for progress bars); not in scikit-learn.
     chunk_size : int, default=None
         Rows per E-step chunk; ``None`` chooses it so the temporaries stay
-        within a few MiB. Not in scikit-learn.
+        within a few MiB on the host, or within a share of the free memory of
+        a CUDA device. Not in scikit-learn.
     learning_decay : float, default=0.7
         Exponent alpha in (0.5, 1] of the step sizes ``(t + 2) ** -alpha`` of
         :meth:`partial_fit`: smaller values forget old batches faster (track
         drift), 1 weighs all batches equally. Not in scikit-learn.
+    device : str or torch.device, default=None
+        ``None`` keeps the rows where they are (NumPy stays NumPy, a tensor
+        stays on its device). ``"cuda"``, ``"cuda:1"``, ``"cpu"`` or a
+        ``torch.device`` moves the input of ``fit``, ``predict`` & co. to that
+        torch device (needs ``pip install gaussmix[torch]``). NumPy input moved
+        to CUDA is converted to float32; pass a float64 tensor to fit in
+        float64 on the GPU. Not in scikit-learn.
 
     Attributes
     ----------
-    weights_ : ndarray of shape (K,)
-    means_ : ndarray of shape (K, D)
-    covariances_, precisions_, precisions_cholesky_ : ndarray
-        In the covariance type's layout.
+    weights_ : array of shape (K,)
+    means_ : array of shape (K, D)
+    covariances_, precisions_, precisions_cholesky_ : array
+        In the covariance type's layout. NumPy arrays, or tensors on the
+        device the fit ran on.
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
@@ -125,6 +140,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         callback: Optional[Callable[[IterationEvent], None]] = None,
         chunk_size: Optional[int] = None,
         learning_decay: float = 0.7,
+        device: Any = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -143,6 +159,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.callback = callback
         self.chunk_size = chunk_size
         self.learning_decay = learning_decay
+        self.device = device
 
     # ------------------------------------------------------------------ checks
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -163,30 +180,54 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         get_initializer(self.init_params)
         return get_covariance_model(self.covariance_type)
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-            ensure_min_samples=2 if reset else 1,
-        )
+    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+        """Checked rows, in the namespace and on the device EM / inference will run on."""
+        device = _device.resolve_device(self.device)
+        if _device.is_device_array(X):
+            if device is not None:
+                X = _device.move_rows(X, device)
+            X = checks.check_array_api_rows(
+                X,
+                expected_features=None if reset else self.n_features_in_,
+                ensure_min_samples=2 if reset else 1,
+                estimator=type(self).__name__,
+            )
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+                self.__dict__.pop("feature_names_in_", None)
+        else:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite=False,
+                ensure_min_samples=2 if reset else 1,
+            )
+            if device is not None:
+                X = _device.move_rows(X, device)
         checks.check_all_finite(X)
         return X
 
-    def _chunk_rows(self, X: np.ndarray) -> int:
-        return self._rows_per_chunk(X.shape[1], X.dtype)
+    def _chunk_rows(self, X: Any) -> int:
+        if self.chunk_size is not None:
+            return int(self.chunk_size)
+        budget = backend_for(get_namespace(X)).chunk_budget_bytes(X)
+        return auto_chunk_rows(self.n_components, X.shape[1], X.dtype.itemsize, budget)
 
     def _rows_per_chunk(self, n_features: int, dtype: np.dtype) -> int:
+        """Host chunk rows for out-of-core sources (NumPy dtypes only)."""
         if self.chunk_size is not None:
             return int(self.chunk_size)
         itemsize = 4 if np.dtype(dtype) == np.float32 else 8
         return auto_chunk_rows(self.n_components, n_features, itemsize)
 
-    def _source_rows(self, X: np.ndarray) -> int:
+    def _source_rows(self, X: Any) -> int:
+        """Rows per chunk of an EM pass: several cache-sized blocks per thread on the host."""
         if self.chunk_size is not None:
             return int(self.chunk_size)
+        if not isinstance(X, np.ndarray):  # device arrays: one memory-sized chunk at a time
+            return self._chunk_rows(X)
         return auto_source_rows(X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize, n_worker_threads())
 
     # --------------------------------------------------------------- fitting
@@ -219,7 +260,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._fit_in_memory(X, sample_weight, covariance)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit the model and return the label of each row, shape (n_samples,)."""
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
@@ -265,7 +306,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             state = self._start_online(X, sample_weight, covariance)
         else:
             X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
-            weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
             batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
             eta = step_size(state.n_batches - 1, float(self.learning_decay))
             stats = stepwise_update(state.stats, batch_stats, eta)
@@ -279,7 +320,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _start_online(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> OnlineState:
         fitted = hasattr(self, "means_")
         X = self._validate_X(X, reset=not fitted)
-        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
         origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
         source = ArraySource(X, weights, self._chunk_rows(X), origin)
         if fitted:
@@ -296,12 +337,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
+        with backend_for(get_namespace(X)).computation_context():
+            self._fit_arrays(X, covariance, sample_weight)
+
+    def _fit_arrays(self, X: Any, covariance: CovarianceModel, sample_weight: Any) -> None:
+        """EM on validated rows, in their namespace and on their device."""
+        xp = get_namespace(X)
         n_samples, n_features = X.shape
-        weights = checks.check_sample_weight(sample_weight, n_samples, X.dtype)
-        self._check_row_counts(n_samples, None if weights is None else np.count_nonzero(weights))
-        user_init = self._check_init_arrays(covariance, n_features, X.dtype)
+        weights = checks.check_sample_weight(sample_weight, n_samples, X)
+        self._check_row_counts(n_samples, None if weights is None else int(xp.count_nonzero(weights)))
+        user_init = self._check_init_arrays(covariance, n_features, to_numpy(X[:0]).dtype)
         # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
-        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
+        origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
         # EM hands whole chunks to worker threads; the start works in cache-sized ones.
         source = ArraySource(X, weights, self._source_rows(X), origin)
 
@@ -390,7 +437,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 params = start(random_state)
                 previous = -math.inf
             else:
-                params = self._fitted_params(origin.dtype).translated(-origin)
+                params = self._fitted_params(like=origin).translated(-origin)
                 previous = self.lower_bound_
             if self.max_iter == 0:
                 result = FitResult(params, -math.inf, 0, False, [])
@@ -429,7 +476,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return init
 
     def _initial_params(self, X, weights, covariance, user_init, random_state, chunk_rows, origin) -> MixtureParams:
-        """Starting parameters in the frame centred on ``origin``."""
+        """Starting parameters in the frame centred on ``origin``.
+
+        Initialisers are NumPy / scikit-learn code: device rows are copied to
+        the host for them (a sample of them, beyond ``_device.INIT_HOST_ROWS``)
+        and the starting parameters are moved back to the rows' device.
+        """
+        if _device.is_device_array(X):
+            host_X, host_weights = _device.host_rows_for_init(X, weights, random_state)
+            host_chunk_rows = self.chunk_size or auto_chunk_rows(
+                self.n_components, host_X.shape[1], host_X.dtype.itemsize
+            )
+            start = self._initial_params(
+                host_X, host_weights, covariance, user_init, random_state, host_chunk_rows, to_numpy(origin)
+            )
+            return start.converted_like(X)
         if "means" in user_init:
             # Start the covariances from the rows nearest each given mean.
             assignment = nearest_centre_labels(X, user_init["means"])
@@ -474,7 +535,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.verbose >= level:
             print(message, file=sys.stdout)
 
-    def _set_fitted(self, result: FitResult, origin: np.ndarray) -> None:
+    def _set_fitted(self, result: FitResult, origin: Any) -> None:
         params = result.params.translated(origin)
         self.weights_ = params.weights
         self.means_ = params.means
@@ -486,26 +547,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = list(result.lower_bounds)
 
-    def _fitted_params(self, dtype: Any = None) -> MixtureParams:
-        """The fitted attributes as :class:`MixtureParams` (read afresh, as users may set them)."""
+    def _fitted_params(self, dtype: Any = None, *, like: Any = None) -> MixtureParams:
+        """The fitted attributes as :class:`MixtureParams` (read afresh, as users may set them).
+
+        With ``dtype``, as host NumPy arrays of that dtype; with ``like``, in its
+        namespace, device and dtype (parameters are small: they go where the
+        rows are, never the other way round).
+        """
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         covariance = get_covariance_model(self.covariance_type)
-        arrays = [self.weights_, self.means_, self.covariances_, self.precisions_cholesky_]
+        params = MixtureParams(
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_, covariance
+        )
         if dtype is not None:
-            arrays = [np.asarray(a, dtype=dtype) for a in arrays]
-        return MixtureParams(*arrays, covariance)
+            like = np.empty(0, dtype=dtype)
+        return params if like is None else params.converted_like(like)
 
     # ------------------------------------------------------------- inference
-    def _per_chunk(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray]) -> np.ndarray:
+    def _per_chunk(self, X: Any, function: Callable[[Any, MixtureParams], Any]) -> Any:
+        """``function(chunk, params)`` over row chunks, concatenated; in X's namespace and device."""
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         if is_out_of_core(X):
             stream, params = self._open_for_inference(X)
             return np.concatenate([function(chunk, params) for chunk, _ in _finite_chunks(stream)], axis=0)
         X = self._validate_X(X, reset=False)
-        params = self._fitted_params(X.dtype)
+        xp = get_namespace(X)
+        params = self._fitted_params(like=X)
         rows = self._chunk_rows(X)
-        pieces = [function(X[start:start + rows], params) for start in range(0, X.shape[0], rows)]
-        return np.concatenate(pieces, axis=0)
+        with backend_for(xp).computation_context():
+            pieces = [function(X[start:start + rows], params) for start in range(0, X.shape[0], rows)]
+        return xp.concat(pieces, axis=0)
 
     def _open_for_inference(self, X: Any) -> tuple[StreamSource, MixtureParams]:
         """Out-of-core ``X`` as a checked stream, and the fitted parameters in its precision."""
@@ -520,7 +591,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _log_likelihood(self, X: Any) -> tuple[float, float]:
         """``(sum_n w_n log p(x_n), sum_n w_n)``; unit weights except a chunk source's own."""
         if not is_out_of_core(X):
-            n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+            n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
             return self.score(X) * n, float(n)
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         stream, params = self._open_for_inference(X)
@@ -535,7 +606,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 weights.append(float(np.sum(chunk_weights, dtype=np.float64)))
         return math.fsum(totals), math.fsum(weights)
 
-    def score_samples(self, X: Any) -> np.ndarray:
+    def score_samples(self, X: Any) -> Any:
         """Log-density ``log p(x)`` of each row, shape (n_samples,)."""
         return self._per_chunk(X, lambda chunk, params: responsibilities(chunk, params)[1])
 
@@ -544,25 +615,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_out_of_core(X):
             total, weight = self._log_likelihood(X)
             return total / weight
-        return float(np.mean(self.score_samples(X)))
+        log_density = self.score_samples(X)
+        return float(get_namespace(log_density).mean(log_density))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """Responsibilities ``p(z = k | x)``, shape (n_samples, K)."""
         return self._per_chunk(X, lambda chunk, params: responsibilities(chunk, params)[0])
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> Any:
         """Most probable component of each row, shape (n_samples,)."""
         return self._per_chunk(
-            X, lambda chunk, params: np.argmax(params.log_weighted_prob(chunk), axis=1)
+            X, lambda chunk, params: get_namespace(chunk).argmax(params.log_weighted_prob(chunk), axis=1)
         )
 
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n_samples: int = 1) -> tuple[Any, Any]:
         """Draw rows from the fitted mixture.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, D)
-        y : ndarray of shape (n_samples,)
+        X : array of shape (n_samples, D)
+            On the device of the fitted attributes.
+        y : array of shape (n_samples,)
             The component each row was drawn from.
         """
         params = self._fitted_params()
@@ -592,7 +665,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         hard-assignment variant ``-2 sum_n log z_n,map(n)`` and the opposite
         sign (higher is better), so its values differ.
         """
-        entropy = float(np.sum(scipy.special.entr(self.predict_proba(X))))
+        resp = self.predict_proba(X)
+        xp = get_namespace(resp)
+        # -z log z with 0 log 0 = 0 (log of 1 where z is 0), computed where the responsibilities live
+        entropy = -float(xp.sum(resp * xp.log(xp.where(resp > 0, resp, xp.ones_like(resp)))))
         return self.bic(X) + 2 * entropy
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, Iterator, Optional, Union
 
 import numpy as np
 
+from .backends import to_numpy
 from .covariance import get_covariance_model
 from .estimator import GaussianMixture
 
@@ -64,7 +65,8 @@ def save(model: GaussianMixture, path: PathLike, *, extra: Optional[dict] = None
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model, list(ARRAY_ATTRIBUTES))
-    arrays = {name.rstrip("_"): np.asarray(getattr(model, name)) for name in ARRAY_ATTRIBUTES}
+    # to_numpy: a model fitted on a GPU is saved from host copies (and loads as NumPy)
+    arrays = {name.rstrip("_"): to_numpy(getattr(model, name)) for name in ARRAY_ATTRIBUTES}
     # Store each array with its axes ordered by memory stride and restore that
     # layout on load: matrix products round differently on a transposed layout
     # (precisions_cholesky_ is a stack of transposes), and predictions must be bit-identical.
@@ -77,7 +79,7 @@ def save(model: GaussianMixture, path: PathLike, *, extra: Optional[dict] = None
         "covariance_type": model.covariance_type,
         "n_components": int(model.means_.shape[0]),
         "n_features": int(model.means_.shape[1]),
-        "dtype": str(model.means_.dtype),
+        "dtype": str(arrays["means"].dtype),
         "feature_names": None if feature_names is None else [str(n) for n in feature_names],
         "params": {name: _json_value(getattr(model, name)) for name in SAVED_PARAMS},
         "fit": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import backend_for, get_namespace
+from .backends import asarray_like, backend_for, get_namespace
 from .covariance import CovarianceModel
 
 
@@ -51,6 +51,11 @@ class MixtureParams:
             self.weights, self.means + offset, self.covariances, self.precisions_cholesky, self.covariance
         )
 
+    def converted_like(self, like: Any) -> "MixtureParams":
+        """The same mixture with its arrays in the namespace, device and dtype of ``like``."""
+        arrays = (self.weights, self.means, self.covariances, self.precisions_cholesky)
+        return MixtureParams(*(asarray_like(a, like) for a in arrays), self.covariance)
+
     def log_weighted_prob(self, X: Any) -> Any:
         """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
         xp = get_namespace(X)
@@ -73,11 +78,14 @@ class MixtureParams:
         ----------
         n_samples : int
         rng : numpy.random.RandomState
+            Draws the component counts; the Gaussian draws come from the
+            backend (on the parameters' device, seeded from ``rng``).
 
         Returns
         -------
         X : array of shape (n_samples, D)
-            Rows grouped by component, as scikit-learn returns them.
+            Rows grouped by component, as scikit-learn returns them; same
+            namespace and device as the parameters.
         labels : array of shape (n_samples,)
         """
         import numpy as np
@@ -91,5 +99,5 @@ class MixtureParams:
         for k, count in enumerate(counts):
             noise = backend.standard_normal(rng, (int(count), self.n_features), self.means)
             pieces.append(self.means[k][None, :] + noise @ xp.matrix_transpose(factors[k]))
-            labels.append(xp.full((int(count),), k, dtype=xp.int64))
+            labels.append(xp.full((int(count),), k, dtype=xp.int64, device=getattr(self.means, "device", None)))
         return xp.concat(pieces, axis=0), xp.concat(labels, axis=0)

@@ -53,9 +53,15 @@ MIN_CHUNK_ROWS = 256
 MAX_CHUNK_ROWS = 2**17
 
 
-def auto_chunk_rows(n_components: int, n_features: int, itemsize: int) -> int:
-    """Rows per chunk so that an (n_chunk, K, D) temporary stays within the budget."""
+def auto_chunk_rows(n_components: int, n_features: int, itemsize: int, budget_bytes: Optional[int] = None) -> int:
+    """Rows per chunk so that an (n_chunk, K, D) temporary stays within the budget.
+
+    ``budget_bytes`` replaces the host's cache-sized default (and lifts its
+    row cap): a GPU backend passes a share of the free device memory.
+    """
     per_row = max(1, n_components * max(n_features, 1) * itemsize)
+    if budget_bytes is not None:
+        return int(max(MIN_CHUNK_ROWS, budget_bytes // per_row))
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BUDGET_BYTES // per_row)))
 
 

@@ -9,6 +9,7 @@ cancels (that formula yields negative variances in float32).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,15 @@ class SuffStats:
     scatter : array of shape (K, D, D) or (K, D)
         Weighted scatter about ``means``; only its diagonal when the
         covariance model needs no more (``diag``, ``spherical``).
-    total_weight : float
-        ``sum_n w_n`` over the rows summarised.
+    total_weight : float or 0-d array
+        ``sum_n w_n`` over the rows summarised (a 0-d array on the device for
+        weighted tensor input, so that summing it never waits for the device).
     """
 
     resp_weight: Any
     means: Any
     scatter: Any
-    total_weight: float
+    total_weight: Any
 
     @property
     def n_components(self) -> int:
@@ -84,7 +86,7 @@ class SuffStats:
         )
 
 
-def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, sample_weight_total: float) -> SuffStats:
+def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, sample_weight_total: Any) -> SuffStats:
     """Centred statistics of one chunk from its (sample-weighted) responsibilities.
 
     Parameters
@@ -94,8 +96,8 @@ def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, 
         ``w_n * g_nk``: responsibilities already multiplied by the sample weights.
     full_scatter : bool
         Keep the full (K, D, D) scatter, or only its diagonal (K, D).
-    sample_weight_total : float
-        ``sum_n w_n`` of the chunk.
+    sample_weight_total : float or 0-d array
+        ``sum_n w_n`` of the chunk (a device scalar is kept as is, not read back).
 
     Returns
     -------
@@ -114,4 +116,6 @@ def stats_from_responsibilities(X: Any, weighted_resp: Any, full_scatter: bool, 
         scatter = xp.permute_dims(weighted_centred, (1, 2, 0)) @ xp.permute_dims(centred, (1, 0, 2))
     else:
         scatter = xp.sum(weighted_centred * centred, axis=0)
-    return SuffStats(resp_weight, means, scatter, float(sample_weight_total))
+    if isinstance(sample_weight_total, numbers.Real):  # Python and NumPy scalars; device scalars stay
+        sample_weight_total = float(sample_weight_total)
+    return SuffStats(resp_weight, means, scatter, sample_weight_total)

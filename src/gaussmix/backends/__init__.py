@@ -50,3 +50,17 @@ def backend_for(xp: Any) -> ModuleType:
         f"gaussmix has no backend for array namespace {name!r}; "
         f"known backends: {sorted(_BACKENDS)}"
     )
+
+
+def to_numpy(array: Any) -> Any:
+    """Host numpy copy (or view) of an array of any supported namespace."""
+    return backend_for(get_namespace(array)).to_numpy(array)
+
+
+def asarray_like(values: Any, like: Any) -> Any:
+    """``values`` in the namespace, device and dtype of the array ``like``.
+
+    Moves small parameter arrays between host and device (numpy ↔ torch,
+    CPU ↔ CUDA); used outside the EM loop only.
+    """
+    return backend_for(get_namespace(like)).asarray(values, like)

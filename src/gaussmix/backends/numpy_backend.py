@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any, Optional
+
 import numpy as np
+import array_api_compat
 import scipy.linalg
 
 
@@ -57,3 +61,31 @@ def standard_normal(rng: np.random.RandomState, shape: tuple[int, ...], like: np
 def to_numpy(array: np.ndarray) -> np.ndarray:
     """Host numpy view of ``array``."""
     return np.asarray(array)
+
+
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(a), axis=1))`` of a 2-D array, shifted by the row maxima to stay finite.
+
+    Rows that are entirely ``-inf`` give ``-inf``.
+    """
+    row_max = np.max(a, axis=1, keepdims=True)
+    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
+    return np.log(np.sum(np.exp(a - row_max), axis=1)) + row_max[:, 0]
+
+
+def asarray(values: Any, like: np.ndarray) -> np.ndarray:
+    """``values`` (array-like, or an array of another library) as numpy with ``like``'s dtype."""
+    if not isinstance(values, np.ndarray) and array_api_compat.is_array_api_obj(values):
+        # another library's array (a torch tensor, possibly on a GPU): copy it to the host
+        values = array_api_compat.to_device(values, "cpu")
+    return np.asarray(values, dtype=like.dtype)
+
+
+def chunk_budget_bytes(like: np.ndarray) -> Optional[int]:
+    """None: host chunks use the default cache-sized budget of :mod:`gaussmix.sources`."""
+    return None
+
+
+def computation_context() -> contextlib.AbstractContextManager:
+    """NumPy needs no settings for gaussmix's work (products are plain float32/float64)."""
+    return contextlib.nullcontext()

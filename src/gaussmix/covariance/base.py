@@ -146,10 +146,11 @@ class CovarianceModel(ABC):
         Returns
         -------
         stats : SuffStats
-        loglik : float
-            ``sum_n w_n log p(x_n)`` over the chunk.
+        loglik : scalar
+            ``sum_n w_n log p(x_n)`` over the chunk: a NumPy float, or a 0-d
+            array on X's device.
         """
-        from ..em import responsibilities  # em imports this package: import late
+        from ..em import responsibilities, sum_scalars  # em imports this package: import late
         from ..sources import auto_chunk_rows
 
         rows = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
@@ -162,7 +163,7 @@ class CovarianceModel(ABC):
                 for start in range(0, X.shape[0], rows)
             ]
             stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
-            return stats, math.fsum(loglik for _, loglik in parts)
+            return stats, sum_scalars([loglik for _, loglik in parts])
         xp = get_namespace(X)
         resp, log_density = responsibilities(X, params)
         if sample_weight is None:
@@ -170,8 +171,9 @@ class CovarianceModel(ABC):
         else:
             weighted_resp = resp * sample_weight[:, None]
             total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
-        stats = stats_from_responsibilities(X, weighted_resp, self.full_scatter, float(total))
-        return stats, float(loglik)
+        # total and loglik stay 0-d arrays on X's device: no wait for the device per chunk.
+        stats = stats_from_responsibilities(X, weighted_resp, self.full_scatter, total)
+        return stats, loglik
 
     # -- dense views ---------------------------------------------------------
     @abstractmethod

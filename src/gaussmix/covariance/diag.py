@@ -10,7 +10,7 @@ from ..backends import get_namespace
 from ..stats import SuffStats
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
-from .full import _tiny
+from .full import _eye, _tiny
 
 
 class DiagCovariance(CovarianceModel):
@@ -64,5 +64,5 @@ class DiagCovariance(CovarianceModel):
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
-        eye = xp.eye(n_features, dtype=covariances.dtype)
+        eye = _eye(xp, n_features, covariances)
         return covariances[:, :, None] * eye[None, :, :]
