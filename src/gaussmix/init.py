@@ -39,8 +39,14 @@ def available_initializers() -> list[str]:
     return sorted(_INITIALIZERS)
 
 
-def get_initializer(name: str) -> Initializer:
-    """Look up an initialiser; an unknown name gets an error listing the valid ones."""
+def get_initializer(name: Any) -> Initializer:
+    """Look up an initialiser; an unknown name gets an error listing the valid ones.
+
+    A callable with the :data:`Initializer` signature is returned as it is
+    (``select`` passes a precomputed hierarchical tree this way).
+    """
+    if callable(name):
+        return name
     try:
         return _INITIALIZERS[name]
     except (KeyError, TypeError):

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from . import _validation as checks
 from .covariance import canonical_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
+from .hierarchical import HierarchicalTree, draws_subset
 
 CRITERIA = ("bic", "aic", "icl")
 #: k-means++ starts per cell besides the hierarchical one, unless ``n_init`` says otherwise
@@ -231,6 +232,10 @@ def select(
     A fit that fails in one cell (a collapsed component, fewer rows than
     components) is recorded in that row's ``error``; ``select`` raises only
     if every cell fails.
+
+    As in mclust, the hierarchical start's merge tree is built once per call
+    and cut at every K (:class:`gaussmix.hierarchical.HierarchicalTree`);
+    each cell's start is the one ``init_params="hierarchical"`` gives alone.
     """
     criterion = _check_criterion(criterion)
     for reserved in ("n_components", "covariance_type"):
@@ -248,6 +253,7 @@ def select(
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
+    starts = _with_shared_tree(starts, array, weights, seeds)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts])
         for (k, covariance_type), seed in zip(grid, seeds)
@@ -298,6 +304,39 @@ def _starts(estimator_params: dict, n_init: Optional[int]) -> list[dict]:
     ]
 
 
+def _with_shared_tree(starts: list[dict], X: np.ndarray, weights: Optional[np.ndarray], seeds: list) -> list[dict]:
+    """``starts`` with the hierarchical start replaced by one tree built here for every cell.
+
+    The merge tree depends only on the rows, their weights and the subset
+    drawn beyond ``hierarchical.MAX_ROWS`` rows, so it is shared whenever every
+    cell would have built the same tree: always on data that small, otherwise
+    when a single start uses one seed in every cell (an int, or None: then one
+    random subset serves the grid, as in mclust). Per-cell seeds drawn from a
+    RandomState, restarts (``n_init > 1``) and device fits (which may sample
+    the rows for their start) keep building their own trees, as before.
+    """
+    subset = draws_subset(weights, X.shape[0])
+    shared_seed = all(seed == seeds[0] for seed in seeds)
+    tree = None
+    result = []
+    for start in starts:
+        shareable = (
+            start.get("init_params") == "hierarchical"
+            and start.get("device") is None
+            and (not subset or (start["n_init"] == 1 and shared_seed))
+        )
+        if shareable and tree is None:
+            try:
+                tree = HierarchicalTree(X, weights, check_random_state(seeds[0]))
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+                # Every cell then meets the failure itself and records it in its row.
+                shareable = False
+        if shareable:
+            start = dict(start, init_params=tree)
+        result.append(start)
+    return result
+
+
 def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict]):
     """Fit one cell from each kind of start; keep the highest log-likelihood.
 
@@ -321,6 +360,9 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
             error = error or failure
             continue
+        if isinstance(model.init_params, HierarchicalTree):
+            # The cut of the shared tree is exactly this start; the model need not carry the tree.
+            model.init_params = "hierarchical"
         if best_values is None or values["log_likelihood"] > best_values["log_likelihood"]:
             best, best_values = model, values
     if best is None:
