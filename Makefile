@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench bench-outofcore bench-dask bench-gpu clean
+.PHONY: venv demo test test-all bench bench-outofcore bench-dask bench-small bench-select bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ bench-outofcore: $(STAMP)
 
 bench-dask: $(STAMP)
 	cd benchmarks && ../$(PY) bench_dask.py
+
+bench-small: $(STAMP)
+	$(PY) benchmarks/bench_small.py
+
+bench-select: $(STAMP)
+	$(PY) benchmarks/bench_select.py
 
 # On a CUDA machine: the four cases of issue 7. Without CUDA it runs on the CPU build of torch;
 # pass BENCH_GPU_ARGS=--quick there.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ._math import logsumexp_rows
-from ._threads import map_chunks
+from ._threads import map_chunks, one_blas_thread_for_matrices
 from .backends import get_namespace
 from .covariance import CovarianceModel
 from .params import MixtureParams
@@ -177,8 +177,10 @@ def m_step(
     weights = resp_weight / xp.sum(resp_weight)
     same_model = previous is not None and previous.covariance is covariance
     previous_covariances = previous.covariances if same_model else None
-    covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
-    return MixtureParams.from_covariances(weights, stats.means, covariances, covariance)
+    # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
+    with one_blas_thread_for_matrices(stats.means):
+        covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
+        return MixtureParams.from_covariances(weights, stats.means, covariances, covariance)
 
 
 def run_em(

@@ -24,7 +24,7 @@ from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, 
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .online import OnlineState, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
-from ._threads import n_worker_threads
+from ._threads import n_worker_threads, one_thread_for_small_fit
 from .sources import (
     ArraySource,
     StreamSource,
@@ -310,19 +310,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
             weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
-            batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
-            eta = step_size(state.n_batches - 1, float(self.learning_decay))
-            stats = stepwise_update(state.stats, batch_stats, eta)
-            params = m_step(stats, covariance, float(self.reg_covar), previous=state.params)
-            state = OnlineState(stats, params, state.origin, state.n_batches + 1)
-            self.lower_bound_ = loglik / batch_stats.total_weight
+            with one_thread_for_small_fit(X, self.n_components):
+                state = self._online_step(state, X, weights, covariance)
         self._online = state
         self._set_fitted(FitResult(state.params, self.lower_bound_, state.n_batches, False, [self.lower_bound_]), state.origin)
         return self
 
+    def _online_step(self, state: OnlineState, X: np.ndarray, weights: Any, covariance: CovarianceModel) -> OnlineState:
+        """One stepwise-EM update of ``state`` with the validated batch ``X`` of shape (n_batch, D)."""
+        batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
+        eta = step_size(state.n_batches - 1, float(self.learning_decay))
+        stats = stepwise_update(state.stats, batch_stats, eta)
+        params = m_step(stats, covariance, float(self.reg_covar), previous=state.params)
+        self.lower_bound_ = loglik / batch_stats.total_weight
+        return OnlineState(stats, params, state.origin, state.n_batches + 1)
+
     def _start_online(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> OnlineState:
         fitted = hasattr(self, "means_")
         X = self._validate_X(X, reset=not fitted)
+        with one_thread_for_small_fit(X, self.n_components):
+            return self._start_online_from(X, sample_weight, covariance, fitted)
+
+    def _start_online_from(self, X: Any, sample_weight: Any, covariance: CovarianceModel, fitted: bool) -> OnlineState:
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
         origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
         source = ArraySource(X, weights, self._chunk_rows(X), origin)
@@ -340,7 +349,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
-        with backend_for(get_namespace(X)).computation_context():
+        # Small data: threads' wake-ups cost more than the arithmetic (see gaussmix._threads).
+        with backend_for(get_namespace(X)).computation_context(), one_thread_for_small_fit(X, self.n_components):
             self._fit_arrays(X, covariance, sample_weight)
 
     def _fit_arrays(self, X: Any, covariance: CovarianceModel, sample_weight: Any) -> None:

@@ -7,6 +7,7 @@ All criteria follow scikit-learn's sign: **lower is better**. mclust reports
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -19,12 +20,12 @@ from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
-from threadpoolctl import threadpool_limits
 
 from . import _validation as checks
 from .covariance import canonical_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 from .hierarchical import HierarchicalTree, draws_subset
+from ._threads import one_thread
 
 CRITERIA = ("bic", "aic", "icl")
 #: k-means++ starts per cell besides the hierarchical one, unless ``n_init`` says otherwise
@@ -327,7 +328,8 @@ def _with_shared_tree(starts: list[dict], X: np.ndarray, weights: Optional[np.nd
         )
         if shareable and tree is None:
             try:
-                tree = HierarchicalTree(X, weights, check_random_state(seeds[0]))
+                with one_thread() if np.size(X) < SMALL_DATA_ENTRIES else contextlib.nullcontext():
+                    tree = HierarchicalTree(X, weights, check_random_state(seeds[0]))
             except (ValueError, FloatingPointError, np.linalg.LinAlgError):
                 # Every cell then meets the failure itself and records it in its row.
                 shareable = False
@@ -347,12 +349,12 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
     # products (25x slower on a busy 2-core machine for Old Faithful); the grid's
     # parallelism comes from n_jobs instead.
-    threads = 1 if np.size(X) < SMALL_DATA_ENTRIES else None
+    small = np.size(X) < SMALL_DATA_ENTRIES
     best, best_values, error = None, None, None
     for params in starts:
         model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
         try:
-            with warnings.catch_warnings(), threadpool_limits(limits=threads):
+            with warnings.catch_warnings(), (one_thread() if small else contextlib.nullcontext()):
                 # Non-convergence is recorded in the row instead.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X, sample_weight=weights)
