@@ -26,9 +26,14 @@ except ImportError:  # the optional extra is not installed: the NumPy path runs
     numba = None
 
 
-def _full_estep(X, sample_weight, means, factors, offsets):  # pragma: no cover - compiled
+def _full_estep(X, sample_weight, means, factors, offsets, upper):  # pragma: no cover - compiled
     """Sums of one chunk: weights (K,), row sums (K, D), lower-triangular scatter
-    about ``means`` (K, D, D), total weight and log-likelihood (all float64)."""
+    about ``means`` (K, D, D), total weight and log-likelihood (all float64).
+
+    ``X`` may be float32 or float64 (compiled for each; float32 rows are
+    widened one value at a time, never copied). ``upper`` says whether every
+    factor is upper triangular (then only its upper triangle is read),
+    otherwise they are used whole."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     resp_weight = np.zeros(n_components)
@@ -46,9 +51,9 @@ def _full_estep(X, sample_weight, means, factors, offsets):  # pragma: no cover 
             maha = 0.0
             for b in range(n_features):
                 # y_b = sum_a d_a C[a, b]; C is upper triangular when estimated
-                # but lower when it factors user-given precisions: use all of it.
+                # but may be lower when it factors user-given precisions.
                 value = 0.0
-                for a in range(n_features):
+                for a in range(b + 1 if upper else n_features):
                     value += centred[k, a] * factors[k, a, b]
                 maha += value * value
             log_prob[k] = offsets[k] - 0.5 * maha
@@ -98,11 +103,16 @@ def full_accumulate(
     """
     dtype = X.dtype
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    as64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (X, means, factors, offsets)]
-    resp_weight, row_sums, scatter, total_weight, loglik = _compiled_full_estep(as64[0], weights, *as64[1:])
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    means, factors, offsets = (np.ascontiguousarray(a, dtype=np.float64) for a in (means, factors, offsets))
+    upper = bool(np.all(np.tril(factors, -1) == 0))
+    resp_weight, row_sums, scatter, total_weight, loglik = _compiled_full_estep(
+        np.ascontiguousarray(X), weights, means, factors, offsets, upper
+    )
     safe = np.where(resp_weight > 0, resp_weight, 1.0)
     new_means = row_sums / safe[:, None]
-    shift = new_means - as64[1]
+    shift = new_means - means
     # Lower triangle about the old means -> full matrix about the new means.
     scatter = scatter + np.swapaxes(np.tril(scatter, -1), 1, 2)
     scatter -= resp_weight[:, None, None] * shift[:, :, None] * shift[:, None, :]
