@@ -104,14 +104,17 @@ def test_statistics_match_direct_weighted_formulas(covariance_type):
     ])
     resp = densities / densities.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(loglik, np.sum(weights * np.log(densities.sum(axis=1))), rtol=1e-10)
+    scatters = []
     for k in range(2):
         r = resp[:, k] * weights
         mean = r @ X / r.sum()
         scatter = (r[:, None] * (X - mean)).T @ (X - mean)
         np.testing.assert_allclose(stats.resp_weight[k], r.sum(), rtol=1e-10)
         np.testing.assert_allclose(stats.means[k], mean, rtol=1e-10)
-        expected = scatter if stats.full_scatter else np.diag(scatter)
-        np.testing.assert_allclose(stats.scatter[k], expected, rtol=1e-9)
+        scatters.append(scatter if stats.full_scatter else np.diag(scatter))
+    # tied keeps the sum of the per-component scatters (all its M-step needs)
+    expected = np.sum(scatters, axis=0, keepdims=True) if stats.pooled_scatter else np.array(scatters)
+    np.testing.assert_allclose(stats.scatter, expected, rtol=1e-9)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -232,3 +235,23 @@ def test_m_step_of_exact_statistics_is_the_weighted_mle():
     params = m_step(stats, model, reg_covar=0.0)
     np.testing.assert_allclose(params.means[0], X.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(params.covariances[0], np.cov(X.T, bias=True), rtol=1e-10)
+
+
+def test_pooled_scatter_merges_like_the_sum_of_per_component_scatters():
+    # Per-component statistics (the full model) of two chunks, pooled on either side or both.
+    X = make_blobs(500, 3, 3, seed=8)[0]
+    weights = np.random.RandomState(3).uniform(0, 2, size=len(X))
+    params = _fitted_params(X, "full")
+    a, _ = accumulate(X[:180], weights[:180], params)
+    b, _ = accumulate(X[180:], weights[180:], params)
+    assert not a.pooled_scatter and a.pooled().pooled_scatter
+    expected = a.merge(b).pooled()
+    assert expected.scatter.shape == (1, 3, 3)
+    for merged in (a.pooled().merge(b), a.merge(b.pooled()), a.pooled().merge(b.pooled())):
+        assert merged.pooled_scatter
+        _assert_stats_close(merged, expected, rtol=1e-12)
+    # and the pooled sum is what tied's M-step estimates from
+    tied = get_covariance_model("tied")
+    np.testing.assert_allclose(tied.estimate(expected, 1e-6), tied.estimate(a.merge(b), 1e-6), rtol=1e-12)
+    with pytest.raises(ValueError, match="diagonals"):
+        accumulate(X, None, _fitted_params(X, "diag"))[0].pooled()

@@ -27,9 +27,12 @@ class SuffStats:
     means : array of shape (K, D)
         Responsibility-weighted mean of the rows per component (zero where
         ``N_k == 0``).
-    scatter : array of shape (K, D, D) or (K, D)
+    scatter : array of shape (K, D, D), (1, D, D) or (K, D)
         Weighted scatter about ``means``; only its diagonal when the
-        covariance model needs no more (``diag``, ``spherical``).
+        covariance model needs no more (``diag``, ``spherical``); or, as
+        (1, D, D), the *pooled* within-component scatter ``sum_k S_k`` when
+        the model needs only that (``tied``: one product of n x D^2 flops
+        instead of K of them). For K = 1 both layouts coincide.
     total_weight : float or 0-d array
         ``sum_n w_n`` over the rows summarised (a 0-d array on the device for
         weighted tensor input, so that summing it never waits for the device).
@@ -53,17 +56,35 @@ class SuffStats:
         """Whether ``scatter`` holds full (K, D, D) matrices."""
         return self.scatter.ndim == 3
 
+    @property
+    def pooled_scatter(self) -> bool:
+        """Whether ``scatter`` is the (1, D, D) sum of the per-component scatters (K > 1)."""
+        return self.scatter.ndim == 3 and self.scatter.shape[0] != self.means.shape[0]
+
+    def pooled(self) -> "SuffStats":
+        """The same statistics with the full per-component scatters summed to one (1, D, D) matrix."""
+        if not self.full_scatter:
+            raise ValueError("only full (K, D, D) scatters can be pooled; these hold (K, D) diagonals")
+        if self.pooled_scatter:
+            return self
+        xp = get_namespace(self.scatter)
+        return SuffStats(self.resp_weight, self.means, xp.sum(self.scatter, axis=0, keepdims=True), self.total_weight)
+
     def merge(self, other: "SuffStats") -> "SuffStats":
         """Statistics of the union of the rows summarised by ``self`` and ``other``.
 
         Exact in exact arithmetic and associative; merging with statistics of
-        zero weight returns the other side unchanged.
+        zero weight returns the other side unchanged. A pooled scatter merged
+        with per-component ones gives a pooled scatter (the per-component
+        detail is lost on one side).
         """
         if self.full_scatter != other.full_scatter or self.means.shape != other.means.shape:
             raise ValueError(
                 "cannot merge statistics of different shapes: "
                 f"{tuple(self.scatter.shape)} and {tuple(other.scatter.shape)}"
             )
+        if self.pooled_scatter != other.pooled_scatter:
+            return self.pooled().merge(other.pooled())
         xp = get_namespace(self.means, other.means)
         weight_a, weight_b = self.resp_weight, other.resp_weight
         total = weight_a + weight_b
@@ -76,6 +97,8 @@ class SuffStats:
         cross = xp.where(positive, weight_a * share_b, xp.zeros_like(total))
         if self.full_scatter:
             correction = cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            if self.pooled_scatter:
+                correction = xp.sum(correction, axis=0, keepdims=True)
         else:
             correction = cross[:, None] * delta * delta
         return SuffStats(

@@ -61,9 +61,18 @@ class TiedCovariance(CovarianceModel):
 
         ``|y - b_k|^2 = |y|^2 - 2 y.b_k + |b_k|^2`` with ``y = x C`` and ``b_k = mu_k C``;
         rows and means are centred on the chunk's mean row first (and tight
-        clusters far apart in float32 take the generic path instead). The
-        per-component scatters (which :class:`SuffStats` keeps) then take one
-        batched product. Other namespaces than NumPy take the generic path.
+        clusters far apart in float32 take the generic path instead).
+
+        The M-step needs only the pooled within-component scatter, so that is
+        what is summed (a (1, D, D) :class:`SuffStats` scatter): the scatter of
+        the rows about their mean minus the between-component part,
+        ``sum_n w_n x_n x_n^T - sum_k N_k m_k m_k^T`` in the chunk's centred
+        frame, summed in float64. That subtraction loses as many digits as the
+        between-component spread exceeds the within-component one (the factor
+        :func:`~gaussmix.covariance._numpy_kernels.expansion_is_accurate`
+        bounds), which float64 sums can afford; it replaces K per-component
+        scatters (K n D^2 flops) by one (n D^2). Other namespaces than NumPy
+        take the generic path.
         """
         factor = params.precisions_cholesky
         if not kernels.is_numpy(X, factor):
@@ -78,17 +87,35 @@ class TiedCovariance(CovarianceModel):
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
         offsets = (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
-        accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
-        block = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        resp_weight = np.zeros(n_components)
+        row_sums = np.zeros((n_components, n_features))
+        second_moment = np.zeros((n_features, n_features))
+        total_weight = loglik = 0.0
+        block = kernels.block_rows(n_components + n_features, X.dtype.itemsize)
         for start, stop in kernels.row_blocks(X.shape[0], block):
             whitened_rows = X[start:stop] @ factor
             log_prob = whitened_means @ whitened_rows.T
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
             log_prob += offsets
-            whitened = whitened_rows[:, None, :] - whitened_means[None, :, :]
+            log_density = kernels.responsibilities_in_place(log_prob)
             weights = None if sample_weight is None else sample_weight[start:stop]
-            accumulator.add(log_prob, X[start:stop], whitened, weights)
-        return accumulator.finish(np.linalg.inv(factor), means, origin)
+            block_total, block_loglik = kernels.weight_responsibilities(log_prob, log_density, weights)
+            total_weight += block_total
+            loglik += block_loglik
+            rows64 = X[start:stop].astype(np.float64, copy=False)
+            resp_weight += log_prob.sum(axis=1, dtype=np.float64)
+            row_sums += log_prob.astype(np.float64, copy=False) @ rows64
+            # The responsibilities of a row sum to its weight: sum_k r_nk x x^T = w_n x x^T.
+            scaled = rows64 if weights is None else rows64 * np.sqrt(weights, dtype=np.float64)[:, None]
+            second_moment += scaled.T @ scaled
+        safe = np.where(resp_weight > 0, resp_weight, 1)
+        new_means = row_sums / safe[:, None]
+        within = second_moment - (new_means * resp_weight[:, None]).T @ new_means
+        within = 0.5 * (within + within.T)
+        dtype = X.dtype
+        return kernels.suff_stats(
+            resp_weight.astype(dtype), new_means.astype(dtype), within[None].astype(dtype), total_weight, origin
+        ), loglik
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)
