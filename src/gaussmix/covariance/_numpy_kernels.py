@@ -15,6 +15,7 @@ a stray far-away mean does not spoil the other components' digits.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -172,6 +173,11 @@ def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     log_density : ndarray of shape (n,)
         ``log p(x_n)``.
     """
+    # NumPy's float64 exp is vectorised only on AVX-512 machines (its float32 exp everywhere):
+    # with numba installed, a compiled loop takes float64 blocks (~2.5x faster on AVX2).
+    compiled = _compiled_kernels() if log_prob.dtype == np.float64 else None
+    if compiled is not None and log_prob.flags.c_contiguous:
+        return compiled.responsibilities_in_place(log_prob)
     # Passes over (K, n): max, shift, flush, exp, sum, divide.
     row_max = log_prob.max(axis=0)
     row_max[~np.isfinite(row_max)] = 0
@@ -183,6 +189,22 @@ def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     total = log_prob.sum(axis=0)
     log_prob /= total
     return np.log(total) + row_max
+
+
+#: environment variable: "0" turns the compiled (numba) kernels off
+NUMBA_VARIABLE = "GAUSSMIX_NUMBA"
+
+
+def _compiled_kernels() -> Optional[Any]:
+    """:mod:`gaussmix.covariance._numba_kernels` when numba is installed and not turned off.
+
+    Imported on first use only, so that ``import gaussmix`` does not load numba.
+    """
+    if os.environ.get(NUMBA_VARIABLE, "1") == "0":
+        return None
+    from . import _numba_kernels
+
+    return _numba_kernels if _numba_kernels.numba is not None else None
 
 
 def weight_responsibilities(resp: np.ndarray, log_density: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[float, float]:

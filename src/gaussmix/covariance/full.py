@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any, Optional
 
@@ -148,20 +147,12 @@ class FullCovariance(CovarianceModel):
 
 #: features up to which the fused one-pass kernel (numba) beats the batched NumPy path
 MAX_FUSED_FEATURES = 8
-#: environment variable: "0" turns the fused kernel off
-FUSED_VARIABLE = "GAUSSMIX_NUMBA"
 
 
 def _fused_kernels(n_features: int) -> Optional[ModuleType]:
-    """The numba kernel module when it should run: few features, numba installed, not disabled.
-
-    Imported on first use only, so that ``import gaussmix`` does not load numba.
-    """
-    if n_features > MAX_FUSED_FEATURES or os.environ.get(FUSED_VARIABLE, "1") == "0":
-        return None
-    from . import _numba_kernels
-
-    return _numba_kernels if _numba_kernels.numba is not None else None
+    """The numba kernel module when it should run: few features, numba installed, not disabled
+    (``GAUSSMIX_NUMBA=0``)."""
+    return kernels._compiled_kernels() if n_features <= MAX_FUSED_FEATURES else None
 
 
 def _tiny(xp: Any, like: Any) -> float:

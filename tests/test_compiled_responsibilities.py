@@ -1,0 +1,79 @@
+"""The compiled (numba) responsibilities kernel against NumPy's exp and SciPy's logsumexp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from gaussmix.covariance import _numpy_kernels as kernels
+
+numba_kernels = pytest.importorskip("gaussmix.covariance._numba_kernels")
+if numba_kernels.numba is None:
+    pytest.skip("numba is not installed", allow_module_level=True)
+
+
+def _reference(log_prob):
+    """Responsibilities and log-densities of (K, n) log-probabilities, in float64 by SciPy."""
+    log_prob = log_prob.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_density = logsumexp(log_prob, axis=0)
+        return np.exp(log_prob - log_density), log_density
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 7), (5, 1000), (64, 333)])
+def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype, shape, monkeypatch):
+    rng = np.random.RandomState(sum(shape))
+    # Spreads from a few units to hundreds: many responsibilities underflow, some are exactly 1.
+    log_prob = (rng.normal(size=shape) * rng.choice([1.0, 30.0, 300.0], size=shape[1])).astype(dtype)
+    log_prob[0, ::3] = -np.inf  # an empty component (log weight -inf); with K = 1 a row of density 0
+    expected_resp, expected_log_density = _reference(log_prob)
+    resp = log_prob.copy()
+    with np.errstate(divide="ignore"):
+        log_density = numba_kernels.responsibilities_in_place(resp)
+    assert resp.dtype == log_density.dtype == dtype
+    # e^(x - max) / sum against SciPy's e^(x - logsumexp): the arguments' rounding (eps |x|,
+    # |x| up to ~1500) bounds the difference; below the smallest normal number both count as 0.
+    rtol = 5e-13 if dtype == np.float64 else 1e-4
+    atol = 2 * float(np.finfo(dtype).tiny) * np.e
+    np.testing.assert_allclose(resp, expected_resp, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(log_density, expected_log_density, rtol=rtol)
+    # Against the NumPy path (the same formula), only exp's last bit may differ.
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
+    plain = log_prob.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plain_log_density = kernels.responsibilities_in_place(plain)
+    rtol = 1e-14 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(resp, plain, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(log_density, plain_log_density, rtol=rtol)
+
+
+def test_compiled_exp_is_accurate_over_the_whole_range():
+    # Column j holds (x_j, 0): the responsibility of the first row is e^x / (e^x + 1).
+    x = np.linspace(-707.9, 0, 200_001)
+    log_prob = np.vstack([x, np.zeros_like(x)])
+    numba_kernels.responsibilities_in_place(log_prob)
+    expected = np.exp(x) / (np.exp(x) + 1)
+    assert np.max(np.abs(log_prob[0] - expected) / expected) < 4 * np.finfo(np.float64).eps
+
+
+def test_compiled_and_numpy_paths_agree_on_degenerate_columns(monkeypatch):
+    log_prob = np.array([[-np.inf, np.nan, 0.0, np.inf], [-np.inf, 0.0, -1e300, 1.0]])
+    compiled = log_prob.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        compiled_density = kernels.responsibilities_in_place(compiled)
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
+    plain = log_prob.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        plain_density = kernels.responsibilities_in_place(plain)
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
+    np.testing.assert_allclose(compiled[:, 2], plain[:, 2])
+    np.testing.assert_array_equal(np.isnan(compiled_density), np.isnan(plain_density))
+
+
+def test_numba_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
+    assert kernels._compiled_kernels() is None
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")
+    assert kernels._compiled_kernels() is numba_kernels
