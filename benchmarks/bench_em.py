@@ -81,7 +81,7 @@ def needed_flops(case: Case, n_samples: int) -> float:
         return 2 * n * (triangle + K * D + triangle + K * D)
     if case.covariance_type == "diag":
         return 2 * n * K * (2 * D + 2 * D)  # [x^2, x] both ways
-    return 2 * n * K * (D + 2 * D)  # spherical: x.mu, then per-feature moments
+    return 2 * n * K * (2 * (D + 1))  # spherical: [|x|^2, x] both ways
 
 
 def make_data(case: Case, n_samples: int, dtype: np.dtype, seed: int = 0) -> np.ndarray:

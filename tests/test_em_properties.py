@@ -114,6 +114,8 @@ def test_statistics_match_direct_weighted_formulas(covariance_type):
         scatters.append(scatter if stats.full_scatter else np.diag(scatter))
     # tied keeps the sum of the per-component scatters (all its M-step needs)
     expected = np.sum(scatters, axis=0, keepdims=True) if stats.pooled_scatter else np.array(scatters)
+    if stats.trace_scatter:  # spherical keeps each scatter's trace (all its M-step needs)
+        expected = expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(stats.scatter, expected, rtol=1e-9)
 
 
@@ -255,3 +257,25 @@ def test_pooled_scatter_merges_like_the_sum_of_per_component_scatters():
     np.testing.assert_allclose(tied.estimate(expected, 1e-6), tied.estimate(a.merge(b), 1e-6), rtol=1e-12)
     with pytest.raises(ValueError, match="diagonals"):
         accumulate(X, None, _fitted_params(X, "diag"))[0].pooled()
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_trace_scatter_merges_like_the_traces_of_the_scatters(covariance_type):
+    X = make_blobs(500, 3, 3, seed=9)[0]
+    weights = np.random.RandomState(4).uniform(0, 2, size=len(X))
+    params = _fitted_params(X, covariance_type)
+    a, _ = accumulate(X[:230], weights[:230], params)
+    b, _ = accumulate(X[230:], weights[230:], params)
+    assert not a.trace_scatter and a.traced().trace_scatter
+    expected = a.merge(b).traced()
+    assert expected.scatter.shape == (3, 1)
+    np.testing.assert_allclose(expected.scatter[:, 0], a.merge(b).traces(), rtol=1e-12)
+    for merged in (a.traced().merge(b), a.merge(b.traced()), a.traced().merge(b.traced())):
+        assert merged.trace_scatter
+        _assert_stats_close(merged, expected, rtol=1e-12)
+    if covariance_type == "diag":  # spherical structures estimate the same variances from either layout
+        for name in ("spherical", "EII"):
+            model = get_covariance_model(name)
+            np.testing.assert_allclose(model.estimate(expected, 1e-6), model.estimate(a.merge(b), 1e-6), rtol=1e-12)
+    with pytest.raises(ValueError, match="pooled"):
+        a.pooled().traces()

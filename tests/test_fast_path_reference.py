@@ -82,6 +82,9 @@ def _assert_stats_match(stats, loglik, reference, rtol, atol):
     if stats.pooled_scatter:
         # tied keeps only the sum of the per-component scatters (all its M-step needs)
         scatter = scatter.sum(axis=0, keepdims=True)
+    if stats.trace_scatter:
+        # spherical structures keep each scatter's trace (all their M-steps need)
+        scatter = scatter.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(stats.scatter, scatter, rtol=rtol, atol=atol * np.abs(scatter).max())
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
 

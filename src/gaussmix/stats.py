@@ -27,12 +27,14 @@ class SuffStats:
     means : array of shape (K, D)
         Responsibility-weighted mean of the rows per component (zero where
         ``N_k == 0``).
-    scatter : array of shape (K, D, D), (1, D, D) or (K, D)
+    scatter : array of shape (K, D, D), (1, D, D), (K, D) or (K, 1)
         Weighted scatter about ``means``; only its diagonal when the
-        covariance model needs no more (``diag``, ``spherical``); or, as
-        (1, D, D), the *pooled* within-component scatter ``sum_k S_k`` when
-        the model needs only that (``tied``: one product of n x D^2 flops
-        instead of K of them). For K = 1 both layouts coincide.
+        covariance model needs no more (``diag``); only its trace, as (K, 1),
+        when that is all (``spherical``: products on ``[|x|^2, x]``, D + 1
+        columns, instead of ``[x^2, x]``, 2D); or, as (1, D, D), the *pooled*
+        within-component scatter ``sum_k S_k`` when the model needs only that
+        (``tied``: one product of n x D^2 flops instead of K of them). Where
+        K = 1 (pooled) or D = 1 (trace) the reduced layout is the full one.
     total_weight : float or 0-d array
         ``sum_n w_n`` over the rows summarised (a 0-d array on the device for
         weighted tensor input, so that summing it never waits for the device).
@@ -61,6 +63,24 @@ class SuffStats:
         """Whether ``scatter`` is the (1, D, D) sum of the per-component scatters (K > 1)."""
         return self.scatter.ndim == 3 and self.scatter.shape[0] != self.means.shape[0]
 
+    @property
+    def trace_scatter(self) -> bool:
+        """Whether ``scatter`` holds only the (K, 1) traces of the scatters (D > 1)."""
+        return self.scatter.ndim == 2 and self.scatter.shape[1] != self.means.shape[1]
+
+    def traces(self) -> Any:
+        """``trace S_k`` of every component's scatter, shape (K,), whatever the layout (not pooled)."""
+        xp = get_namespace(self.scatter)
+        if self.pooled_scatter:
+            raise ValueError("a pooled (1, D, D) scatter has no per-component traces")
+        return xp.sum(xp.linalg.diagonal(self.scatter), axis=1) if self.full_scatter else xp.sum(self.scatter, axis=1)
+
+    def traced(self) -> "SuffStats":
+        """The same statistics with each scatter reduced to its trace: a (K, 1) scatter."""
+        if self.trace_scatter:
+            return self
+        return SuffStats(self.resp_weight, self.means, self.traces()[:, None], self.total_weight)
+
     def pooled(self) -> "SuffStats":
         """The same statistics with the full per-component scatters summed to one (1, D, D) matrix."""
         if not self.full_scatter:
@@ -78,6 +98,8 @@ class SuffStats:
         with per-component ones gives a pooled scatter (the per-component
         detail is lost on one side).
         """
+        if self.trace_scatter != other.trace_scatter and self.means.shape == other.means.shape:
+            return self.traced().merge(other.traced())
         if self.full_scatter != other.full_scatter or self.means.shape != other.means.shape:
             raise ValueError(
                 "cannot merge statistics of different shapes: "
@@ -99,6 +121,8 @@ class SuffStats:
             correction = cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
             if self.pooled_scatter:
                 correction = xp.sum(correction, axis=0, keepdims=True)
+        elif self.trace_scatter:
+            correction = cross[:, None] * xp.sum(delta * delta, axis=1, keepdims=True)
         else:
             correction = cross[:, None] * delta * delta
         return SuffStats(

@@ -231,14 +231,17 @@ def suff_stats(resp_weight: np.ndarray, means: np.ndarray, scatter: np.ndarray, 
 
 
 def axis_aligned_accumulate_chunk(
-    model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]]
+    model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]],
+    trace: bool = False,
 ) -> tuple[SuffStats, float]:
     """Batched E-step for axis-aligned structures (one product with ``[x^2, x]`` each way).
 
     ``model`` provides ``feature_precisions`` (K, D) and
     ``log_det_precision_cholesky``; ``generic`` is the namespace-generic
     E-step, taken for other namespaces than NumPy and where the expansion
-    would lose too many digits (see :func:`diagonal_accumulate`).
+    would lose too many digits (see :func:`diagonal_accumulate`). With
+    ``trace`` (spherical precisions), the products use ``[|x|^2, x]`` and the
+    statistics keep (K, 1) traces.
     """
     precisions_cholesky = params.precisions_cholesky
     if not is_numpy(X, precisions_cholesky):
@@ -251,6 +254,7 @@ def axis_aligned_accumulate_chunk(
         params.means,
         model.feature_precisions(precisions_cholesky, n_features),
         model.log_det_precision_cholesky(precisions_cholesky, n_features),
+        trace=trace,
     )
     return generic(X, sample_weight, params) if fast is None else fast
 
@@ -262,12 +266,15 @@ def diagonal_accumulate(
     means: np.ndarray,
     precisions: np.ndarray,
     log_det: np.ndarray,
+    trace: bool = False,
 ) -> Optional[tuple[SuffStats, float]]:
     """E-step for axis-aligned covariances (diag, spherical) on one chunk.
 
     Both the log-densities and the statistics come from one product each with
     the features ``[x^2, x]`` of shape (n, 2D):
     ``log N = [x^2, x] . [-p/2, p mu] - p mu^2 / 2 + log det + const``.
+    With ``trace`` (every feature of a component has the same precision) the
+    features are ``[|x|^2, x]``, shape (n, D + 1), and the scatters (K, 1) traces.
 
     Parameters
     ----------
@@ -283,28 +290,36 @@ def diagonal_accumulate(
     Returns
     -------
     stats : SuffStats
-        With (K, D) diagonal scatters.
+        With (K, D) diagonal scatters, or (K, 1) traces.
     loglik : float
         ``None`` in place of both when :func:`expansion_is_accurate` says the
         expansion would lose too many digits (the caller takes the generic path).
     """
     n_features = X.shape[1]
-    X, means, origin = centre_on_rows(X, means)
+    # The frame of centre_on_rows, but each block is centred as it is copied into
+    # the features buffer: no centred copy of the whole chunk, no concatenation.
+    origin = X.mean(axis=0)
+    means = means - origin
     if not expansion_is_accurate(means * np.sqrt(precisions)):
         return None
-    coefficients = np.concatenate([-0.5 * precisions, precisions * means], axis=1)
+    squares = precisions[:, :1] if trace else precisions  # the coefficients of |x|^2, or of x^2
+    n_squares = squares.shape[1]
+    coefficients = np.concatenate([-0.5 * squares, precisions * means], axis=1)
     offsets = -0.5 * np.sum(precisions * means * means, axis=1) + log_det + log_weights + gaussian_constant(n_features)
     offsets = offsets[:, None]
     n_components = means.shape[0]
     # sum r x^2, sum r x, summed in float64: x^2 - m^2 then cancels only
     # float64 digits (in float32 a tight component lost its variance).
-    moments = np.zeros((n_components, 2 * n_features))
+    moments = np.zeros((n_components, n_squares + n_features))
     resp_weight = np.zeros(n_components)
     total_weight = loglik = 0.0
-    rows = block_rows(n_components + 2 * n_features, X.dtype.itemsize)
+    rows = block_rows(n_components + n_squares + n_features, X.dtype.itemsize)
+    buffer = np.empty((min(rows, X.shape[0]), n_squares + n_features), dtype=X.dtype)
     for start, stop in row_blocks(X.shape[0], rows):
-        block = X[start:stop]
-        features = np.concatenate([block * block, block], axis=1)
+        features = buffer[: stop - start]  # [x^2, x] or [|x|^2, x] of the centred block, C-contiguous
+        block = features[:, n_squares:]
+        np.subtract(X[start:stop], origin, out=block)
+        _squares(block, features[:, :n_squares])
         log_prob = coefficients @ features.T
         log_prob += offsets
         log_density = responsibilities_in_place(log_prob)
@@ -315,16 +330,29 @@ def diagonal_accumulate(
         if X.dtype == np.float64:
             moments += log_prob @ features
         else:
-            block64 = block.astype(np.float64)
-            moments += log_prob.astype(np.float64) @ np.concatenate([block64 * block64, block64], axis=1)
+            features64 = np.empty(features.shape)
+            np.copyto(features64[:, n_squares:], block)
+            _squares(features64[:, n_squares:], features64[:, :n_squares])
+            moments += log_prob.astype(np.float64) @ features64
         resp_weight += log_prob.sum(axis=1, dtype=np.float64)
     safe = np.where(resp_weight > 0, resp_weight, 1)
-    new_means = moments[:, n_features:] / safe[:, None]
+    new_means = moments[:, n_squares:] / safe[:, None]
+    squared_means = new_means * new_means
+    if trace:
+        squared_means = squared_means.sum(axis=1, keepdims=True)
     # Centred on the chunk's mean row, so x^2 - m^2 keeps the digits a
     # component's spread needs (expansion_is_accurate); rounding may still
     # leave a tiny negative.
-    scatter = np.maximum(moments[:, :n_features] - resp_weight[:, None] * new_means * new_means, 0)
+    scatter = np.maximum(moments[:, :n_squares] - resp_weight[:, None] * squared_means, 0)
     dtype = X.dtype
     return suff_stats(
         resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), total_weight, origin
     ), loglik
+
+
+def _squares(rows: np.ndarray, out: np.ndarray) -> None:
+    """``out <- rows**2`` (shape (n, D)) or, when ``out`` has one column, ``|row|^2``."""
+    if out.shape[1] == rows.shape[1]:
+        np.multiply(rows, rows, out=out)
+    else:
+        np.einsum("nd,nd->n", rows, rows, out=out[:, 0])

@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import SuffStats
-from ._eigen import counts_and_scatter
 from .spherical import SphericalCovariance
 
 
@@ -24,12 +23,7 @@ class EqualSphericalCovariance(SphericalCovariance):
 
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
-        counts, scatter = counts_and_scatter(stats, reg_covar)
-        variances = _diagonals(xp, scatter)
-        variance = xp.sum(variances) / (stats.n_features * xp.sum(counts))
+        # sum_k tr(W_k + reg N_k I) / (D sum_k N_k), whatever the scatter's layout
+        counts = stats.resp_weight + 10 * float(xp.finfo(stats.scatter.dtype).eps)
+        variance = xp.sum(stats.traces()) / (stats.n_features * xp.sum(counts)) + reg_covar
         return xp.zeros_like(counts) + variance
-
-
-def _diagonals(xp: Any, scatter: Any) -> Any:
-    """(K, D) diagonals of a (K, D, D) or (K, D) scatter."""
-    return xp.linalg.diagonal(scatter) if scatter.ndim == 3 else scatter

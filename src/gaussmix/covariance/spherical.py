@@ -29,7 +29,7 @@ class SphericalCovariance(CovarianceModel):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
-        return xp.mean(stats.scatter / weight[:, None] + reg_covar, axis=1)
+        return stats.traces() / (stats.n_features * weight) + reg_covar
 
     def precision_cholesky(self, covariances: Any) -> Any:
         self._raise_if_collapsed(covariances[:, None])
@@ -54,9 +54,11 @@ class SphericalCovariance(CovarianceModel):
         return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
 
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
+        """Batched E-step on ``[|x|^2, x]`` (D + 1 columns); statistics with (K, 1) trace scatters.
 
-    accumulate_chunk.__doc__ = kernels.axis_aligned_accumulate_chunk.__doc__
+        See :func:`~gaussmix.covariance._numpy_kernels.axis_aligned_accumulate_chunk`.
+        """
+        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
 
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""
