@@ -240,8 +240,9 @@ def test_every_bad_input_is_one_line_on_stderr(tmp_path):
 
 
 def test_drop_missing_hint_and_failed_cells(tmp_path):
-    X = np.repeat(np.eye(2), 10, axis=0)  # two distinct points: larger K collapse without reg_covar
-    path = write_csv(tmp_path / "two.csv", ["a", "b"], X + 1e-9 * np.arange(20)[:, None])
+    # two distinct points, each repeated along one line: K = 1 is well conditioned, larger K collapse without reg_covar
+    X = np.repeat(np.eye(2), 10, axis=0)
+    path = write_csv(tmp_path / "two.csv", ["a", "b"], X + 1e-3 * np.arange(20)[:, None])
     result = run("fit", path, "-k", "1-4", "-c", "full", "--reg-covar", "0", "--n-init", "1")
     assert result.exit_code == 0, result.output
     assert "failed" in result.stdout and "collapsed" in result.stderr

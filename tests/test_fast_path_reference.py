@@ -229,3 +229,39 @@ def test_source_rows_give_every_worker_a_chunk_and_stay_bounded():
 
     assert auto_source_rows(20_000, 16, 16, 8, 2) == 10_000
     assert auto_source_rows(10**7, 16, 16, 8, 2) == min(MAX_CHUNK_ROWS, 16 * auto_chunk_rows(16, 16, 8))
+
+
+@pytest.mark.parametrize("full_scatter", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_labelled_start_statistics_equal_the_one_hot_formulas(full_scatter, weighted):
+    from gaussmix import init
+    from gaussmix.stats import stats_from_responsibilities
+
+    rng = np.random.RandomState(12)
+    X = rng.normal(size=(300, 4)) * [1, 10, 0.1, 3] + 50
+    labels = rng.randint(0, 4, size=300)
+    labels[labels == 2] = 3  # component 2 gets no row
+    weights = rng.uniform(0, 2, size=300) if weighted else None
+    stats = init.assignment_stats(X, weights, labels, 5, full_scatter)
+    one_hot = np.eye(5)[labels] * (1 if weights is None else weights[:, None])
+    expected = stats_from_responsibilities(X, one_hot, full_scatter, 300.0 if weights is None else weights.sum())
+    np.testing.assert_allclose(stats.resp_weight, expected.resp_weight, rtol=1e-12)
+    np.testing.assert_allclose(stats.means, expected.means, rtol=1e-12)
+    np.testing.assert_allclose(stats.scatter, expected.scatter, rtol=1e-10, atol=1e-10 * np.abs(expected.scatter).max())
+    np.testing.assert_allclose(stats.total_weight, expected.total_weight, rtol=1e-12)
+    assert stats.resp_weight[2] == 0 and stats.resp_weight[4] == 0
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_nearest_centre_labels_equal_exact_distances(offset):
+    from gaussmix.init import nearest_centre_labels
+
+    rng = np.random.RandomState(13)
+    X = rng.normal(size=(5000, 6)) * 3 + offset
+    centres = X[rng.choice(5000, 7, replace=False)] + 0.5
+    exact = np.argmin(((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+    labels = nearest_centre_labels(X, centres)
+    assert labels.dtype == np.intp
+    np.testing.assert_array_equal(labels, exact)
+    # ties go to the lower index
+    np.testing.assert_array_equal(nearest_centre_labels(centres[:2], np.vstack([centres[:2], centres[:2]])), [0, 1])

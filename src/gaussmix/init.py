@@ -56,31 +56,37 @@ def get_initializer(name: Any) -> Initializer:
         ) from None
 
 
-#: rows per block of :func:`nearest_centre_labels` (bounds its n x D temporaries)
-_NEAREST_BLOCK_ROWS = 65536
+#: bytes of the (rows x K) score block of :func:`nearest_centre_labels`
+_NEAREST_BLOCK_BYTES = 2**20
 
 
 def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for every row, shape (n,); ties go to the lower index.
 
-    Distances are summed from exact differences ``x - c`` (no
-    ``|x|^2 - 2 x.c + |c|^2`` cancellation for data far from the origin), one
-    centre and one block of rows at a time; this is also many times faster than
-    scikit-learn's ``pairwise_distances_argmin`` on the small chunks of a stream.
+    One matrix product per block of rows: ``argmin_k |c_k|^2 - 2 x.c_k`` (the
+    row's own ``|x|^2`` does not change the order), with rows and centres
+    shifted to the centres' mean first, so the expansion keeps the digits that
+    separate the centres even for data far from the origin; only rows almost
+    equidistant from two centres can go either way, which a start does not
+    mind. An exact difference per row, centre and feature cost ~50 times more
+    (7 s for 10^6 x 64 rows and 64 centres, against one EM iteration's 1 s).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+    centres : ndarray of shape (K, D)
     """
     centres = np.asarray(centres, dtype=X.dtype)
+    shift = centres.mean(axis=0)
+    shifted_centres = centres - shift
+    minus_twice = -2 * shifted_centres.T
+    centre_norms = np.einsum("kd,kd->k", shifted_centres, shifted_centres)
     labels = np.empty(X.shape[0], dtype=np.intp)
-    for start in range(0, X.shape[0], _NEAREST_BLOCK_ROWS):
-        block = X[start:start + _NEAREST_BLOCK_ROWS]
-        best = np.full(block.shape[0], np.inf)
-        block_labels = np.zeros(block.shape[0], dtype=np.intp)
-        for index, centre in enumerate(centres):
-            difference = block - centre
-            distance = np.einsum("ij,ij->i", difference, difference)
-            closer = distance < best
-            best[closer] = distance[closer]
-            block_labels[closer] = index
-        labels[start:start + block.shape[0]] = block_labels
+    rows = max(1, _NEAREST_BLOCK_BYTES // (X.dtype.itemsize * max(centres.shape[0], X.shape[1])))
+    for start in range(0, X.shape[0], rows):
+        scores = (X[start:start + rows] - shift) @ minus_twice
+        scores += centre_norms
+        labels[start:start + rows] = np.argmin(scores, axis=1)
     return labels
 
 
@@ -140,6 +146,10 @@ def _random(X, sample_weight, n_components, random_state):
     return resp / resp.sum(axis=1, keepdims=True)
 
 
+#: bytes of the row chunks that starting statistics under hard labels are summed over
+LABELLED_CHUNK_BYTES = 8 * 2**20
+
+
 def initial_stats(
     X: np.ndarray,
     sample_weight: Optional[np.ndarray],
@@ -162,6 +172,9 @@ def initial_stats(
     started on one row collapses at once).
     """
     n_samples = X.shape[0]
+    if assignment.ndim == 1:
+        # Hard labels need no (rows, K, D) temporary (see _labelled_stats): chunks of ~8 MiB.
+        chunk_rows = max(chunk_rows, LABELLED_CHUNK_BYTES // (X.dtype.itemsize * X.shape[1]))
 
     def chunk_stats(start: int) -> SuffStats:
         stop = min(start + chunk_rows, n_samples)
@@ -179,6 +192,8 @@ def assignment_stats(
     X: np.ndarray, sample_weight: Optional[np.ndarray], assignment: np.ndarray, n_components: int, full_scatter: bool
 ) -> SuffStats:
     """Statistics of one chunk under starting labels (n,) or responsibilities (n, K)."""
+    if assignment.ndim == 1 and isinstance(X, np.ndarray):
+        return _labelled_stats(X, sample_weight, assignment, n_components, full_scatter)
     if assignment.ndim == 1:
         resp = np.zeros((X.shape[0], n_components), dtype=X.dtype)
         resp[np.arange(X.shape[0]), assignment] = 1
@@ -187,6 +202,37 @@ def assignment_stats(
     weighted = resp if sample_weight is None else resp * sample_weight[:, None]
     total = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     return stats_from_responsibilities(X, weighted, full_scatter, total)
+
+
+def _labelled_stats(
+    X: np.ndarray, sample_weight: Optional[np.ndarray], labels: np.ndarray, n_components: int, full_scatter: bool
+) -> SuffStats:
+    """:func:`assignment_stats` for hard labels: each component's rows gathered once.
+
+    The one-hot route forms an (n, K, D) temporary, K times the work (it made
+    the start of a 10^6 x 64, K = 64 fit cost 30 EM iterations).
+    """
+    n_samples, n_features = X.shape
+    weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else np.asarray(sample_weight, dtype=X.dtype)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
+    resp_weight = np.zeros(n_components, dtype=X.dtype)
+    means = np.zeros((n_components, n_features), dtype=X.dtype)
+    scatter = np.zeros((n_components, n_features, n_features) if full_scatter else (n_components, n_features), dtype=X.dtype)
+    for k in range(n_components):
+        members = order[bounds[k]:bounds[k + 1]]
+        member_weights = weights[members]
+        total = member_weights.sum()
+        if not total > 0:
+            continue
+        rows = X[members]
+        resp_weight[k] = total
+        means[k] = member_weights @ rows / total
+        centred = rows - means[k]
+        weighted = centred * member_weights[:, None]
+        scatter[k] = weighted.T @ centred if full_scatter else np.einsum("nd,nd->d", weighted, centred)
+    total_weight = float(n_samples) if sample_weight is None else float(weights.sum())
+    return SuffStats(resp_weight, means, scatter, total_weight)
 
 
 def repair_thin_components(stats: SuffStats, n_samples: int) -> SuffStats:
