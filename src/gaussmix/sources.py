@@ -75,14 +75,19 @@ def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsiz
     """Rows per chunk of an EM data source.
 
     Large chunks (``SOURCE_CHUNK_FACTOR`` times :func:`auto_chunk_rows`, at
-    most ``MAX_CHUNK_ROWS``), but no more than ``n_samples / n_workers`` so that
-    every worker thread gets a chunk. Peak memory stays independent of N: each
-    ``accumulate_chunk`` keeps its (rows, K, D) temporaries within the
-    :func:`auto_chunk_rows` budget by working in blocks.
+    most ``MAX_CHUNK_ROWS``), as many as a multiple of ``n_workers`` and of
+    equal size, so that every worker thread gets the same share: the workers
+    take chunks in rounds, and three full chunks and a sliver on two threads
+    kept one of them idle for a whole chunk (a quarter of the iteration). Peak
+    memory stays independent of N: each ``accumulate_chunk`` keeps its
+    (rows, K, D) temporaries within the :func:`auto_chunk_rows` budget by
+    working in blocks.
     """
     large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(n_components, n_features, itemsize))
-    per_worker = -(-n_samples // max(1, n_workers))
-    return int(max(MIN_CHUNK_ROWS, min(large, per_worker)))
+    workers = max(1, n_workers)
+    n_chunks = -(-max(1, n_samples) // large)
+    n_chunks = -(-n_chunks // workers) * workers
+    return int(max(MIN_CHUNK_ROWS, -(-n_samples // n_chunks)))
 
 
 @dataclass(frozen=True)
