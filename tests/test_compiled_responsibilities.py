@@ -39,12 +39,13 @@ def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype,
     atol = 2 * float(np.finfo(dtype).tiny) * np.e
     np.testing.assert_allclose(resp, expected_resp, rtol=rtol, atol=atol)
     np.testing.assert_allclose(log_density, expected_log_density, rtol=rtol)
-    # Against the NumPy path (the same formula), only exp's last bit may differ.
+    # Against the NumPy path (the same formula), only exp's last bit may differ in float64; in
+    # float32 the NumPy path rounds x - max to float32 (eps |x|), the compiled one does not.
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
     plain = log_prob.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         plain_log_density = kernels.responsibilities_in_place(plain)
-    rtol = 1e-14 if dtype == np.float64 else 1e-6
+    rtol = 1e-14 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(resp, plain, rtol=rtol, atol=atol)
     np.testing.assert_allclose(log_density, plain_log_density, rtol=rtol)
 
@@ -77,3 +78,31 @@ def test_numba_can_be_turned_off(monkeypatch):
     assert kernels._compiled_kernels() is None
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")
     assert kernels._compiled_kernels() is numba_kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_weighted_responsibilities_equal_the_numpy_steps(dtype, weighted, monkeypatch):
+    rng = np.random.RandomState(7)
+    n_components, n_samples = 6, 777
+    log_prob = (rng.normal(size=(n_components, n_samples)) * 20).astype(dtype)
+    offsets = rng.normal(size=n_components) * 5
+    offsets[2] = -np.inf  # an empty component
+    weights = rng.uniform(0, 3, n_samples) if weighted else None
+    results = {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv(kernels.NUMBA_VARIABLE, setting)
+        resp = log_prob.copy()
+        resp_weight, total_weight, loglik = kernels.weighted_responsibilities(resp, weights, -0.5, offsets)
+        results[setting] = resp, resp_weight, total_weight, loglik
+    compiled, plain = results["1"], results["0"]
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(compiled[0], plain[0], rtol=rtol, atol=float(np.finfo(dtype).tiny) * 8)
+    np.testing.assert_allclose(compiled[1], plain[1], rtol=rtol)
+    assert compiled[1][2] == 0 and compiled[2] == plain[2]
+    np.testing.assert_allclose(compiled[3], plain[3], rtol=rtol)
+    # and against SciPy: w_n p(k | x_n) from the affine log-densities
+    expected, log_density = _reference(-0.5 * log_prob.astype(np.float64) + offsets[:, None])
+    w = np.ones(n_samples) if weights is None else weights
+    np.testing.assert_allclose(compiled[0], expected * w, rtol=1e-11 if dtype == np.float64 else 1e-5, atol=1e-30)
+    np.testing.assert_allclose(compiled[3], w @ log_density, rtol=1e-12 if dtype == np.float64 else 1e-6)

@@ -81,126 +81,7 @@ def _full_estep(X, sample_weight, means, factors, offsets, upper):  # pragma: no
 _compiled_full_estep = None if numba is None else numba.njit(nogil=True, cache=True)(_full_estep)
 
 
-# exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
-# with ln 2 split in two (fdlibm's constants), a degree-13 Taylor polynomial
-# (relative error below 1e-17 on that interval) and 2^n assembled from its
-# bits. NumPy's float64 exp is vectorised only for AVX-512; on AVX2 machines
-# it costs ~5 ns a value and was half of a diag/spherical E-step. These loops
-# compile to AVX2 code: about 2.5 times faster, within 1 ulp of NumPy's exp.
-_LOG2_E = 1.4426950408889634
-_LN2_HIGH = 6.93147180369123816490e-01
-_LN2_LOW = 1.90821492927058770002e-10
-#: 1.5 * 2^52: adding it rounds to an integer held in the low bits of the mantissa
-_ROUNDING_SHIFTER = 6755399441055744.0
 
-
-def _exp_of_row(row, shift, lowest, scale_bits):  # pragma: no cover - compiled
-    """``row <- e^r`` with ``row - shift = n ln2 + r`` (0 below ``lowest``); ``n`` goes to ``scale_bits``.
-
-    Non-finite ``n`` (NaN or +inf arguments) leave bits that make 1.0, so the
-    NaN or inf in ``row`` survives the scaling."""
-    for j in range(row.shape[0]):
-        x = row[j] - shift[j]
-        clamped = x if x > lowest else lowest
-        rounded = clamped * _LOG2_E + _ROUNDING_SHIFTER
-        scale_bits[j] = rounded
-        n = rounded - _ROUNDING_SHIFTER
-        r = (clamped - n * _LN2_HIGH) - n * _LN2_LOW
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
-        # 0 below ``lowest``; NaN and +inf pass through (as NumPy's exp gives them)
-        row[j] = p if lowest < x < np.inf else (0.0 if x <= lowest else x)
-
-
-def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
-    """The float64 whose bits ``bits`` become: 2^n from n held in the low mantissa bits."""
-    for j in range(bits.shape[0]):
-        bits[j] = (bits[j] + 1023) << 52
-
-
-def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
-    for j in range(row.shape[0]):
-        value = row[j] * scale[j]
-        row[j] = value
-        total[j] += value
-
-
-def _running_max(row, largest):  # pragma: no cover - compiled
-    for j in range(row.shape[0]):
-        value = row[j]
-        largest[j] = value if value > largest[j] else largest[j]
-
-
-def _multiply(row, factor):  # pragma: no cover - compiled
-    for j in range(row.shape[0]):
-        row[j] *= factor[j]
-
-
-def _responsibilities(log_prob, lowest, row_max, total, scratch):  # pragma: no cover - compiled
-    """Columns of ``log_prob`` (K, n) -> responsibilities; ``row_max`` and ``total`` (n,) filled."""
-    n_components, n_samples = log_prob.shape
-    row_max[:] = log_prob[0]
-    for k in range(1, n_components):
-        _running_max(log_prob[k], row_max)
-    for j in range(n_samples):
-        largest = row_max[j]
-        if not (-np.inf < largest < np.inf):
-            row_max[j] = 0.0
-        total[j] = 0.0
-    bits = scratch.view(np.int64)
-    for k in range(n_components):
-        _exp_of_row(log_prob[k], row_max, lowest, scratch)
-        _power_of_two_from_bits(bits)
-        _scale_and_sum(log_prob[k], scratch, total)
-    for j in range(n_samples):
-        scratch[j] = 1.0 / total[j]
-    for k in range(n_components):
-        _multiply(log_prob[k], scratch)
-
-
-if numba is not None:
-    _exp_of_row, _power_of_two_from_bits, _scale_and_sum, _running_max, _multiply = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
-        for function in (_exp_of_row, _power_of_two_from_bits, _scale_and_sum, _running_max, _multiply)
-    )
-    # error_model="numpy": 1/0 gives inf (then NaN, as on the NumPy path) instead of raising
-    _compiled_responsibilities = numba.njit(nogil=True, cache=True, error_model="numpy")(_responsibilities)
-else:
-    _compiled_responsibilities = None
-
-
-def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
-    """:func:`gaussmix.covariance._numpy_kernels.responsibilities_in_place`, compiled.
-
-    Parameters
-    ----------
-    log_prob : ndarray of shape (K, n), float32 or float64, C-contiguous
-        Weighted log-densities; overwritten by the responsibilities.
-
-    Returns
-    -------
-    log_density : ndarray of shape (n,)
-    """
-    n_samples = log_prob.shape[1]
-    row_max = np.empty(n_samples, dtype=log_prob.dtype)
-    total = np.empty(n_samples, dtype=log_prob.dtype)
-    scratch = np.empty(n_samples)
-    # e^x below the dtype's smallest normal number counts as 0 (as on the NumPy path).
-    lowest = math.ceil(math.log(float(np.finfo(log_prob.dtype).tiny)))
-    _compiled_responsibilities(log_prob, float(lowest), row_max, total, scratch)
-    return np.log(total) + row_max
 
 
 def full_accumulate(
@@ -243,3 +124,170 @@ def full_accumulate(
     new_means[empty] = 0
     stats = SuffStats(resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), float(total_weight))
     return stats, float(loglik)
+
+
+# exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
+# with ln 2 split in two (fdlibm's constants), a degree-13 Taylor polynomial
+# (relative error below 1e-17 on that interval) and 2^n assembled from its
+# bits. NumPy's float64 exp is vectorised only for AVX-512; on AVX2 machines
+# it costs ~5 ns a value and was half of a diag/spherical E-step. These loops
+# compile to AVX2 code: about 2.5 times faster, within 1 ulp of NumPy's exp.
+_LOG2_E = 1.4426950408889634
+_LN2_HIGH = 6.93147180369123816490e-01
+_LN2_LOW = 1.90821492927058770002e-10
+#: 1.5 * 2^52: adding it rounds to an integer held in the low bits of the mantissa
+_ROUNDING_SHIFTER = 6755399441055744.0
+
+
+def _exp_of_row(row, scale, offset, shift, lowest, scale_bits):  # pragma: no cover - compiled
+    """``row <- e^r`` with ``scale row + offset - shift = n ln2 + r`` (0 below ``lowest``);
+    ``n`` goes to ``scale_bits``.
+
+    Non-finite ``n`` (NaN or +inf arguments) leave bits that make 1.0, so the
+    NaN or inf in ``row`` survives the scaling."""
+    for j in range(row.shape[0]):
+        x = row[j] * scale + offset - shift[j]
+        clamped = x if x > lowest else lowest
+        rounded = clamped * _LOG2_E + _ROUNDING_SHIFTER
+        scale_bits[j] = rounded
+        n = rounded - _ROUNDING_SHIFTER
+        r = (clamped - n * _LN2_HIGH) - n * _LN2_LOW
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        # 0 below ``lowest``; NaN and +inf pass through (as NumPy's exp gives them)
+        row[j] = p if lowest < x < np.inf else (0.0 if x <= lowest else x)
+
+
+def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
+    """The float64 whose bits ``bits`` become: 2^n from n held in the low mantissa bits."""
+    for j in range(bits.shape[0]):
+        bits[j] = (bits[j] + 1023) << 52
+
+
+def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
+    for j in range(row.shape[0]):
+        value = row[j] * scale[j]
+        row[j] = value
+        total[j] += value
+
+
+def _affine_max(row, scale, offset, largest, first):  # pragma: no cover - compiled
+    for j in range(row.shape[0]):
+        value = row[j] * scale + offset
+        largest[j] = value if first or value > largest[j] else largest[j]
+
+
+def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
+    """``row *= factor``; returns the new row's sum."""
+    total = 0.0
+    for j in range(row.shape[0]):
+        value = row[j] * factor[j]
+        row[j] = value
+        total += value
+    return total
+
+
+def _weighted_responsibilities(
+    log_prob, scale, offsets, lowest, weights, row_max, total, scratch, resp_weight
+):  # pragma: no cover - compiled
+    """Columns of ``log_prob`` (K, n), read as ``scale * log_prob + offsets[:, None]``,
+    become ``w_n p(k | x_n)``; ``row_max``, ``total`` (n,) and ``resp_weight`` (K,) are filled.
+
+    Four passes over (K, n): max, exp (with the sum per column), scaling by
+    ``w_n / total_n`` (with the sum per row)."""
+    n_components, n_samples = log_prob.shape
+    for k in range(n_components):
+        _affine_max(log_prob[k], scale, offsets[k], row_max, k == 0)
+    for j in range(n_samples):
+        largest = row_max[j]
+        if not (-np.inf < largest < np.inf):
+            row_max[j] = 0.0
+        total[j] = 0.0
+    bits = scratch.view(np.int64)
+    for k in range(n_components):
+        _exp_of_row(log_prob[k], scale, offsets[k], row_max, lowest, scratch)
+        _power_of_two_from_bits(bits)
+        _scale_and_sum(log_prob[k], scratch, total)
+    for j in range(n_samples):
+        scratch[j] = weights[j] / total[j]
+    for k in range(n_components):
+        resp_weight[k] = _multiply_and_sum(log_prob[k], scratch)
+
+
+if numba is not None:
+    _exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_max = (
+        numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
+        for function in (_exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_max)
+    )
+    # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
+    _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
+    # error_model="numpy": 1/0 gives inf (then NaN, as on the NumPy path) instead of raising
+    _compiled_weighted_responsibilities = numba.njit(nogil=True, cache=True, error_model="numpy")(
+        _weighted_responsibilities
+    )
+else:
+    _compiled_weighted_responsibilities = None
+
+
+def weighted_responsibilities(
+    log_prob: np.ndarray, sample_weight: Optional[np.ndarray], scale: float = 1.0, offsets: Optional[np.ndarray] = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gaussmix.covariance._numpy_kernels.weighted_responsibilities`, compiled.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (K, n), float32 or float64, C-contiguous
+        Log-densities up to ``scale`` and ``offsets``; overwritten by ``w_n p(k | x_n)``.
+    sample_weight : ndarray of shape (n,) or None
+    scale : float
+    offsets : ndarray of shape (K,) or None
+
+    Returns
+    -------
+    log_density : ndarray of shape (n,), float64
+        ``log p(x_n)``.
+    resp_weight : ndarray of shape (K,), float64
+        ``sum_n w_n p(k | x_n)``.
+    """
+    n_components, n_samples = log_prob.shape
+    weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    offsets = np.zeros(n_components) if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(n_components)
+    row_max = np.empty(n_samples)
+    total = np.empty(n_samples)
+    scratch = np.empty(n_samples)
+    resp_weight = np.empty(n_components)
+    # e^x below the dtype's smallest normal number counts as 0 (as on the NumPy path).
+    lowest = math.ceil(math.log(float(np.finfo(log_prob.dtype).tiny)))
+    _compiled_weighted_responsibilities(
+        log_prob, float(scale), offsets, float(lowest), weights, row_max, total, scratch, resp_weight
+    )
+    with np.errstate(divide="ignore"):  # a row of density 0 (as np.log on the NumPy path would warn)
+        log_density = np.log(total)
+    return log_density + row_max, resp_weight
+
+
+def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
+    """:func:`gaussmix.covariance._numpy_kernels.responsibilities_in_place`, compiled.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (K, n), float32 or float64, C-contiguous
+        Weighted log-densities; overwritten by the responsibilities.
+
+    Returns
+    -------
+    log_density : ndarray of shape (n,)
+    """
+    return weighted_responsibilities(log_prob, None)[0].astype(log_prob.dtype, copy=False)

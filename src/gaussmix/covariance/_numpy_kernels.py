@@ -111,24 +111,27 @@ class WhitenedAccumulator:
         self.total_weight = 0.0
         self.loglik = 0.0
 
-    def add(self, log_prob: np.ndarray, X: np.ndarray, whitened: np.ndarray, sample_weight: Optional[np.ndarray]) -> None:
+    def add(
+        self, log_prob: np.ndarray, X: np.ndarray, whitened: np.ndarray, sample_weight: Optional[np.ndarray],
+        scale: float = 1.0, offsets: Optional[np.ndarray] = None,
+    ) -> None:
         """Fold in one block.
 
         Parameters
         ----------
         log_prob : ndarray of shape (K, b)
-            Weighted log-densities of the block (overwritten).
+            Weighted log-densities of the block, up to ``scale`` and
+            ``offsets`` (K,) as in :func:`weighted_responsibilities` (overwritten).
         X : ndarray of shape (b, D)
             The block's rows (centred).
         whitened : ndarray of shape (b, K, D)
             ``(x_n - mu_k) C_k`` (overwritten).
         sample_weight : ndarray of shape (b,) or None
         """
-        log_density = responsibilities_in_place(log_prob)
-        total, loglik = weight_responsibilities(log_prob, log_density, sample_weight)
+        resp_weight, total, loglik = weighted_responsibilities(log_prob, sample_weight, scale, offsets)
         self.total_weight += total
         self.loglik += loglik
-        self.resp_weight += log_prob.sum(axis=1)
+        self.resp_weight += resp_weight
         self.row_sums += log_prob @ X
         whitened *= np.sqrt(log_prob).T[:, :, None]
         # One batched product over components; NumPy uses a symmetric rank-k
@@ -205,6 +208,48 @@ def _compiled_kernels() -> Optional[Any]:
     from . import _numba_kernels
 
     return _numba_kernels if _numba_kernels.numba is not None else None
+
+
+def weighted_responsibilities(
+    log_prob: np.ndarray, sample_weight: Optional[np.ndarray], scale: float = 1.0, offsets: Optional[np.ndarray] = None
+) -> tuple[np.ndarray, float, float]:
+    """Weighted responsibilities of a block, in place, and their sums.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (K, n)
+        The weighted log-densities are ``scale * log_prob + offsets[:, None]``;
+        overwritten by ``w_n p(k | x_n)``.
+    sample_weight : ndarray of shape (n,) or None
+    scale : float
+    offsets : ndarray of shape (K,) or None
+
+    Returns
+    -------
+    resp_weight : ndarray of shape (K,), float64
+        ``sum_n w_n p(k | x_n)``.
+    total_weight : float
+        ``sum_n w_n``.
+    loglik : float
+        ``sum_n w_n log p(x_n)``.
+
+    With numba (the ``fast`` extra) one compiled kernel makes four passes over
+    the block where NumPy makes ten (scale, shift, max, flush, exp, sum,
+    divide, weight, row sums); it also computes ``x - max`` in float64.
+    """
+    compiled = _compiled_kernels()
+    if compiled is not None and log_prob.flags.c_contiguous and log_prob.dtype in (np.float32, np.float64):
+        log_density, resp_weight = compiled.weighted_responsibilities(log_prob, sample_weight, scale, offsets)
+        if sample_weight is None:
+            return resp_weight, float(log_prob.shape[1]), float(np.sum(log_density))
+        return resp_weight, float(np.sum(sample_weight)), float(np.dot(sample_weight, log_density))
+    if scale != 1.0:
+        log_prob *= scale
+    if offsets is not None:
+        log_prob += np.reshape(offsets, (-1, 1))
+    log_density = responsibilities_in_place(log_prob)
+    total_weight, loglik = weight_responsibilities(log_prob, log_density, sample_weight)
+    return log_prob.sum(axis=1, dtype=np.float64), total_weight, loglik
 
 
 def weight_responsibilities(resp: np.ndarray, log_density: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[float, float]:
@@ -306,7 +351,6 @@ def diagonal_accumulate(
     n_squares = squares.shape[1]
     coefficients = np.concatenate([-0.5 * squares, precisions * means], axis=1)
     offsets = -0.5 * np.sum(precisions * means * means, axis=1) + log_det + log_weights + gaussian_constant(n_features)
-    offsets = offsets[:, None]
     n_components = means.shape[0]
     # sum r x^2, sum r x, summed in float64: x^2 - m^2 then cancels only
     # float64 digits (in float32 a tight component lost its variance).
@@ -321,10 +365,9 @@ def diagonal_accumulate(
         np.subtract(X[start:stop], origin, out=block)
         _squares(block, features[:, :n_squares])
         log_prob = coefficients @ features.T
-        log_prob += offsets
-        log_density = responsibilities_in_place(log_prob)
         weights = None if sample_weight is None else sample_weight[start:stop]
-        block_total, block_loglik = weight_responsibilities(log_prob, log_density, weights)
+        block_resp_weight, block_total, block_loglik = weighted_responsibilities(log_prob, weights, 1.0, offsets)
+        resp_weight += block_resp_weight
         total_weight += block_total
         loglik += block_loglik
         if X.dtype == np.float64:
@@ -334,7 +377,6 @@ def diagonal_accumulate(
             np.copyto(features64[:, n_squares:], block)
             _squares(features64[:, n_squares:], features64[:, :n_squares])
             moments += log_prob.astype(np.float64) @ features64
-        resp_weight += log_prob.sum(axis=1, dtype=np.float64)
     safe = np.where(resp_weight > 0, resp_weight, 1)
     new_means = moments[:, n_squares:] / safe[:, None]
     squared_means = new_means * new_means

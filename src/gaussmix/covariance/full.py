@@ -123,7 +123,6 @@ class FullCovariance(CovarianceModel):
         fused = _fused_kernels(n_features)
         if fused is not None:
             return fused.full_accumulate(X, sample_weight, params.means, factors, offsets)
-        offsets = offsets[:, None]
         X, means, origin = kernels.centre_on_rows(X, params.means)
         # (b, D) @ (D, K*D): every component's whitening in one product.
         stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
@@ -134,10 +133,9 @@ class FullCovariance(CovarianceModel):
             whitened = (X[start:stop] @ stacked).reshape(stop - start, n_components, n_features)
             whitened -= whitened_means
             log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
-            log_prob *= -0.5
-            log_prob += offsets
             weights = None if sample_weight is None else sample_weight[start:stop]
-            accumulator.add(log_prob, X[start:stop], whitened, weights)
+            # log N = -|y|^2 / 2 + offsets, applied inside the responsibilities' passes
+            accumulator.add(log_prob, X[start:stop], whitened, weights, -0.5, offsets)
         # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
         return accumulator.finish(np.linalg.inv(factors), means, origin)
 

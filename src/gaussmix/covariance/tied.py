@@ -86,7 +86,7 @@ class TiedCovariance(CovarianceModel):
         n_components = whitened_means.shape[0]
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
-        offsets = (offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features))[:, None]
+        offsets = offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features)
         resp_weight = np.zeros(n_components)
         row_sums = np.zeros((n_components, n_features))
         second_moment = np.zeros((n_features, n_features))
@@ -96,14 +96,14 @@ class TiedCovariance(CovarianceModel):
             whitened_rows = X[start:stop] @ factor
             log_prob = whitened_means @ whitened_rows.T
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
-            log_prob += offsets
-            log_density = kernels.responsibilities_in_place(log_prob)
             weights = None if sample_weight is None else sample_weight[start:stop]
-            block_total, block_loglik = kernels.weight_responsibilities(log_prob, log_density, weights)
+            block_resp_weight, block_total, block_loglik = kernels.weighted_responsibilities(
+                log_prob, weights, 1.0, offsets
+            )
+            resp_weight += block_resp_weight
             total_weight += block_total
             loglik += block_loglik
             rows64 = X[start:stop].astype(np.float64, copy=False)
-            resp_weight += log_prob.sum(axis=1, dtype=np.float64)
             row_sums += log_prob.astype(np.float64, copy=False) @ rows64
             # The responsibilities of a row sum to its weight: sum_k r_nk x x^T = w_n x x^T.
             scaled = rows64 if weights is None else rows64 * np.sqrt(weights, dtype=np.float64)[:, None]
