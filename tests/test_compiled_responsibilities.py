@@ -13,6 +13,11 @@ if numba_kernels.numba is None:
     pytest.skip("numba is not installed", allow_module_level=True)
 
 
+def _compiled_responsibilities(log_prob):
+    """Unweighted responsibilities in place by the compiled kernel; the log-densities, in ``log_prob``'s dtype."""
+    return numba_kernels.weighted_responsibilities(log_prob, None)[0].astype(log_prob.dtype, copy=False)
+
+
 def _reference(log_prob):
     """Responsibilities and log-densities of (K, n) log-probabilities, in float64 by SciPy."""
     log_prob = log_prob.astype(np.float64)
@@ -23,7 +28,7 @@ def _reference(log_prob):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", [(1, 7), (5, 1000), (64, 333)])
-def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype, shape, monkeypatch):
+def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype, shape):
     rng = np.random.RandomState(sum(shape))
     # Spreads from a few units to hundreds: many responsibilities underflow, some are exactly 1.
     log_prob = (rng.normal(size=shape) * rng.choice([1.0, 30.0, 300.0], size=shape[1])).astype(dtype)
@@ -31,7 +36,7 @@ def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype,
     expected_resp, expected_log_density = _reference(log_prob)
     resp = log_prob.copy()
     with np.errstate(divide="ignore"):
-        log_density = numba_kernels.responsibilities_in_place(resp)
+        log_density = _compiled_responsibilities(resp)
     assert resp.dtype == log_density.dtype == dtype
     # e^(x - max) / sum against SciPy's e^(x - logsumexp): the arguments' rounding (eps |x|,
     # |x| up to ~1500) bounds the difference; below the smallest normal number both count as 0.
@@ -41,7 +46,6 @@ def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype,
     np.testing.assert_allclose(log_density, expected_log_density, rtol=rtol)
     # Against the NumPy path (the same formula), only exp's last bit may differ in float64; in
     # float32 the NumPy path rounds x - max to float32 (eps |x|), the compiled one does not.
-    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
     plain = log_prob.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         plain_log_density = kernels.responsibilities_in_place(plain)
@@ -54,17 +58,16 @@ def test_compiled_exp_is_accurate_over_the_whole_range():
     # Column j holds (x_j, 0): the responsibility of the first row is e^x / (e^x + 1).
     x = np.linspace(-707.9, 0, 200_001)
     log_prob = np.vstack([x, np.zeros_like(x)])
-    numba_kernels.responsibilities_in_place(log_prob)
+    _compiled_responsibilities(log_prob)
     expected = np.exp(x) / (np.exp(x) + 1)
     assert np.max(np.abs(log_prob[0] - expected) / expected) < 4 * np.finfo(np.float64).eps
 
 
-def test_compiled_and_numpy_paths_agree_on_degenerate_columns(monkeypatch):
+def test_compiled_and_numpy_paths_agree_on_degenerate_columns():
     log_prob = np.array([[-np.inf, np.nan, 0.0, np.inf], [-np.inf, 0.0, -1e300, 1.0]])
     compiled = log_prob.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        compiled_density = kernels.responsibilities_in_place(compiled)
-    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
+        compiled_density = _compiled_responsibilities(compiled)
     plain = log_prob.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         plain_density = kernels.responsibilities_in_place(plain)

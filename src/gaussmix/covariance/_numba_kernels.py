@@ -246,13 +246,8 @@ def weighted_responsibilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`gaussmix.covariance._numpy_kernels.weighted_responsibilities`, compiled.
 
-    Parameters
-    ----------
-    log_prob : ndarray of shape (K, n), float32 or float64, C-contiguous
-        Log-densities up to ``scale`` and ``offsets``; overwritten by ``w_n p(k | x_n)``.
-    sample_weight : ndarray of shape (n,) or None
-    scale : float
-    offsets : ndarray of shape (K,) or None
+    Takes the same arguments; ``log_prob`` (K, n) must be float32 or float64
+    and C-contiguous.
 
     Returns
     -------
@@ -276,18 +271,3 @@ def weighted_responsibilities(
     with np.errstate(divide="ignore"):  # a row of density 0 (as np.log on the NumPy path would warn)
         log_density = np.log(total)
     return log_density + row_max, resp_weight
-
-
-def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
-    """:func:`gaussmix.covariance._numpy_kernels.responsibilities_in_place`, compiled.
-
-    Parameters
-    ----------
-    log_prob : ndarray of shape (K, n), float32 or float64, C-contiguous
-        Weighted log-densities; overwritten by the responsibilities.
-
-    Returns
-    -------
-    log_density : ndarray of shape (n,)
-    """
-    return weighted_responsibilities(log_prob, None)[0].astype(log_prob.dtype, copy=False)
