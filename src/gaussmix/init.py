@@ -172,7 +172,7 @@ def initial_stats(
     started on one row collapses at once).
     """
     n_samples = X.shape[0]
-    if assignment.ndim == 1:
+    if assignment.ndim == 1 and isinstance(X, np.ndarray):
         # Hard labels need no (rows, K, D) temporary (see _labelled_stats): chunks of ~8 MiB.
         chunk_rows = max(chunk_rows, LABELLED_CHUNK_BYTES // (X.dtype.itemsize * X.shape[1]))
 
