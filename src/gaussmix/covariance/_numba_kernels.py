@@ -81,9 +81,6 @@ def _full_estep(X, sample_weight, means, factors, offsets, upper):  # pragma: no
 _compiled_full_estep = None if numba is None else numba.njit(nogil=True, cache=True)(_full_estep)
 
 
-
-
-
 def full_accumulate(
     X: np.ndarray, sample_weight: Optional[np.ndarray], means: np.ndarray, factors: np.ndarray, offsets: np.ndarray
 ) -> tuple[SuffStats, float]:

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import SuffStats
+from .full import _tiny
 from .spherical import SphericalCovariance
 
 
@@ -24,6 +25,6 @@ class EqualSphericalCovariance(SphericalCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         # sum_k tr(W_k + reg N_k I) / (D sum_k N_k), whatever the scatter's layout
-        counts = stats.resp_weight + 10 * float(xp.finfo(stats.scatter.dtype).eps)
+        counts = stats.resp_weight + 10 * _tiny(xp, stats.scatter)  # the floor of every M-step
         variance = xp.sum(stats.traces()) / (stats.n_features * xp.sum(counts)) + reg_covar
         return xp.zeros_like(counts) + variance
