@@ -89,12 +89,18 @@ def _assert_stats_match(stats, loglik, reference, rtol, atol):
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
 
 
-@pytest.fixture(params=["one block", "small blocks", "no numba"])
+@pytest.fixture(params=["one block", "small blocks", "no numba", "whitened"])
 def blocks(request, monkeypatch):
     """Run the kernels in one row block per chunk, or in many (64 rows each), or
-    with the fused numba kernel turned off (the NumPy path)."""
+    with the numba kernels turned off (the NumPy path), or with dense
+    covariances on the whitening path instead of the expanded products."""
+    from gaussmix.covariance import full
+
     if request.param == "no numba":
         monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    if request.param == "whitened":
+        monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+        monkeypatch.setattr(full, "MAX_EXPANDED_FEATURES", 0)
     if request.param == "small blocks":
         monkeypatch.setattr(kernels, "BLOCK_BUDGET_BYTES", 1)
         monkeypatch.setattr(kernels, "MIN_BLOCK_ROWS", 64)
@@ -103,7 +109,7 @@ def blocks(request, monkeypatch):
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 4), (3, 7)])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 4), (3, 7), (4, 11)])
 def test_fast_path_equals_scipy_reference(model, weighted, shape, blocks):
     n_components, n_features = shape
     rng = np.random.RandomState(n_components * 100 + n_features + 7 * weighted)

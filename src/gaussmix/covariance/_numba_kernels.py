@@ -123,6 +123,21 @@ def full_accumulate(
     return stats, float(loglik)
 
 
+def _outer_products(centred, out):  # pragma: no cover - compiled
+    """``out[t] = centred[a] * centred[c]`` for the pairs a <= c in row-major order:
+    (D, b) rows -> (D (D + 1) / 2, b) products, in one call instead of D NumPy calls."""
+    n_features, n_samples = centred.shape
+    t = 0
+    for a in range(n_features):
+        for c in range(a, n_features):
+            for j in range(n_samples):
+                out[t, j] = centred[a, j] * centred[c, j]
+            t += 1
+
+
+outer_products = None if numba is None else numba.njit(nogil=True, cache=True)(_outer_products)
+
+
 # exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
 # with ln 2 split in two (fdlibm's constants), a degree-13 Taylor polynomial
 # (relative error below 1e-17 on that interval) and 2^n assembled from its
@@ -163,8 +178,10 @@ def _exp_of_row(row, scale, offset, shift, lowest, scale_bits):  # pragma: no co
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        # 0 below ``lowest``; NaN and +inf pass through (as NumPy's exp gives them)
-        row[j] = p if lowest < x < np.inf else (0.0 if x <= lowest else x)
+        # 0 below ``lowest``; NaN and +inf pass through (as NumPy's exp gives them).
+        # Two selects, not a chained comparison: branches would stop the vectorisation.
+        value = p if x > lowest else 0.0
+        row[j] = value if x < np.inf else x
 
 
 def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
@@ -180,10 +197,15 @@ def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
         total[j] += value
 
 
-def _affine_max(row, scale, offset, largest, first):  # pragma: no cover - compiled
+def _affine_copy(row, scale, offset, out):  # pragma: no cover - compiled
+    for j in range(row.shape[0]):
+        out[j] = row[j] * scale + offset
+
+
+def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
     for j in range(row.shape[0]):
         value = row[j] * scale + offset
-        largest[j] = value if first or value > largest[j] else largest[j]
+        largest[j] = value if value > largest[j] else largest[j]
 
 
 def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
@@ -196,37 +218,49 @@ def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
     return total
 
 
+#: columns of (K, n) handled together: every pass over a tile stays in the L1/L2 cache
+_TILE_COLUMNS = 256
+
+
 def _weighted_responsibilities(
     log_prob, scale, offsets, lowest, weights, row_max, total, scratch, resp_weight
 ):  # pragma: no cover - compiled
     """Columns of ``log_prob`` (K, n), read as ``scale * log_prob + offsets[:, None]``,
     become ``w_n p(k | x_n)``; ``row_max``, ``total`` (n,) and ``resp_weight`` (K,) are filled.
 
-    Four passes over (K, n): max, exp (with the sum per column), scaling by
-    ``w_n / total_n`` (with the sum per row)."""
+    Four passes over each tile of columns: max, exp (with the sum per column),
+    scaling by ``w_n / total_n`` (with the sum per row)."""
     n_components, n_samples = log_prob.shape
-    for k in range(n_components):
-        _affine_max(log_prob[k], scale, offsets[k], row_max, k == 0)
-    for j in range(n_samples):
-        largest = row_max[j]
-        if not (-np.inf < largest < np.inf):
-            row_max[j] = 0.0
-        total[j] = 0.0
-    bits = scratch.view(np.int64)
-    for k in range(n_components):
-        _exp_of_row(log_prob[k], scale, offsets[k], row_max, lowest, scratch)
-        _power_of_two_from_bits(bits)
-        _scale_and_sum(log_prob[k], scratch, total)
-    for j in range(n_samples):
-        scratch[j] = weights[j] / total[j]
-    for k in range(n_components):
-        resp_weight[k] = _multiply_and_sum(log_prob[k], scratch)
+    resp_weight[:] = 0.0
+    for start in range(0, n_samples, _TILE_COLUMNS):
+        stop = min(start + _TILE_COLUMNS, n_samples)
+        tile_max = row_max[start:stop]
+        tile_total = total[start:stop]
+        tile_scratch = scratch[start:stop]
+        _affine_copy(log_prob[0, start:stop], scale, offsets[0], tile_max)
+        for k in range(1, n_components):
+            _affine_max(log_prob[k, start:stop], scale, offsets[k], tile_max)
+        for j in range(stop - start):
+            largest = tile_max[j]
+            if not (-np.inf < largest < np.inf):
+                tile_max[j] = 0.0
+            tile_total[j] = 0.0
+        bits = tile_scratch.view(np.int64)
+        for k in range(n_components):
+            row = log_prob[k, start:stop]
+            _exp_of_row(row, scale, offsets[k], tile_max, lowest, tile_scratch)
+            _power_of_two_from_bits(bits)
+            _scale_and_sum(row, tile_scratch, tile_total)
+        for j in range(stop - start):
+            tile_scratch[j] = weights[start + j] / tile_total[j]
+        for k in range(n_components):
+            resp_weight[k] += _multiply_and_sum(log_prob[k, start:stop], tile_scratch)
 
 
 if numba is not None:
-    _exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_max = (
+    _exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_copy, _affine_max = (
         numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
-        for function in (_exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_max)
+        for function in (_exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_copy, _affine_max)
     )
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
     _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -83,9 +83,11 @@ MIN_BLOCK_ROWS = 128
 MAX_BLOCK_ROWS = 8192
 
 
-def block_rows(row_width: int, itemsize: int) -> int:
-    """Rows per block so that a (rows, ``row_width``) temporary stays cache-sized."""
-    rows = BLOCK_BUDGET_BYTES // max(1, row_width * itemsize)
+def block_rows(row_width: int, itemsize: int, budget: Optional[int] = None) -> int:
+    """Rows per block so that a (rows, ``row_width``) temporary stays cache-sized
+    (``budget`` bytes, by default :data:`BLOCK_BUDGET_BYTES`)."""
+    budget = BLOCK_BUDGET_BYTES if budget is None else budget
+    rows = budget // max(1, row_width * itemsize)
     return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
 
 
@@ -249,6 +251,32 @@ def weighted_responsibilities(
     return log_prob.sum(axis=1, dtype=np.float64), total_weight, loglik
 
 
+class ResponsibilityTotals:
+    """Running sums of :func:`weighted_responsibilities` over the row blocks of a chunk.
+
+    Attributes
+    ----------
+    resp_weight : ndarray of shape (K,), float64
+    total_weight, loglik : float
+    """
+
+    def __init__(self, n_components: int) -> None:
+        self.resp_weight = np.zeros(n_components)
+        self.total_weight = 0.0
+        self.loglik = 0.0
+
+    def add(
+        self, log_prob: np.ndarray, sample_weight: Optional[np.ndarray], start: int, stop: int, offsets: np.ndarray
+    ) -> None:
+        """Responsibilities of rows ``start:stop`` in place (``log_prob`` (K, b) as in
+        :func:`weighted_responsibilities`, scale 1), and their sums."""
+        weights = None if sample_weight is None else sample_weight[start:stop]
+        resp_weight, total_weight, loglik = weighted_responsibilities(log_prob, weights, 1.0, offsets)
+        self.resp_weight += resp_weight
+        self.total_weight += total_weight
+        self.loglik += loglik
+
+
 def weight_responsibilities(resp: np.ndarray, log_density: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[float, float]:
     """Multiply ``resp`` (K, n) by the sample weights in place.
 
@@ -270,128 +298,3 @@ def suff_stats(resp_weight: np.ndarray, means: np.ndarray, scatter: np.ndarray, 
     (means of empty components stay zero, as :class:`SuffStats` documents)."""
     means = np.where((resp_weight > 0)[:, None], means + origin, 0)
     return SuffStats(resp_weight, means, scatter, total_weight)
-
-
-def axis_aligned_accumulate_chunk(
-    model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]],
-    trace: bool = False,
-) -> tuple[SuffStats, float]:
-    """Batched E-step for axis-aligned structures (one product with ``[x^2, x]`` each way).
-
-    ``model`` provides ``feature_precisions`` (K, D) and
-    ``log_det_precision_cholesky``; ``generic`` is the namespace-generic
-    E-step, taken for other namespaces than NumPy and where the expansion
-    would lose too many digits (see :func:`diagonal_accumulate`). With
-    ``trace`` (spherical precisions), the products use ``[|x|^2, x]`` and the
-    statistics keep (K, 1) traces.
-    """
-    precisions_cholesky = params.precisions_cholesky
-    if not is_numpy(X, precisions_cholesky):
-        return generic(X, sample_weight, params)
-    n_features = X.shape[1]
-    fast = diagonal_accumulate(
-        X,
-        sample_weight,
-        np.log(params.weights),
-        params.means,
-        model.feature_precisions(precisions_cholesky, n_features),
-        model.log_det_precision_cholesky(precisions_cholesky, n_features),
-        trace=trace,
-    )
-    return generic(X, sample_weight, params) if fast is None else fast
-
-
-def diagonal_accumulate(
-    X: np.ndarray,
-    sample_weight: Optional[np.ndarray],
-    log_weights: np.ndarray,
-    means: np.ndarray,
-    precisions: np.ndarray,
-    log_det: np.ndarray,
-    trace: bool = False,
-) -> Optional[tuple[SuffStats, float]]:
-    """E-step for axis-aligned covariances (diag, spherical) on one chunk.
-
-    Both the log-densities and the statistics come from one product each with
-    the features ``[x^2, x]`` of shape (n, 2D):
-    ``log N = [x^2, x] . [-p/2, p mu] - p mu^2 / 2 + log det + const``.
-    With ``trace`` (every feature of a component has the same precision) the
-    features are ``[|x|^2, x]``, shape (n, D + 1), and the scatters (K, 1) traces.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, D)
-    sample_weight : ndarray of shape (n,) or None
-    log_weights : ndarray of shape (K,)
-    means : ndarray of shape (K, D)
-    precisions : ndarray of shape (K, D)
-        Inverse variances per component and feature.
-    log_det : ndarray of shape (K,)
-        ``log det C_k`` (half the log-determinant of the precision).
-
-    Returns
-    -------
-    stats : SuffStats
-        With (K, D) diagonal scatters, or (K, 1) traces.
-    loglik : float
-        ``None`` in place of both when :func:`expansion_is_accurate` says the
-        expansion would lose too many digits (the caller takes the generic path).
-    """
-    n_features = X.shape[1]
-    # The frame of centre_on_rows, but each block is centred as it is copied into
-    # the features buffer: no centred copy of the whole chunk, no concatenation.
-    origin = X.mean(axis=0)
-    means = means - origin
-    if not expansion_is_accurate(means * np.sqrt(precisions)):
-        return None
-    squares = precisions[:, :1] if trace else precisions  # the coefficients of |x|^2, or of x^2
-    n_squares = squares.shape[1]
-    coefficients = np.concatenate([-0.5 * squares, precisions * means], axis=1)
-    offsets = -0.5 * np.sum(precisions * means * means, axis=1) + log_det + log_weights + gaussian_constant(n_features)
-    n_components = means.shape[0]
-    # sum r x^2, sum r x, summed in float64: x^2 - m^2 then cancels only
-    # float64 digits (in float32 a tight component lost its variance).
-    moments = np.zeros((n_components, n_squares + n_features))
-    resp_weight = np.zeros(n_components)
-    total_weight = loglik = 0.0
-    rows = block_rows(n_components + n_squares + n_features, X.dtype.itemsize)
-    buffer = np.empty((min(rows, X.shape[0]), n_squares + n_features), dtype=X.dtype)
-    for start, stop in row_blocks(X.shape[0], rows):
-        features = buffer[: stop - start]  # [x^2, x] or [|x|^2, x] of the centred block, C-contiguous
-        block = features[:, n_squares:]
-        np.subtract(X[start:stop], origin, out=block)
-        _squares(block, features[:, :n_squares])
-        log_prob = coefficients @ features.T
-        weights = None if sample_weight is None else sample_weight[start:stop]
-        block_resp_weight, block_total, block_loglik = weighted_responsibilities(log_prob, weights, 1.0, offsets)
-        resp_weight += block_resp_weight
-        total_weight += block_total
-        loglik += block_loglik
-        if X.dtype == np.float64:
-            moments += log_prob @ features
-        else:
-            features64 = np.empty(features.shape)
-            np.copyto(features64[:, n_squares:], block)
-            _squares(features64[:, n_squares:], features64[:, :n_squares])
-            moments += log_prob.astype(np.float64) @ features64
-    safe = np.where(resp_weight > 0, resp_weight, 1)
-    new_means = moments[:, n_squares:] / safe[:, None]
-    squared_means = new_means * new_means
-    if trace:
-        squared_means = squared_means.sum(axis=1, keepdims=True)
-    # Centred on the chunk's mean row, so x^2 - m^2 keeps the digits a
-    # component's spread needs (expansion_is_accurate); rounding may still
-    # leave a tiny negative.
-    scatter = np.maximum(moments[:, :n_squares] - resp_weight[:, None] * squared_means, 0)
-    dtype = X.dtype
-    return suff_stats(
-        resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), total_weight, origin
-    ), loglik
-
-
-def _squares(rows: np.ndarray, out: np.ndarray) -> None:
-    """``out <- rows**2`` (shape (n, D)) or, when ``out`` has one column, ``|row|^2``."""
-    if out.shape[1] == rows.shape[1]:
-        np.multiply(rows, rows, out=out)
-    else:
-        np.einsum("nd,nd->n", rows, rows, out=out[:, 0])

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backends import get_namespace
 from ..stats import SuffStats
-from . import _numpy_kernels as kernels
+from . import _expanded
 from .base import CovarianceModel
 from .full import _eye, _tiny
 
@@ -54,9 +54,9 @@ class DiagCovariance(CovarianceModel):
         return xp.sum(xp.log(precisions_cholesky), axis=1)
 
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
+        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
 
-    accumulate_chunk.__doc__ = kernels.axis_aligned_accumulate_chunk.__doc__
+    accumulate_chunk.__doc__ = _expanded.axis_aligned_accumulate_chunk.__doc__
 
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""

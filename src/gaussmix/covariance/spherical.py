@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backends import get_namespace
 from ..stats import SuffStats
-from . import _numpy_kernels as kernels
+from . import _expanded
 from .base import CovarianceModel
 from .full import _eye, _tiny
 
@@ -56,9 +56,9 @@ class SphericalCovariance(CovarianceModel):
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
         """Batched E-step on ``[|x|^2, x]`` (D + 1 columns); statistics with (K, 1) trace scatters.
 
-        See :func:`~gaussmix.covariance._numpy_kernels.axis_aligned_accumulate_chunk`.
+        See :func:`~gaussmix.covariance._expanded.axis_aligned_accumulate_chunk`.
         """
-        return kernels.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
+        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
 
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""

@@ -87,35 +87,30 @@ class TiedCovariance(CovarianceModel):
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
         offsets = offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features)
-        resp_weight = np.zeros(n_components)
+        totals = kernels.ResponsibilityTotals(n_components)
         row_sums = np.zeros((n_components, n_features))
         second_moment = np.zeros((n_features, n_features))
-        total_weight = loglik = 0.0
         block = kernels.block_rows(n_components + n_features, X.dtype.itemsize)
         for start, stop in kernels.row_blocks(X.shape[0], block):
             whitened_rows = X[start:stop] @ factor
             log_prob = whitened_means @ whitened_rows.T
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
+            totals.add(log_prob, sample_weight, start, stop, offsets)
             weights = None if sample_weight is None else sample_weight[start:stop]
-            block_resp_weight, block_total, block_loglik = kernels.weighted_responsibilities(
-                log_prob, weights, 1.0, offsets
-            )
-            resp_weight += block_resp_weight
-            total_weight += block_total
-            loglik += block_loglik
             rows64 = X[start:stop].astype(np.float64, copy=False)
             row_sums += log_prob.astype(np.float64, copy=False) @ rows64
             # The responsibilities of a row sum to its weight: sum_k r_nk x x^T = w_n x x^T.
             scaled = rows64 if weights is None else rows64 * np.sqrt(weights, dtype=np.float64)[:, None]
             second_moment += scaled.T @ scaled
+        resp_weight = totals.resp_weight
         safe = np.where(resp_weight > 0, resp_weight, 1)
         new_means = row_sums / safe[:, None]
         within = second_moment - (new_means * resp_weight[:, None]).T @ new_means
         within = 0.5 * (within + within.T)
         dtype = X.dtype
         return kernels.suff_stats(
-            resp_weight.astype(dtype), new_means.astype(dtype), within[None].astype(dtype), total_weight, origin
-        ), loglik
+            resp_weight.astype(dtype), new_means.astype(dtype), within[None].astype(dtype), totals.total_weight, origin
+        ), totals.loglik
 
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:
         xp = get_namespace(covariances)

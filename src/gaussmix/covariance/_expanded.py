@@ -1,0 +1,372 @@
+"""E-steps on expanded quadratic features: two matrix products per block of rows.
+
+With rows centred on the chunk's mean row, a component's weighted
+log-density is linear in the features ``f(x) = [q(x), x]``, where ``q(x)``
+holds the products of coordinates its precision ``P_k`` weighs::
+
+    log pi_k N(x | k) = <Q_k, q(x)> + (P_k mu_k) . x + c_k
+
+So one product ``A (K, W) @ F^T (W, b)`` gives every log-density of a block,
+and once those are responsibilities ``R (K, b)``, one product ``R @ F`` gives
+every weighted moment: ``sum r q(x)`` and ``sum r x``. The scatter about the
+new means is then ``M2 - N m m^T``. Three feature maps, one per kind of
+precision: :class:`Squares` (diagonal, ``q = x^2``), :class:`SquaredNorm`
+(spherical, ``q = |x|^2``) and :class:`OuterProducts` (full, ``q`` the upper
+triangle of ``x x^T``: the product then needs only the flops the symmetric
+precision and scatter really have, in two large products instead of K
+whitenings and K scatters).
+
+Both expansions cancel digits: as many as a row's (or mean's) distance from
+the chunk's centre, in the component's standard deviations, demands; more
+when a correlation is close to 1. :func:`rounding_scale` bounds that. The
+log-densities are expanded only where the bound allows (else the caller takes
+a per-component path); float32 moments are checked afterwards, and redone in
+float64 where they would have lost too much.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..stats import SuffStats
+from . import _numpy_kernels as kernels
+
+#: rounding error (relative to the covariances, summed over dimensions) that
+#: float32 moments may add before a chunk's moments are summed in float64
+#: instead; see :func:`rounding_scale`
+MOMENTS_TOLERANCE = 1e-5
+
+
+class QuadraticFeatures:
+    """The features ``[q(x), x]`` of one kind of precision, and what goes with them.
+
+    Parameters
+    ----------
+    n_features : int
+        D, the number of columns of the data.
+    """
+
+    #: whether a block's features are stored column by column: (W, b) memory,
+    #: used through its (b, W) transpose (cheaper to build when q has many columns)
+    by_columns = False
+
+    def __init__(self, n_features: int) -> None:
+        self.n_features = n_features
+
+    @property
+    def n_squares(self) -> int:
+        """Columns of ``q(x)``."""
+        raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        """W, the columns of ``[q(x), x]``."""
+        return self.n_squares + self.n_features
+
+    def allocate(self, rows: int, dtype: np.dtype) -> np.ndarray:
+        """A buffer for the features of ``rows`` rows (see :meth:`view`)."""
+        shape = (self.width, rows) if self.by_columns else (rows, self.width)
+        return np.empty(shape, dtype=dtype)
+
+    def view(self, buffer: np.ndarray, rows: int) -> np.ndarray:
+        """The (``rows``, W) features array inside ``buffer``."""
+        return buffer[:, :rows].T if self.by_columns else buffer[:rows]
+
+    def fill(self, X: np.ndarray, origin: np.ndarray, out: np.ndarray) -> None:
+        """``out`` (b, W) <- the features of the rows ``X - origin`` (``X`` of shape (b, D))."""
+        centred = out[:, self.n_squares:]
+        np.subtract(X, origin, out=centred)
+        self._fill_squares(centred, out[:, : self.n_squares])
+
+    def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
+        """``Q_k`` (K, ``n_squares``): ``<Q_k, q(x)> = -x^T P_k x / 2``."""
+        raise NotImplementedError
+
+    def times(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """``P_k v_k`` for (K, D) vectors."""
+        raise NotImplementedError
+
+    def absolute_form(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """``sum_ab |P_k,ab| v_k,a v_k,b`` (K,) for non-negative (K, D) vectors."""
+        raise NotImplementedError
+
+    def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
+        """Scatter about ``means`` from the moments ``sum r q(x)`` (K, ``n_squares``),
+        in the :class:`SuffStats` layout of this kind of precision."""
+        raise NotImplementedError
+
+
+class Squares(QuadraticFeatures):
+    """``[x^2, x]`` for diagonal precisions, given as (K, D); (K, D) scatters."""
+
+    @property
+    def n_squares(self) -> int:
+        return self.n_features
+
+    def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
+        np.multiply(centred, centred, out=out)
+
+    def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
+        return -0.5 * precisions
+
+    def times(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return precisions * vectors
+
+    def absolute_form(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return np.sum(precisions * vectors * vectors, axis=1)
+
+    def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
+        # rounding may leave a tiny negative where a component has almost no spread
+        return np.maximum(second_moments - resp_weight[:, None] * means * means, 0)
+
+
+class SquaredNorm(Squares):
+    """``[|x|^2, x]`` for spherical precisions, given as (K, D) with equal columns; (K, 1) trace scatters."""
+
+    @property
+    def n_squares(self) -> int:
+        return 1
+
+    def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
+        np.einsum("nd,nd->n", centred, centred, out=out[:, 0])
+
+    def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
+        return -0.5 * precisions[:, :1]
+
+    def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
+        squared_norms = np.sum(means * means, axis=1, keepdims=True)
+        return np.maximum(second_moments - resp_weight[:, None] * squared_norms, 0)
+
+
+class OuterProducts(QuadraticFeatures):
+    """``[upper(x x^T), x]`` for dense precisions, given as (K, D, D); (K, D, D) scatters.
+
+    The D (D + 1) / 2 products are built one feature row at a time, so the
+    features are stored by columns: each step is then one contiguous
+    (D - a, b) product.
+    """
+
+    by_columns = True
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__(n_features)
+        self.rows, self.columns = np.triu_indices(n_features)
+
+    @property
+    def n_squares(self) -> int:
+        return self.rows.size
+
+    def fill(self, X: np.ndarray, origin: np.ndarray, out: np.ndarray) -> None:
+        by_feature = out.T  # (W, b), C-contiguous rows
+        n_squares = self.n_squares
+        centred = by_feature[n_squares:]
+        np.subtract(X.T, origin[:, None], out=centred)
+        compiled = kernels._compiled_kernels()
+        if compiled is not None:  # one call, not D: 2-5x faster at D = 16 to 64
+            compiled.outer_products(centred, by_feature[:n_squares])
+            return
+        start = 0
+        for a in range(self.n_features):
+            stop = start + self.n_features - a
+            np.multiply(centred[a], centred[a:], out=by_feature[start:stop])
+            start = stop
+
+    def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
+        # x^T P x counts each off-diagonal product twice
+        twice_off_diagonal = np.where(self.rows == self.columns, -0.5, -1.0)
+        return precisions[:, self.rows, self.columns] * twice_off_diagonal
+
+    def times(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return np.einsum("kab,kb->ka", precisions, vectors)
+
+    def absolute_form(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        return np.einsum("ka,kab,kb->k", vectors, np.abs(precisions), vectors)
+
+    def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
+        n_components, n_features = means.shape
+        scatter = np.empty((n_components, n_features, n_features))
+        scatter[:, self.rows, self.columns] = second_moments
+        scatter[:, self.columns, self.rows] = second_moments
+        return scatter - resp_weight[:, None, None] * (means[:, :, None] * means[:, None, :])
+
+
+def rounding_scale(
+    features: QuadraticFeatures, precisions: np.ndarray, centred_means: np.ndarray, deviations: np.ndarray
+) -> np.ndarray:
+    """How many units of the working precision an expanded quadratic form may lose, per component.
+
+    A row near component k sits at about ``|mu_k - origin| + sigma_k`` from the
+    chunk's centre in each coordinate; the expansion's terms are then of size
+    ``v^T |P_k| v`` with ``v`` that sum, while their total (the squared
+    Mahalanobis distance) is of order D. Rounding the terms costs about ``eps``
+    times that: in the log-densities (absolute), and, relative to the
+    covariance in ``P_k``'s metric, in the scatter ``M2 - N m m^T``.
+
+    Parameters
+    ----------
+    precisions : ndarray
+        In the layout of ``features``.
+    centred_means : ndarray of shape (K, D)
+        Means relative to the chunk's origin.
+    deviations : ndarray of shape (K, D)
+        Standard deviations per component and feature.
+
+    Returns
+    -------
+    ndarray of shape (K,)
+    """
+    return features.absolute_form(precisions, np.abs(centred_means) + deviations)
+
+
+def expanded_accumulate(
+    X: np.ndarray,
+    sample_weight: Optional[np.ndarray],
+    log_weights: np.ndarray,
+    means: np.ndarray,
+    precisions: np.ndarray,
+    deviations: np.ndarray,
+    log_det: np.ndarray,
+    features: QuadraticFeatures,
+    dtype: Optional[np.dtype] = None,
+) -> Optional[tuple[SuffStats, float]]:
+    """E-step on one chunk through the features ``[q(x), x]``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+    sample_weight : ndarray of shape (n,) or None
+    log_weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    precisions : ndarray
+        (K, D) per-feature precisions or (K, D, D) precision matrices, as ``features`` takes them.
+    deviations : ndarray of shape (K, D)
+        Standard deviations per component and feature (for :func:`rounding_scale`).
+    log_det : ndarray of shape (K,)
+        ``log det C_k`` (half the log-determinant of the precision).
+    features : QuadraticFeatures
+    dtype : dtype, optional
+        Of the statistics; ``X``'s by default.
+
+    Returns
+    -------
+    stats : SuffStats
+    loglik : float
+        ``None`` in place of both where the expansion would lose too many
+        digits (the caller then takes a per-component path).
+    """
+    n_features = X.shape[1]
+    eps = float(np.finfo(X.dtype).eps)
+    # The frame of centre_on_rows, but each block is centred as its features
+    # are built: no centred copy of the whole chunk.
+    origin = X.mean(axis=0)
+    centred_means = means - origin
+    lost = eps * np.max(rounding_scale(features, precisions, centred_means, deviations))
+    if lost > kernels.EXPANSION_TOLERANCE * (1 + n_features):
+        return None
+    # Sum the moments in float64 right away where the current means predict that
+    # float32 moments would fail the check below.
+    moments_tolerance = MOMENTS_TOLERANCE * (1 + n_features)
+    moments_dtype = X.dtype if lost <= moments_tolerance else np.dtype(np.float64)
+    linear = features.times(precisions, centred_means)
+    coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
+    offsets = -0.5 * np.sum(linear * centred_means, axis=1) + log_det + log_weights
+    offsets = offsets + kernels.gaussian_constant(n_features)
+    while True:
+        resp_weight, moments, total_weight, loglik = _moments(
+            X, sample_weight, origin, coefficients.astype(X.dtype), offsets, features, moments_dtype
+        )
+        safe = np.where(resp_weight > 0, resp_weight, 1)
+        new_means = moments[:, features.n_squares:] / safe[:, None]
+        # Relative to the covariances, rounding the moments costs eps * rounding_scale.
+        lost_in_moments = np.finfo(moments_dtype).eps * rounding_scale(features, precisions, new_means, deviations)
+        if np.max(lost_in_moments, initial=0.0, where=resp_weight > 0) <= moments_tolerance:
+            break
+        if moments_dtype == np.float64:
+            return None
+        moments_dtype = np.dtype(np.float64)
+    scatter = features.scatter(moments[:, : features.n_squares], resp_weight, new_means)
+    scatter[resp_weight == 0] = 0
+    dtype = X.dtype if dtype is None else dtype
+    stats = kernels.suff_stats(
+        resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), total_weight, origin
+    )
+    return stats, loglik
+
+
+def _moments(
+    X: np.ndarray,
+    sample_weight: Optional[np.ndarray],
+    origin: np.ndarray,
+    coefficients: np.ndarray,
+    offsets: np.ndarray,
+    features: QuadraticFeatures,
+    moments_dtype: np.dtype,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Block by block: log-densities ``coefficients @ f(x)`` in ``X``'s dtype, responsibilities,
+    and the moments ``sum_n r_nk f(x_n)`` from a product in ``moments_dtype``, summed in float64.
+
+    Returns
+    -------
+    resp_weight : ndarray of shape (K,)
+    moments : ndarray of shape (K, W)
+    total_weight, loglik : float
+    """
+    n_samples = X.shape[0]
+    n_components = coefficients.shape[0]
+    moments = np.zeros((n_components, features.width))
+    totals = kernels.ResponsibilityTotals(n_components)
+    # The features are the widest temporary; two of the base budget measured best
+    # (each product then has a few hundred to a few thousand rows).
+    rows = kernels.block_rows(features.width + n_components, X.dtype.itemsize, 2 * kernels.BLOCK_BUDGET_BYTES)
+    rows = min(rows, n_samples)
+    buffer = features.allocate(rows, X.dtype)
+    wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != X.dtype else None
+    for start, stop in kernels.row_blocks(n_samples, rows):
+        block = features.view(buffer, stop - start)
+        features.fill(X[start:stop], origin, block)
+        log_prob = coefficients @ block.T
+        totals.add(log_prob, sample_weight, start, stop, offsets)
+        if wide_buffer is None:
+            moments += log_prob @ block
+        else:
+            # float64 moments of float32 rows: the features rebuilt from widened rows
+            wide = features.view(wide_buffer, stop - start)
+            features.fill(X[start:stop].astype(moments_dtype), origin.astype(moments_dtype), wide)
+            moments += log_prob.astype(moments_dtype) @ wide
+    return totals.resp_weight, moments, totals.total_weight, totals.loglik
+
+
+def axis_aligned_accumulate_chunk(
+    model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]],
+    trace: bool = False,
+) -> tuple[SuffStats, float]:
+    """Batched E-step for axis-aligned structures (one product with ``[x^2, x]`` each way).
+
+    ``model`` provides ``feature_precisions`` (K, D) and
+    ``log_det_precision_cholesky``; ``generic`` is the namespace-generic
+    E-step, taken for other namespaces than NumPy and where the expansion
+    would lose too many digits (see :func:`expanded_accumulate`). With
+    ``trace`` (spherical precisions), the products use ``[|x|^2, x]`` and the
+    statistics keep (K, 1) traces.
+    """
+    precisions_cholesky = params.precisions_cholesky
+    if not kernels.is_numpy(X, precisions_cholesky):
+        return generic(X, sample_weight, params)
+    n_features = X.shape[1]
+    precisions = model.feature_precisions(precisions_cholesky, n_features)
+    fast = expanded_accumulate(
+        X,
+        sample_weight,
+        np.log(params.weights),
+        params.means,
+        precisions,
+        1.0 / np.sqrt(precisions),
+        model.log_det_precision_cholesky(precisions_cholesky, n_features),
+        SquaredNorm(n_features) if trace else Squares(n_features),
+    )
+    return generic(X, sample_weight, params) if fast is None else fast

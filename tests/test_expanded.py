@@ -1,0 +1,108 @@
+"""The expanded-products E-step: its features, and when float32 moments give way to float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaussmix import get_covariance_model
+from gaussmix.covariance import _expanded
+from gaussmix.params import MixtureParams
+
+from .test_fast_path_reference import _assert_stats_match, _reference
+
+
+@pytest.mark.parametrize("numba", ["1", "0"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_outer_product_features_are_the_upper_triangle_of_x_xT(numba, dtype, monkeypatch):
+    monkeypatch.setenv("GAUSSMIX_NUMBA", numba)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(37, 6)).astype(dtype)
+    origin = X.mean(axis=0)
+    features = _expanded.OuterProducts(6)
+    out = features.view(features.allocate(50, dtype), 37)
+    features.fill(X, origin, out)
+    centred = X - origin
+    rows, columns = np.triu_indices(6)
+    np.testing.assert_array_equal(out[:, 21:], centred)
+    np.testing.assert_array_equal(out[:, :21], centred[:, rows] * centred[:, columns])
+
+
+@pytest.mark.parametrize("cls", [_expanded.Squares, _expanded.SquaredNorm, _expanded.OuterProducts])
+def test_quadratic_coefficients_give_minus_half_the_quadratic_form(cls):
+    rng = np.random.RandomState(1)
+    n_features = 5
+    factors = rng.normal(size=(3, n_features, n_features))
+    dense = factors @ factors.transpose(0, 2, 1)
+    if cls is _expanded.OuterProducts:
+        precisions = dense
+    elif cls is _expanded.Squares:
+        precisions = np.diagonal(dense, axis1=1, axis2=2).copy()
+    else:
+        precisions = np.repeat(rng.uniform(0.5, 2, size=(3, 1)), n_features, axis=1)
+    features = cls(n_features)
+    x = rng.normal(size=(4, n_features))
+    values = features.view(features.allocate(4, np.float64), 4)
+    features.fill(x, np.zeros(n_features), values)
+    expanded = features.quadratic_coefficients(precisions) @ values[:, : features.n_squares].T
+    matrices = precisions if precisions.ndim == 3 else precisions[:, :, None] * np.eye(n_features)
+    np.testing.assert_allclose(expanded, -0.5 * np.einsum("nd,kde,ne->kn", x, matrices, x), rtol=1e-12)
+
+
+def _spy_on_moments(monkeypatch):
+    """Record the dtype in which every call of the moments loop sums its products."""
+    calls = []
+    moments = _expanded._moments
+
+    def spy(*args):
+        calls.append(np.dtype(args[-1]))
+        return moments(*args)
+
+    monkeypatch.setattr(_expanded, "_moments", spy)
+    return calls
+
+
+def _two_clusters(separation, means_at, covariance_type, rng):
+    """float32 rows in two unit clusters at +-separation on the first axis, and a start with means at +-means_at."""
+    n_features = 3
+    labels = rng.randint(2, size=4000)
+    X = rng.normal(size=(4000, n_features))
+    X[:, 0] += np.where(labels == 1, separation, -separation)
+    model = get_covariance_model(covariance_type)
+    means = np.zeros((2, n_features))
+    means[:, 0] = [-means_at, means_at]
+    shape = model.parameter_shape(2, n_features)
+    covariances = np.ones(shape) if len(shape) < 3 else np.broadcast_to(np.eye(n_features), shape).copy()
+    params = MixtureParams.from_covariances(
+        np.full(2, 0.5, np.float32), means.astype(np.float32), covariances.astype(np.float32), model
+    )
+    return X.astype(np.float32), model, params
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_float32_moments_where_clusters_are_close(covariance_type, monkeypatch):
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")  # full: the expanded path, not the fused kernel
+    calls = _spy_on_moments(monkeypatch)
+    X, model, params = _two_clusters(1.0, 1.0, covariance_type, np.random.RandomState(2))
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert calls == [np.float32]
+    assert stats.scatter.dtype == np.float32
+    _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_float32_moments_that_would_cancel_are_summed_in_float64(covariance_type, monkeypatch):
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    calls = _spy_on_moments(monkeypatch)
+    # The start's means (+-1) predict little cancellation; the clusters at +-30 make the new
+    # means cancel ~30^2 times eps in float32: the check afterwards redoes the chunk in float64.
+    X, model, params = _two_clusters(30.0, 1.0, covariance_type, np.random.RandomState(3))
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert calls == [np.float32, np.float64]
+    assert stats.scatter.dtype == np.float32
+    _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-5, atol=1e-5)
+    # Started from means that already sit at the clusters, the float64 sums are chosen first.
+    calls.clear()
+    X, model, params = _two_clusters(30.0, 30.0, covariance_type, np.random.RandomState(3))
+    model.accumulate_chunk(X, None, params)
+    assert calls == [np.float64]
