@@ -12,20 +12,30 @@ from gaussmix.params import MixtureParams
 from .test_fast_path_reference import _assert_stats_match, _reference
 
 
+def _expected_features(cls, centred):
+    if cls is _expanded.OuterProducts:
+        rows, columns = np.triu_indices(centred.shape[1])
+        return centred[:, rows] * centred[:, columns]
+    if cls is _expanded.Squares:
+        return centred * centred
+    return np.sum(centred * centred, axis=1, keepdims=True)
+
+
 @pytest.mark.parametrize("numba", ["1", "0"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_outer_product_features_are_the_upper_triangle_of_x_xT(numba, dtype, monkeypatch):
+@pytest.mark.parametrize("cls", [_expanded.Squares, _expanded.SquaredNorm, _expanded.OuterProducts])
+def test_features_are_the_centred_rows_and_their_products(cls, numba, dtype, monkeypatch):
     monkeypatch.setenv("GAUSSMIX_NUMBA", numba)
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(37, 6)).astype(dtype)
+    X = rng.normal(size=(37, 6)).astype(dtype) + 5
     origin = X.mean(axis=0)
-    features = _expanded.OuterProducts(6)
+    features = cls(6)
     out = features.view(features.allocate(50, dtype), 37)
     features.fill(X, origin, out)
     centred = X - origin
-    rows, columns = np.triu_indices(6)
-    np.testing.assert_array_equal(out[:, 21:], centred)
-    np.testing.assert_array_equal(out[:, :21], centred[:, rows] * centred[:, columns])
+    np.testing.assert_array_equal(out[:, features.n_squares:], centred)
+    rtol = 1e-15 if dtype == np.float64 else 1e-6  # the compiled norm may sum in another order
+    np.testing.assert_allclose(out[:, : features.n_squares], _expected_features(cls, centred), rtol=rtol)
 
 
 @pytest.mark.parametrize("cls", [_expanded.Squares, _expanded.SquaredNorm, _expanded.OuterProducts])

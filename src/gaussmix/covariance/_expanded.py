@@ -76,11 +76,18 @@ class QuadraticFeatures:
 
     def fill(self, X: np.ndarray, origin: np.ndarray, out: np.ndarray) -> None:
         """``out`` (b, W) <- the features of the rows ``X - origin`` (``X`` of shape (b, D))."""
+        compiled = kernels._compiled_kernels()
+        if compiled is not None and out.flags.c_contiguous:  # one pass instead of two or three
+            self._compiled_fill(compiled)(X, origin, out)
+            return
         centred = out[:, self.n_squares:]
         np.subtract(X, origin, out=centred)
         self._fill_squares(centred, out[:, : self.n_squares])
 
     def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _compiled_fill(self, compiled: Any) -> Callable[..., None]:
         raise NotImplementedError
 
     def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
@@ -111,6 +118,9 @@ class Squares(QuadraticFeatures):
     def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
         np.multiply(centred, centred, out=out)
 
+    def _compiled_fill(self, compiled: Any) -> Callable[..., None]:
+        return compiled.centred_squares
+
     def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
         return -0.5 * precisions
 
@@ -134,6 +144,9 @@ class SquaredNorm(Squares):
 
     def _fill_squares(self, centred: np.ndarray, out: np.ndarray) -> None:
         np.einsum("nd,nd->n", centred, centred, out=out[:, 0])
+
+    def _compiled_fill(self, compiled: Any) -> Callable[..., None]:
+        return compiled.centred_norms
 
     def quadratic_coefficients(self, precisions: np.ndarray) -> np.ndarray:
         return -0.5 * precisions[:, :1]

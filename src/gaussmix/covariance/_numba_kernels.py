@@ -135,7 +135,36 @@ def _outer_products(centred, out):  # pragma: no cover - compiled
             t += 1
 
 
-outer_products = None if numba is None else numba.njit(nogil=True, cache=True)(_outer_products)
+def _centred_squares(X, origin, out):  # pragma: no cover - compiled
+    """``out`` (b, 2D) <- ``[(x - origin)^2, x - origin]``, one pass over the rows."""
+    n_samples, n_features = X.shape
+    for i in range(n_samples):
+        for a in range(n_features):
+            value = X[i, a] - origin[a]
+            out[i, n_features + a] = value
+            out[i, a] = value * value
+
+
+def _centred_norms(X, origin, out):  # pragma: no cover - compiled
+    """``out`` (b, D + 1) <- ``[|x - origin|^2, x - origin]``, one pass over the rows."""
+    n_samples, n_features = X.shape
+    for i in range(n_samples):
+        norm = 0.0
+        for a in range(n_features):
+            value = X[i, a] - origin[a]
+            out[i, 1 + a] = value
+            norm += value * value
+        out[i, 0] = norm
+
+
+if numba is None:
+    outer_products = centred_squares = centred_norms = None
+else:
+    outer_products, centred_squares = (
+        numba.njit(nogil=True, cache=True)(function) for function in (_outer_products, _centred_squares)
+    )
+    # reassoc: the norm's sum may be vectorised (a fixed order, so still deterministic)
+    centred_norms = numba.njit(nogil=True, cache=True, fastmath={"reassoc"})(_centred_norms)
 
 
 # exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction

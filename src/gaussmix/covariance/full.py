@@ -138,9 +138,10 @@ class FullCovariance(CovarianceModel):
                 deviations, log_det, _expanded.OuterProducts(n_features),
             )
             expanded = _expanded.expanded_accumulate(X, *arguments)
-            if expanded is None and X.dtype != np.float64 and n_features <= MAX_WIDENED_FEATURES:
-                # float32 products would lose too many digits; in few dimensions
-                # float64 products still beat float32 whitening.
+            if expanded is None and X.dtype != np.float64:
+                # float32 products would lose too many digits; float64 products
+                # still beat float32 whitening (BENCHMARKS.md: 1.4 s against 1.6 s an
+                # iteration for the wide case, 0.08 s against 0.14 s for mid).
                 expanded = _expanded.expanded_accumulate(X.astype(np.float64), *arguments, dtype=X.dtype)
             if expanded is not None:
                 return expanded
@@ -169,9 +170,6 @@ MAX_FUSED_FEATURES = 8
 #: features up to which the expanded products run: their features grow as D^2 / 2 per row
 #: (at D = 128 already 66 KiB a row in float64), the whitening's temporaries as K D
 MAX_EXPANDED_FEATURES = 128
-#: features up to which float32 rows whose float32 expansion is not accurate enough
-#: take the expanded products in float64 rather than float32 whitening (16: 1.6x faster, 32: 0.9x)
-MAX_WIDENED_FEATURES = 24
 
 
 def _fused_kernels(n_features: int) -> Optional[ModuleType]:
