@@ -130,7 +130,7 @@ class FullCovariance(CovarianceModel):
         if fused is not None:
             return fused.full_accumulate(X, sample_weight, params.means, factors, offsets)
         factor_inverse = np.linalg.inv(factors)
-        if n_features <= MAX_EXPANDED_FEATURES:
+        if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
             deviations = np.sqrt(np.sum(factor_inverse * factor_inverse, axis=1))
             arguments = (
@@ -170,6 +170,11 @@ MAX_FUSED_FEATURES = 8
 #: features up to which the expanded products run: their features grow as D^2 / 2 per row
 #: (at D = 128 already 66 KiB a row in float64), the whitening's temporaries as K D
 MAX_EXPANDED_FEATURES = 128
+#: the expanded products run where K > D / 8: building the D^2 / 2 products of a row
+#: costs about what D / 8 whitenings save (one chunk, one thread, float64, expanded
+#: against whitening: D=64 K=32 1.75x, K=8 1.14x, K=4 0.61x; D=128 K=32 1.28x,
+#: K=8 0.57x; D=32 K=4 0.90x, K=2 0.59x; D=12 K=2 1.64x; D=16 K=1 0.87x)
+EXPANDED_FEATURES_PER_COMPONENT = 8
 
 
 def _fused_kernels(n_features: int) -> Optional[ModuleType]:
