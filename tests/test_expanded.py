@@ -116,3 +116,39 @@ def test_float32_moments_that_would_cancel_are_summed_in_float64(covariance_type
     X, model, params = _two_clusters(30.0, 30.0, covariance_type, np.random.RandomState(3))
     model.accumulate_chunk(X, None, params)
     assert calls == [np.float64]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_correlations_near_one_keep_the_statistics_accurate(dtype, monkeypatch):
+    # x^T P x expanded over two coordinates with correlation 1 - 1e-4 cancels ~1e4-fold:
+    # float32 must leave the float32 expansion, float64 may keep it.
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    calls = _spy_on_moments(monkeypatch)
+    rng = np.random.RandomState(4)
+    n_features, n_components = 12, 3
+    base = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features) + np.eye(n_features)
+    base[:, 1, :] = base[:, 0, :] + 0.014 * rng.normal(size=(n_components, n_features))
+    covariances = base @ base.transpose(0, 2, 1)
+    model = get_covariance_model("full")
+    means = rng.normal(scale=2, size=(n_components, n_features))
+    weights = np.full(n_components, 1 / 3)
+    # parameters built in the working dtype, so that the reference sees the same mixture
+    params = MixtureParams.from_covariances(*(np.asarray(a, dtype) for a in (weights, means, covariances)), model)
+    correlation = covariances[:, 0, 1] / np.sqrt(covariances[:, 0, 0] * covariances[:, 1, 1])
+    assert np.all(correlation > 1 - 1e-3)
+    X = params.sample(3000, rng)[0].astype(dtype)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    # The reference mixture is the one the factors define (a float32 factor of so
+    # ill-conditioned a covariance is itself off by ~eps * 1e4).
+    factors = params.precisions_cholesky.astype(np.float64)
+    exact = MixtureParams(
+        params.weights.astype(np.float64), params.means.astype(np.float64),
+        np.linalg.inv(factors @ factors.transpose(0, 2, 1)), factors, model,
+    )
+    reference = _reference(X, None, exact)
+    if dtype == np.float32:
+        assert np.float32 not in calls  # widened to float64 products, or whitened
+        _assert_stats_match(stats, loglik, reference, rtol=1e-4, atol=1e-4)
+    else:
+        assert calls == [np.float64]
+        _assert_stats_match(stats, loglik, reference, rtol=1e-9, atol=1e-9)

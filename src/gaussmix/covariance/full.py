@@ -133,9 +133,13 @@ class FullCovariance(CovarianceModel):
         if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
             deviations = np.sqrt(np.sum(factor_inverse * factor_inverse, axis=1))
+            # C C^T in float64 whatever the dtype: its entries can be far larger than
+            # P's (correlations near 1), and rounding them would spoil x^T P x.
+            factors64 = factors.astype(np.float64, copy=False)
             arguments = (
-                sample_weight, np.log(params.weights), params.means, self.precisions(factors),
-                deviations, log_det, _expanded.OuterProducts(n_features),
+                sample_weight, np.log(params.weights.astype(np.float64)), params.means.astype(np.float64),
+                self.precisions(factors64), deviations, np.log(np.diagonal(factors64, axis1=1, axis2=2)).sum(axis=1),
+                _expanded.OuterProducts(n_features),
             )
             expanded = _expanded.expanded_accumulate(X, *arguments)
             if expanded is None and X.dtype != np.float64:
