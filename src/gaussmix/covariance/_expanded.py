@@ -339,6 +339,7 @@ def _moments(
     rows = min(rows, n_samples)
     buffer = features.allocate(rows, X.dtype)
     wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != X.dtype else None
+    wide_origin = origin.astype(moments_dtype)
     for start, stop in kernels.row_blocks(n_samples, rows):
         block = features.view(buffer, stop - start)
         features.fill(X[start:stop], origin, block)
@@ -349,7 +350,7 @@ def _moments(
         else:
             # float64 moments of float32 rows: the features rebuilt from widened rows
             wide = features.view(wide_buffer, stop - start)
-            features.fill(X[start:stop].astype(moments_dtype), origin.astype(moments_dtype), wide)
+            features.fill(X[start:stop].astype(moments_dtype), wide_origin, wide)
             moments += log_prob.astype(moments_dtype) @ wide
     return totals.resp_weight, moments, totals.total_weight, totals.loglik
 

@@ -96,7 +96,35 @@ def row_blocks(n_samples: int, rows: int):
     return ((start, min(start + rows, n_samples)) for start in range(0, n_samples, rows))
 
 
-class WhitenedAccumulator:
+class ResponsibilityTotals:
+    """Running sums of :func:`weighted_responsibilities` over the row blocks of a chunk.
+
+    Attributes
+    ----------
+    resp_weight : ndarray of shape (K,)
+        In ``dtype`` (float64 by default).
+    total_weight, loglik : float
+    """
+
+    def __init__(self, n_components: int, dtype: np.dtype = np.float64) -> None:
+        self.resp_weight = np.zeros(n_components, dtype=dtype)
+        self.total_weight = 0.0
+        self.loglik = 0.0
+
+    def add(
+        self, log_prob: np.ndarray, sample_weight: Optional[np.ndarray], start: int, stop: int,
+        offsets: Optional[np.ndarray], scale: float = 1.0,
+    ) -> None:
+        """Responsibilities of rows ``start:stop`` in place (``log_prob`` (K, b), read as
+        ``scale * log_prob + offsets`` as in :func:`weighted_responsibilities`), and their sums."""
+        weights = None if sample_weight is None else sample_weight[start:stop]
+        resp_weight, total_weight, loglik = weighted_responsibilities(log_prob, weights, scale, offsets)
+        self.resp_weight += resp_weight
+        self.total_weight += total_weight
+        self.loglik += loglik
+
+
+class WhitenedAccumulator(ResponsibilityTotals):
     """Running E-step sums of one chunk for dense covariances, block by block.
 
     Keeps, per component, the responsibility weight, the weighted sum of the
@@ -107,33 +135,29 @@ class WhitenedAccumulator:
     """
 
     def __init__(self, n_components: int, n_features: int, dtype: np.dtype) -> None:
-        self.resp_weight = np.zeros(n_components, dtype=dtype)
+        super().__init__(n_components, dtype)
         self.row_sums = np.zeros((n_components, n_features), dtype=dtype)
         self.scatter = np.zeros((n_components, n_features, n_features), dtype=dtype)
-        self.total_weight = 0.0
-        self.loglik = 0.0
 
-    def add(
-        self, log_prob: np.ndarray, X: np.ndarray, whitened: np.ndarray, sample_weight: Optional[np.ndarray],
-        scale: float = 1.0, offsets: Optional[np.ndarray] = None,
+    def add_whitened(
+        self, log_prob: np.ndarray, sample_weight: Optional[np.ndarray], start: int, stop: int,
+        X: np.ndarray, whitened: np.ndarray, scale: float = 1.0, offsets: Optional[np.ndarray] = None,
     ) -> None:
-        """Fold in one block.
+        """Fold in the block of rows ``start:stop``.
 
         Parameters
         ----------
         log_prob : ndarray of shape (K, b)
             Weighted log-densities of the block, up to ``scale`` and
             ``offsets`` (K,) as in :func:`weighted_responsibilities` (overwritten).
+        sample_weight : ndarray of shape (n,) or None
+            The whole chunk's weights.
         X : ndarray of shape (b, D)
             The block's rows (centred).
         whitened : ndarray of shape (b, K, D)
             ``(x_n - mu_k) C_k`` (overwritten).
-        sample_weight : ndarray of shape (b,) or None
         """
-        resp_weight, total, loglik = weighted_responsibilities(log_prob, sample_weight, scale, offsets)
-        self.total_weight += total
-        self.loglik += loglik
-        self.resp_weight += resp_weight
+        self.add(log_prob, sample_weight, start, stop, offsets, scale)
         self.row_sums += log_prob @ X
         whitened *= np.sqrt(log_prob).T[:, :, None]
         # One batched product over components; NumPy uses a symmetric rank-k
@@ -249,32 +273,6 @@ def weighted_responsibilities(
     log_density = responsibilities_in_place(log_prob)
     total_weight, loglik = weight_responsibilities(log_prob, log_density, sample_weight)
     return log_prob.sum(axis=1, dtype=np.float64), total_weight, loglik
-
-
-class ResponsibilityTotals:
-    """Running sums of :func:`weighted_responsibilities` over the row blocks of a chunk.
-
-    Attributes
-    ----------
-    resp_weight : ndarray of shape (K,), float64
-    total_weight, loglik : float
-    """
-
-    def __init__(self, n_components: int) -> None:
-        self.resp_weight = np.zeros(n_components)
-        self.total_weight = 0.0
-        self.loglik = 0.0
-
-    def add(
-        self, log_prob: np.ndarray, sample_weight: Optional[np.ndarray], start: int, stop: int, offsets: np.ndarray
-    ) -> None:
-        """Responsibilities of rows ``start:stop`` in place (``log_prob`` (K, b) as in
-        :func:`weighted_responsibilities`, scale 1), and their sums."""
-        weights = None if sample_weight is None else sample_weight[start:stop]
-        resp_weight, total_weight, loglik = weighted_responsibilities(log_prob, weights, 1.0, offsets)
-        self.resp_weight += resp_weight
-        self.total_weight += total_weight
-        self.loglik += loglik
 
 
 def weight_responsibilities(resp: np.ndarray, log_density: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[float, float]:

@@ -124,8 +124,12 @@ class FullCovariance(CovarianceModel):
             return super().accumulate_chunk(X, sample_weight, params)
         n_samples, n_features = X.shape
         n_components = factors.shape[0]
-        log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
-        offsets = log_det + np.log(params.weights) + kernels.gaussian_constant(n_features)
+        # C C^T and log det C in float64 whatever the dtype: with correlations near 1
+        # C C^T has entries far larger than P's, and rounding them would spoil x^T P x.
+        factors64 = factors.astype(np.float64, copy=False)
+        log_det = np.log(np.diagonal(factors64, axis1=1, axis2=2)).sum(axis=1)
+        log_weights = np.log(params.weights.astype(np.float64))
+        offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
         fused = _fused_kernels(n_features)
         if fused is not None:
             return fused.full_accumulate(X, sample_weight, params.means, factors, offsets)
@@ -133,13 +137,9 @@ class FullCovariance(CovarianceModel):
         if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
             deviations = np.sqrt(np.sum(factor_inverse * factor_inverse, axis=1))
-            # C C^T in float64 whatever the dtype: its entries can be far larger than
-            # P's (correlations near 1), and rounding them would spoil x^T P x.
-            factors64 = factors.astype(np.float64, copy=False)
             arguments = (
-                sample_weight, np.log(params.weights.astype(np.float64)), params.means.astype(np.float64),
-                self.precisions(factors64), deviations, np.log(np.diagonal(factors64, axis1=1, axis2=2)).sum(axis=1),
-                _expanded.OuterProducts(n_features),
+                sample_weight, log_weights, params.means.astype(np.float64), self.precisions(factors64),
+                deviations, log_det, _expanded.OuterProducts(n_features),
             )
             expanded = _expanded.expanded_accumulate(X, *arguments)
             if expanded is None and X.dtype != np.float64:
@@ -159,9 +159,8 @@ class FullCovariance(CovarianceModel):
             whitened = (X[start:stop] @ stacked).reshape(stop - start, n_components, n_features)
             whitened -= whitened_means
             log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
-            weights = None if sample_weight is None else sample_weight[start:stop]
             # log N = -|y|^2 / 2 + offsets, applied inside the responsibilities' passes
-            accumulator.add(log_prob, X[start:stop], whitened, weights, -0.5, offsets)
+            accumulator.add_whitened(log_prob, sample_weight, start, stop, X[start:stop], whitened, -0.5, offsets)
         # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
         return accumulator.finish(factor_inverse, means, origin)
 
