@@ -160,6 +160,38 @@ def test_threaded_chunks_equal_one_pass(model, monkeypatch, blocks):
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_shifted_chunks_match_reference_in_the_shifted_frame(model, dtype, blocks):
+    # EM's sources hand the kernels the rows as stored and the data's mean row
+    # apart (accumulate_shifted): the statistics must be those of X - shift,
+    # also for float32 rows far from zero.
+    rng = np.random.RandomState(17)
+    params = _random_params(model, 3, 4, rng, dtype)
+    X = (params.sample(800, rng)[0] + 1e4).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0).astype(dtype)
+    weights = rng.uniform(0, 2, 800)
+    stats, loglik = accumulate_source(ArraySource(X, weights, 97, shift), params)
+    reference = _reference(X.astype(np.float64) - shift, weights, params)
+    tolerance = 1e-9 if dtype == np.float64 else 2e-4
+    _assert_stats_match(stats, loglik, reference, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("name", ["diag", "spherical", "full"])
+def test_expanded_products_read_the_stored_rows_without_a_shifted_copy(name, monkeypatch):
+    from gaussmix.covariance import _expanded
+
+    seen = []
+    moments = _expanded._moments
+    monkeypatch.setattr(_expanded, "_moments", lambda X, *rest: seen.append(X) or moments(X, *rest))
+    model = get_covariance_model(name)
+    rng = np.random.RandomState(4)
+    params = _random_params(model, 16, 10, rng, np.float64)  # D > 8: not the fused small-D kernel
+    X = params.sample(500, rng)[0] + 3.0
+    accumulate_source(ArraySource(X, None, 250, X.mean(axis=0)), params)
+    assert len(seen) == 2 and all(np.shares_memory(rows, X) for rows in seen)
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_float32_tight_clusters_far_apart_match_reference(model):
     # Expanded quadratic forms would cancel most float32 digits here: the kernels
     # must notice and keep per-component differences.

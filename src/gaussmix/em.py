@@ -13,7 +13,7 @@ import math
 import numbers
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ._math import logsumexp_rows
 from ._threads import map_chunks, one_blas_thread_for_matrices
@@ -121,12 +121,28 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, An
         return map_reduce(functools.partial(_accumulate_chunk, params=params), _merge_accumulated)
     stats: Optional[SuffStats] = None
     logliks = []
-    for part, loglik in map_chunks(lambda chunk: accumulate(chunk[0], chunk[1], params), source.chunks()):
+    work, chunks = _estep_over_chunks(source, params)
+    for part, loglik in map_chunks(work, chunks):
         stats = part if stats is None else stats.merge(part)
         logliks.append(loglik)
     if stats is None:
         raise ValueError("the data source yielded no chunks: it holds no rows")
     return stats, sum_scalars(logliks)
+
+
+def _estep_over_chunks(source: Any, params: MixtureParams) -> tuple[Callable[[Any], Any], Iterator[Any]]:
+    """What runs on each chunk, and the chunks.
+
+    A source that can give its chunks as stored, with its ``origin`` apart
+    (``unshifted_chunks``), gives them so: the covariance structure then
+    subtracts the origin as it goes (:meth:`CovarianceModel.accumulate_shifted`)
+    instead of every chunk being copied first.
+    """
+    unshifted = getattr(source, "unshifted_chunks", None)
+    origin = getattr(source, "origin", None)
+    if unshifted is None or origin is None:
+        return (lambda chunk: accumulate(chunk[0], chunk[1], params)), source.chunks()
+    return (lambda chunk: params.covariance.accumulate_shifted(chunk[0], chunk[1], params, origin)), unshifted()
 
 
 def sum_scalars(values: list[Any]) -> Any:

@@ -127,12 +127,16 @@ class ArraySource:
         return self.X.dtype
 
     def chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
+        for rows, weights in self.unshifted_chunks():
+            yield (rows if self.origin is None else rows - self.origin), weights
+
+    def unshifted_chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
+        """The chunks as stored, ``origin`` not subtracted (views of an in-memory array)."""
         step = max(1, int(self.chunk_rows))
         for start in range(0, self.n_samples, step):
             stop = min(start + step, self.n_samples)
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
-            rows = self.X[start:stop]
-            yield (rows if self.origin is None else rows - self.origin), weights
+            yield self.X[start:stop], weights
 
 
 # ---------------------------------------------------------- out-of-core sources
@@ -332,6 +336,11 @@ class StreamSource:
         return replace(self, origin=origin, expected_rows=n_rows)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+        for X, weights in self.unshifted_chunks():
+            yield (X if self.origin is None else X - self.origin), weights
+
+    def unshifted_chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """The converted and checked chunks, ``origin`` not subtracted."""
         n_rows = 0
         for X, weights in self.inner.chunks():
             X = np.asarray(X, dtype=self.dtype)
@@ -348,7 +357,7 @@ class StreamSource:
                         f"expected ({X.shape[0]},), one weight per row"
                     )
             n_rows += X.shape[0]
-            yield (X if self.origin is None else X - self.origin), weights
+            yield X, weights
         if self.expected_rows is not None and n_rows != self.expected_rows:
             raise ValueError(
                 f"the data source yielded {n_rows} rows on this pass but {self.expected_rows} on "

@@ -246,12 +246,14 @@ def expanded_accumulate(
     log_det: np.ndarray,
     features: QuadraticFeatures,
     dtype: Optional[np.dtype] = None,
+    shift: Optional[np.ndarray] = None,
 ) -> Optional[tuple[SuffStats, float]]:
     """E-step on one chunk through the features ``[q(x), x]``.
 
     Parameters
     ----------
     X : ndarray of shape (n, D)
+        The rows, or with ``shift`` the rows as stored.
     sample_weight : ndarray of shape (n,) or None
     log_weights : ndarray of shape (K,)
     means : ndarray of shape (K, D)
@@ -264,6 +266,10 @@ def expanded_accumulate(
     features : QuadraticFeatures
     dtype : dtype, optional
         Of the statistics; ``X``'s by default.
+    shift : ndarray of shape (D,), optional
+        The E-step is on the rows ``X - shift`` (the parameters and statistics
+        are in that frame), and the features are built about ``shift``.
+        Without it they are built about the chunk's mean row.
 
     Returns
     -------
@@ -274,9 +280,16 @@ def expanded_accumulate(
     """
     n_features = X.shape[1]
     eps = float(np.finfo(X.dtype).eps)
-    # The frame of centre_on_rows, but each block is centred as its features
-    # are built: no centred copy of the whole chunk.
-    origin = X.mean(axis=0)
+    # Each block is centred as its features are built: no centred copy of the
+    # whole chunk. ``origin`` is where the features are centred, in the frame of
+    # the parameters: the chunk's mean row, or with a shift (itself the data's
+    # mean row) that frame's own origin.
+    if shift is None:
+        origin = X.mean(axis=0)
+        feature_origin = origin
+    else:
+        origin = np.zeros(n_features, dtype=X.dtype)
+        feature_origin = np.asarray(shift, dtype=X.dtype)
     centred_means = means - origin
     lost = eps * np.max(rounding_scale(features, precisions, centred_means, deviations))
     if lost > kernels.EXPANSION_TOLERANCE * (1 + n_features):
@@ -291,7 +304,7 @@ def expanded_accumulate(
     offsets = offsets + kernels.gaussian_constant(n_features)
     while True:
         resp_weight, moments, total_weight, loglik = _moments(
-            X, sample_weight, origin, coefficients.astype(X.dtype), offsets, features, moments_dtype
+            X, sample_weight, feature_origin, coefficients.astype(X.dtype), offsets, features, moments_dtype
         )
         safe = np.where(resp_weight > 0, resp_weight, 1)
         new_means = moments[:, features.n_squares:] / safe[:, None]
@@ -357,7 +370,7 @@ def _moments(
 
 def axis_aligned_accumulate_chunk(
     model: Any, X: Any, sample_weight: Any, params: Any, generic: Callable[..., tuple[SuffStats, float]],
-    trace: bool = False,
+    trace: bool = False, shift: Optional[Any] = None,
 ) -> tuple[SuffStats, float]:
     """Batched E-step for axis-aligned structures (one product with ``[x^2, x]`` each way).
 
@@ -366,11 +379,12 @@ def axis_aligned_accumulate_chunk(
     E-step, taken for other namespaces than NumPy and where the expansion
     would lose too many digits (see :func:`expanded_accumulate`). With
     ``trace`` (spherical precisions), the products use ``[|x|^2, x]`` and the
-    statistics keep (K, 1) traces.
+    statistics keep (K, 1) traces. With ``shift``, the E-step is on the rows
+    ``X - shift`` (see :meth:`CovarianceModel.accumulate_shifted`).
     """
     precisions_cholesky = params.precisions_cholesky
-    if not kernels.is_numpy(X, precisions_cholesky):
-        return generic(X, sample_weight, params)
+    if not kernels.is_numpy(X, precisions_cholesky, *(() if shift is None else (shift,))):
+        return generic(X if shift is None else X - shift, sample_weight, params)
     n_features = X.shape[1]
     precisions = model.feature_precisions(precisions_cholesky, n_features)
     fast = expanded_accumulate(
@@ -382,5 +396,8 @@ def axis_aligned_accumulate_chunk(
         1.0 / np.sqrt(precisions),
         model.log_det_precision_cholesky(precisions_cholesky, n_features),
         SquaredNorm(n_features) if trace else Squares(n_features),
+        shift=shift,
     )
-    return generic(X, sample_weight, params) if fast is None else fast
+    if fast is None:
+        return generic(X if shift is None else X - shift, sample_weight, params)
+    return fast

@@ -175,6 +175,32 @@ class CovarianceModel(ABC):
         stats = stats_from_responsibilities(X, weighted_resp, self.full_scatter, total)
         return stats, loglik
 
+    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        """:meth:`accumulate_chunk` on the rows ``X - shift``, without necessarily forming them.
+
+        EM runs in a frame centred on the data (``shift`` is the data's mean
+        row); structures whose kernels build per-row features anyway subtract
+        ``shift`` as they build them, instead of reading a shifted copy of
+        every chunk first (a copy of the whole data set per iteration). This
+        default makes the copy.
+
+        Parameters
+        ----------
+        X : array of shape (n, D)
+            Rows as stored.
+        sample_weight : array of shape (n,) or None
+        params : MixtureParams
+            In the shifted frame.
+        shift : array of shape (D,)
+
+        Returns
+        -------
+        stats : SuffStats
+            In the shifted frame, as :meth:`accumulate_chunk` returns them for ``X - shift``.
+        loglik : scalar
+        """
+        return self.accumulate_chunk(X - shift, sample_weight, params)
+
     # -- dense views ---------------------------------------------------------
     @abstractmethod
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:

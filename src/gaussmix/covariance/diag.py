@@ -58,6 +58,10 @@ class DiagCovariance(CovarianceModel):
 
     accumulate_chunk.__doc__ = _expanded.axis_aligned_accumulate_chunk.__doc__
 
+    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        generic = super().accumulate_chunk
+        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, shift=shift)
+
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""
         return precisions_cholesky**2

@@ -119,9 +119,17 @@ class FullCovariance(CovarianceModel):
         See :meth:`CovarianceModel.accumulate_chunk`; other namespaces than NumPy
         take the generic path.
         """
+        return self._accumulate(X, sample_weight, params, None)
+
+    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        # The expanded products subtract the shift as they build the features.
+        return self._accumulate(X, sample_weight, params, shift)
+
+    def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
+        """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
         factors = params.precisions_cholesky
-        if not kernels.is_numpy(X, factors):
-            return super().accumulate_chunk(X, sample_weight, params)
+        if not kernels.is_numpy(X, factors, *(() if shift is None else (shift,))):
+            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
         n_samples, n_features = X.shape
         n_components = factors.shape[0]
         # C C^T and log det C in float64 whatever the dtype: with correlations near 1
@@ -132,7 +140,8 @@ class FullCovariance(CovarianceModel):
         offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
         fused = _fused_kernels(n_features)
         if fused is not None:
-            return fused.full_accumulate(X, sample_weight, params.means, factors, offsets)
+            rows = X if shift is None else X - shift
+            return fused.full_accumulate(rows, sample_weight, params.means, factors, offsets)
         factor_inverse = np.linalg.inv(factors)
         if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
@@ -141,15 +150,18 @@ class FullCovariance(CovarianceModel):
                 sample_weight, log_weights, params.means.astype(np.float64), self.precisions(factors64),
                 deviations, log_det, _expanded.OuterProducts(n_features),
             )
-            expanded = _expanded.expanded_accumulate(X, *arguments)
+            expanded = _expanded.expanded_accumulate(X, *arguments, shift=shift)
             if expanded is None and X.dtype != np.float64:
                 # float32 products would lose too many digits; float64 products
                 # still beat float32 whitening (BENCHMARKS.md: 1.4 s against 1.6 s an
                 # iteration for the wide case, 0.08 s against 0.14 s for mid).
-                expanded = _expanded.expanded_accumulate(X.astype(np.float64), *arguments, dtype=X.dtype)
+                wide_shift = None if shift is None else shift.astype(np.float64)
+                expanded = _expanded.expanded_accumulate(
+                    X.astype(np.float64), *arguments, dtype=X.dtype, shift=wide_shift
+                )
             if expanded is not None:
                 return expanded
-        X, means, origin = kernels.centre_on_rows(X, params.means)
+        X, means, origin = kernels.centre_on_rows(X if shift is None else X - shift, params.means)
         # (b, D) @ (D, K*D): every component's whitening in one product.
         stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
         whitened_means = np.matmul(means[:, None, :], factors)[:, 0, :]

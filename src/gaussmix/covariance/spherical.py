@@ -60,6 +60,10 @@ class SphericalCovariance(CovarianceModel):
         """
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
 
+    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        generic = super().accumulate_chunk
+        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, trace=True, shift=shift)
+
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""
         return np.repeat((precisions_cholesky**2)[:, None], n_features, axis=1)
