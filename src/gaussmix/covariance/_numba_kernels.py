@@ -234,7 +234,10 @@ def _affine_copy(row, scale, offset, out):  # pragma: no cover - compiled
 def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
     for j in range(row.shape[0]):
         value = row[j] * scale + offset
-        largest[j] = value if value > largest[j] else largest[j]
+        current = largest[j]
+        # "+ 0.0" (which only turns -0.0 into 0.0) keeps the store unconditional:
+        # storing ``current`` back compiles to a masked store, ~4x slower on AMD cores.
+        largest[j] = value if value > current else current + 0.0
 
 
 def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
@@ -271,8 +274,7 @@ def _weighted_responsibilities(
             _affine_max(log_prob[k, start:stop], scale, offsets[k], tile_max)
         for j in range(stop - start):
             largest = tile_max[j]
-            if not (-np.inf < largest < np.inf):
-                tile_max[j] = 0.0
+            tile_max[j] = largest + 0.0 if -np.inf < largest < np.inf else 0.0
             tile_total[j] = 0.0
         bits = tile_scratch.view(np.int64)
         for k in range(n_components):
