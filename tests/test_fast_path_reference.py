@@ -209,11 +209,15 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, monkeypatch):
+@pytest.mark.parametrize("shape", [(4, 3), (3, 10)], ids=["few features", "few components"])
+def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatch):
     pytest.importorskip("numba")
+    from gaussmix.covariance import _numba_kernels, full
+
     model = get_covariance_model("full")
+    assert full._fused_kernels(shape[1], shape[0]) is _numba_kernels
     rng = np.random.RandomState(21)
-    params = _random_params(model, 4, 3, rng, dtype, offset=3.0)
+    params = _random_params(model, *shape, rng, dtype, offset=3.0)
     X = params.sample(500, rng)[0].astype(dtype)
     weights = rng.uniform(0, 2, 500).astype(dtype) if weighted else None
     if weighted:

@@ -2,10 +2,11 @@
 
 At small D no matrix product is big enough to pay for a BLAS call, and the
 NumPy path is bound by its passes over (n, K) temporaries. This kernel makes
-one pass per row: whitening against every component, logsumexp,
-responsibilities and the statistics, all in registers. It is compiled on first
-use (and cached on disk); without numba (``pip install gaussmix[fast]``) the
-NumPy path runs. Importing this module imports numba: do it lazily.
+one pass over each block of rows: whitening against every component,
+logsumexp, responsibilities and the statistics, every loop along the rows
+(vector code). It is compiled on first use (and cached on disk); without
+numba (``pip install gaussmix[fast]``) the NumPy path runs. Importing this
+module imports numba: do it lazily.
 
 The statistics are summed in float64 whatever the input dtype, about the
 current means (so nothing cancels), and moved to the new means at the end.
@@ -24,61 +25,6 @@ try:
     import numba
 except ImportError:  # the optional extra is not installed: the NumPy path runs
     numba = None
-
-
-def _full_estep(X, sample_weight, means, factors, offsets, upper):  # pragma: no cover - compiled
-    """Sums of one chunk: weights (K,), row sums (K, D), lower-triangular scatter
-    about ``means`` (K, D, D), total weight and log-likelihood (all float64).
-
-    ``X`` may be float32 or float64 (compiled for each; float32 rows are
-    widened one value at a time, never copied). ``upper`` says whether every
-    factor is upper triangular (then only its upper triangle is read),
-    otherwise they are used whole."""
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
-    resp_weight = np.zeros(n_components)
-    row_sums = np.zeros((n_components, n_features))
-    scatter = np.zeros((n_components, n_features, n_features))
-    log_prob = np.empty(n_components)
-    centred = np.empty((n_components, n_features))
-    total_weight = 0.0
-    loglik = 0.0
-    for i in range(n_samples):
-        weight = sample_weight[i]
-        for k in range(n_components):
-            for a in range(n_features):
-                centred[k, a] = X[i, a] - means[k, a]
-            maha = 0.0
-            for b in range(n_features):
-                # y_b = sum_a d_a C[a, b]; C is upper triangular when estimated
-                # but may be lower when it factors user-given precisions.
-                value = 0.0
-                for a in range(b + 1 if upper else n_features):
-                    value += centred[k, a] * factors[k, a, b]
-                maha += value * value
-            log_prob[k] = offsets[k] - 0.5 * maha
-        largest = log_prob[0]
-        for k in range(1, n_components):
-            largest = max(largest, log_prob[k])
-        total = 0.0
-        for k in range(n_components):
-            log_prob[k] = math.exp(log_prob[k] - largest)
-            total += log_prob[k]
-        total_weight += weight
-        loglik += weight * (largest + math.log(total))
-        for k in range(n_components):
-            resp = weight * log_prob[k] / total
-            resp_weight[k] += resp
-            for a in range(n_features):
-                row_sums[k, a] += resp * X[i, a]
-                scaled = resp * centred[k, a]
-                for b in range(a + 1):
-                    scatter[k, a, b] += scaled * centred[k, b]
-    return resp_weight, row_sums, scatter, total_weight, loglik
-
-
-
-_compiled_full_estep = None if numba is None else numba.njit(nogil=True, cache=True)(_full_estep)
 
 
 def full_accumulate(
@@ -301,6 +247,117 @@ if numba is not None:
     )
 else:
     _compiled_weighted_responsibilities = None
+
+
+#: e^x below float64's smallest normal number counts as 0 (as in :func:`weighted_responsibilities`)
+_LOWEST_EXPONENT = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
+#: rows of the fused small-D kernel handled together: its (K, rows) log-densities
+#: and (D, rows) coordinates stay in the L1 cache
+_FUSED_BLOCK_ROWS = 256
+
+
+def _full_estep(X, weights, means, factors, offsets, upper):  # pragma: no cover - compiled
+    """Sums of one chunk: weights (K,), row sums (K, D), lower-triangular scatter
+    about ``means`` (K, D, D), total weight and log-likelihood (all float64).
+
+    Rows go in blocks of :data:`_FUSED_BLOCK_ROWS`, held coordinate by
+    coordinate, so that every loop runs along the rows and compiles to vector
+    code: the whitening of each component, the responsibilities (the
+    vectorised exp of :func:`_weighted_responsibilities`) and the weighted
+    sums. ``X`` may be float32 or float64 (compiled for each; float32 rows are
+    widened as they are read, never copied). ``upper`` says whether every
+    factor is upper triangular (then only its upper triangle is read),
+    otherwise they are used whole."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    block = _FUSED_BLOCK_ROWS
+    resp_weight = np.zeros(n_components)
+    row_sums = np.zeros((n_components, n_features))
+    scatter = np.zeros((n_components, n_features, n_features))
+    coordinates = np.empty((n_features, block))
+    centred = np.empty((n_features, block))
+    whitened = np.empty(block)
+    log_prob_buffer = np.empty(n_components * block)
+    row_max = np.empty(block)
+    total = np.empty(block)
+    scratch = np.empty(block)
+    block_weight = np.empty(n_components)
+    total_weight = 0.0
+    loglik = 0.0
+    for start in range(0, n_samples, block):
+        rows = min(block, n_samples - start)
+        for a in range(n_features):
+            for j in range(rows):
+                coordinates[a, j] = X[start + j, a]
+        # Mahalanobis distances |(x - mu_k) C_k|^2, one whitened coordinate at a time
+        log_prob = log_prob_buffer[: n_components * rows].reshape((n_components, rows))
+        for k in range(n_components):
+            _centre(coordinates, means[k], rows, centred)
+            distance = log_prob[k]
+            distance[:] = 0.0
+            for b in range(n_features):
+                whitened[:rows] = 0.0
+                for a in range(b + 1 if upper else n_features):
+                    _add_scaled(centred[a, :rows], factors[k, a, b], whitened[:rows])
+                _add_square(whitened[:rows], distance)
+        row_weights = weights[start:start + rows]
+        _compiled_weighted_responsibilities(
+            log_prob, -0.5, offsets, _LOWEST_EXPONENT, row_weights, row_max, total, scratch, block_weight
+        )
+        for j in range(rows):
+            total_weight += row_weights[j]
+            loglik += row_weights[j] * (row_max[j] + math.log(total[j]))
+        for k in range(n_components):
+            resp = log_prob[k]
+            resp_weight[k] += block_weight[k]
+            _centre(coordinates, means[k], rows, centred)
+            for a in range(n_features):
+                row_sums[k, a] += _dot(resp, coordinates[a, :rows])
+                _multiply(resp, centred[a, :rows], whitened[:rows])  # r (x_a - mu_a)
+                for b in range(a + 1):
+                    scatter[k, a, b] += _dot(whitened[:rows], centred[b, :rows])
+    return resp_weight, row_sums, scatter, total_weight, loglik
+
+
+def _centre(coordinates, mean, rows, out):  # pragma: no cover - compiled
+    for a in range(coordinates.shape[0]):
+        for j in range(rows):
+            out[a, j] = coordinates[a, j] - mean[a]
+
+
+def _add_scaled(values, factor, out):  # pragma: no cover - compiled
+    for j in range(values.shape[0]):
+        out[j] += values[j] * factor
+
+
+def _add_square(values, out):  # pragma: no cover - compiled
+    for j in range(values.shape[0]):
+        out[j] += values[j] * values[j]
+
+
+def _dot(a, b):  # pragma: no cover - compiled
+    total = 0.0
+    for j in range(a.shape[0]):
+        total += a[j] * b[j]
+    return total
+
+
+def _multiply(a, b, out):  # pragma: no cover - compiled
+    for j in range(a.shape[0]):
+        out[j] = a[j] * b[j]
+
+
+if numba is not None:
+    _centre, _add_scaled, _add_square, _multiply = (
+        numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
+        for function in (_centre, _add_scaled, _add_square, _multiply)
+    )
+    # reassoc: the sum may be vectorised (a fixed order, so still deterministic)
+    _dot = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_dot)
+    # error_model="numpy": a row of density 0 gives log(0) = -inf, not an exception
+    _compiled_full_estep = numba.njit(nogil=True, cache=True, error_model="numpy")(_full_estep)
+else:
+    _compiled_full_estep = None
 
 
 def weighted_responsibilities(

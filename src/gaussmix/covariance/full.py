@@ -112,8 +112,8 @@ class FullCovariance(CovarianceModel):
         ``[upper(x x^T), x]`` (:mod:`gaussmix.covariance._expanded`). Where
         that expansion would lose too many digits (tight clusters far apart
         in float32, correlations near 1), one whitening product for all
-        components and one batched scatter run instead. In few dimensions,
-        with numba installed, a fused one-pass kernel runs
+        components and one batched scatter run instead. In few dimensions
+        (or with few components), with numba installed, a fused kernel runs
         (:mod:`gaussmix.covariance._numba_kernels`).
 
         See :meth:`CovarianceModel.accumulate_chunk`; other namespaces than NumPy
@@ -138,7 +138,7 @@ class FullCovariance(CovarianceModel):
         log_det = np.log(np.diagonal(factors64, axis1=1, axis2=2)).sum(axis=1)
         log_weights = np.log(params.weights.astype(np.float64))
         offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
-        fused = _fused_kernels(n_features)
+        fused = _fused_kernels(n_features, n_components)
         if fused is not None:
             rows = X if shift is None else X - shift
             return fused.full_accumulate(rows, sample_weight, params.means, factors, offsets)
@@ -180,8 +180,14 @@ class FullCovariance(CovarianceModel):
         return covariances
 
 
-#: features up to which the fused one-pass kernel (numba) beats the batched NumPy path
-MAX_FUSED_FEATURES = 8
+#: the fused kernel (numba) runs up to this many features whatever K, and beyond
+#: them where K <= D / 2 and K D <= :data:`MAX_FUSED_WORK`: its work grows as K D^2
+#: at vector (not BLAS) speed. One chunk, one thread, float64, fused against the
+#: expanded or whitening path, ns a row: D=2 K=5 36/74, D=4 K=16 138/180, D=8 K=16
+#: 299/236, D=8 K=64 1092/555, D=8 K=4 101/149, D=16 K=8 529/625, D=16 K=16
+#: 1121/656, D=20 K=8 672/523, D=24 K=2 294/669, D=32 K=4 823/1389, D=48 K=4 1706/1596
+MAX_FUSED_FEATURES = 4
+MAX_FUSED_WORK = 128
 #: features up to which the expanded products run: their features grow as D^2 / 2 per row
 #: (at D = 128 already 66 KiB a row in float64), the whitening's temporaries as K D
 MAX_EXPANDED_FEATURES = 128
@@ -192,10 +198,11 @@ MAX_EXPANDED_FEATURES = 128
 EXPANDED_FEATURES_PER_COMPONENT = 8
 
 
-def _fused_kernels(n_features: int) -> Optional[ModuleType]:
-    """The numba kernel module when it should run: few features, numba installed, not disabled
-    (``GAUSSMIX_NUMBA=0``)."""
-    return kernels._compiled_kernels() if n_features <= MAX_FUSED_FEATURES else None
+def _fused_kernels(n_features: int, n_components: int) -> Optional[ModuleType]:
+    """The numba kernel module when it should run: few features (or few components for
+    them), numba installed, not disabled (``GAUSSMIX_NUMBA=0``)."""
+    few_components = 2 * n_components <= n_features and n_components * n_features <= MAX_FUSED_WORK
+    return kernels._compiled_kernels() if n_features <= MAX_FUSED_FEATURES or few_components else None
 
 
 def _tiny(xp: Any, like: Any) -> float:
