@@ -245,7 +245,7 @@ def expanded_accumulate(
     deviations: np.ndarray,
     log_det: np.ndarray,
     features: QuadraticFeatures,
-    dtype: Optional[np.dtype] = None,
+    product_dtype: Optional[np.dtype] = None,
     shift: Optional[np.ndarray] = None,
 ) -> Optional[tuple[SuffStats, float]]:
     """E-step on one chunk through the features ``[q(x), x]``.
@@ -264,8 +264,10 @@ def expanded_accumulate(
     log_det : ndarray of shape (K,)
         ``log det C_k`` (half the log-determinant of the precision).
     features : QuadraticFeatures
-    dtype : dtype, optional
-        Of the statistics; ``X``'s by default.
+    product_dtype : dtype, optional
+        Of the features and the log-density product; ``X``'s by default (the
+        statistics are in ``X``'s dtype either way). float32 rows with float64
+        products are widened as the features are built, never copied.
     shift : ndarray of shape (D,), optional
         The E-step is on the rows ``X - shift`` (the parameters and statistics
         are in that frame), and the features are built about ``shift``.
@@ -279,17 +281,18 @@ def expanded_accumulate(
         digits (the caller then takes a per-component path).
     """
     n_features = X.shape[1]
-    eps = float(np.finfo(X.dtype).eps)
+    product_dtype = X.dtype if product_dtype is None else np.dtype(product_dtype)
+    eps = float(np.finfo(product_dtype).eps)
     # Each block is centred as its features are built: no centred copy of the
     # whole chunk. ``origin`` is where the features are centred, in the frame of
     # the parameters: the chunk's mean row, or with a shift (itself the data's
     # mean row) that frame's own origin.
     if shift is None:
         origin = X.mean(axis=0)
-        feature_origin = origin
+        feature_origin = origin.astype(product_dtype)
     else:
         origin = np.zeros(n_features, dtype=X.dtype)
-        feature_origin = np.asarray(shift, dtype=X.dtype)
+        feature_origin = np.asarray(shift, dtype=product_dtype)
     centred_means = means - origin
     lost = eps * np.max(rounding_scale(features, precisions, centred_means, deviations))
     if lost > kernels.EXPANSION_TOLERANCE * (1 + n_features):
@@ -297,14 +300,14 @@ def expanded_accumulate(
     # Sum the moments in float64 right away where the current means predict that
     # float32 moments would fail the check below.
     moments_tolerance = MOMENTS_TOLERANCE * (1 + n_features)
-    moments_dtype = X.dtype if lost <= moments_tolerance else np.dtype(np.float64)
+    moments_dtype = product_dtype if lost <= moments_tolerance else np.dtype(np.float64)
     linear = features.times(precisions, centred_means)
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
     offsets = -0.5 * np.sum(linear * centred_means, axis=1) + log_det + log_weights
     offsets = offsets + kernels.gaussian_constant(n_features)
     while True:
         resp_weight, moments, total_weight, loglik = _moments(
-            X, sample_weight, feature_origin, coefficients.astype(X.dtype), offsets, features, moments_dtype
+            X, sample_weight, feature_origin, coefficients.astype(product_dtype), offsets, features, moments_dtype
         )
         safe = np.where(resp_weight > 0, resp_weight, 1)
         new_means = moments[:, features.n_squares:] / safe[:, None]
@@ -317,7 +320,7 @@ def expanded_accumulate(
         moments_dtype = np.dtype(np.float64)
     scatter = features.scatter(moments[:, : features.n_squares], resp_weight, new_means)
     scatter[resp_weight == 0] = 0
-    dtype = X.dtype if dtype is None else dtype
+    dtype = X.dtype
     stats = kernels.suff_stats(
         resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), total_weight, origin
     )
@@ -333,8 +336,9 @@ def _moments(
     features: QuadraticFeatures,
     moments_dtype: np.dtype,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Block by block: log-densities ``coefficients @ f(x)`` in ``X``'s dtype, responsibilities,
-    and the moments ``sum_n r_nk f(x_n)`` from a product in ``moments_dtype``, summed in float64.
+    """Block by block: log-densities ``coefficients @ f(x)`` in ``coefficients``' dtype (the
+    features are built in it, about ``origin``), responsibilities, and the moments
+    ``sum_n r_nk f(x_n)`` from a product in ``moments_dtype``, summed in float64.
 
     Returns
     -------
@@ -348,10 +352,11 @@ def _moments(
     totals = kernels.ResponsibilityTotals(n_components)
     # The features are the widest temporary; two of the base budget measured best
     # (each product then has a few hundred to a few thousand rows).
-    rows = kernels.block_rows(features.width + n_components, X.dtype.itemsize, 2 * kernels.BLOCK_BUDGET_BYTES)
+    product_dtype = coefficients.dtype
+    rows = kernels.block_rows(features.width + n_components, product_dtype.itemsize, 2 * kernels.BLOCK_BUDGET_BYTES)
     rows = min(rows, n_samples)
-    buffer = features.allocate(rows, X.dtype)
-    wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != X.dtype else None
+    buffer = features.allocate(rows, product_dtype)
+    wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != product_dtype else None
     wide_origin = origin.astype(moments_dtype)
     for start, stop in kernels.row_blocks(n_samples, rows):
         block = features.view(buffer, stop - start)
@@ -361,9 +366,9 @@ def _moments(
         if wide_buffer is None:
             moments += log_prob @ block
         else:
-            # float64 moments of float32 rows: the features rebuilt from widened rows
+            # float64 moments of float32 rows: the features rebuilt, the rows widened as they are read
             wide = features.view(wide_buffer, stop - start)
-            features.fill(X[start:stop].astype(moments_dtype), wide_origin, wide)
+            features.fill(X[start:stop], wide_origin, wide)
             moments += log_prob.astype(moments_dtype) @ wide
     return totals.resp_weight, moments, totals.total_weight, totals.loglik
 

@@ -155,10 +155,7 @@ class FullCovariance(CovarianceModel):
                 # float32 products would lose too many digits; float64 products
                 # still beat float32 whitening (BENCHMARKS.md: 1.4 s against 1.6 s an
                 # iteration for the wide case, 0.08 s against 0.14 s for mid).
-                wide_shift = None if shift is None else shift.astype(np.float64)
-                expanded = _expanded.expanded_accumulate(
-                    X.astype(np.float64), *arguments, dtype=X.dtype, shift=wide_shift
-                )
+                expanded = _expanded.expanded_accumulate(X, *arguments, product_dtype=np.float64, shift=shift)
             if expanded is not None:
                 return expanded
         X, means, origin = kernels.centre_on_rows(X if shift is None else X - shift, params.means)
