@@ -74,15 +74,27 @@ class TiedCovariance(CovarianceModel):
         scatters (K n D^2 flops) by one (n D^2). Other namespaces than NumPy
         take the generic path.
         """
+        return self._accumulate(X, sample_weight, params, None)
+
+    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        # Each block is centred as it is whitened: no shifted copy of the chunk.
+        return self._accumulate(X, sample_weight, params, shift)
+
+    def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
+        """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
         factor = params.precisions_cholesky
-        if not kernels.is_numpy(X, factor):
-            return super().accumulate_chunk(X, sample_weight, params)
+        if not kernels.is_numpy(X, factor, *(() if shift is None else (shift,))):
+            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
         n_features = X.shape[1]
-        rows = X
-        X, means, origin = kernels.centre_on_rows(X, params.means)
+        # The rows are centred block by block on ``centre`` (the chunk's mean row, as
+        # stored); ``origin`` is that point in the frame of the parameters.
+        centre = X.mean(axis=0)
+        # (centre - shift is exact in float64 and small: rounding it back costs nothing)
+        origin = centre if shift is None else (centre.astype(np.float64) - shift).astype(X.dtype)
+        means = params.means - origin
         whitened_means = means @ factor
         if not kernels.expansion_is_accurate(whitened_means):
-            return super().accumulate_chunk(rows, sample_weight, params)
+            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
         n_components = whitened_means.shape[0]
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
@@ -91,13 +103,15 @@ class TiedCovariance(CovarianceModel):
         row_sums = np.zeros((n_components, n_features))
         second_moment = np.zeros((n_features, n_features))
         block = kernels.block_rows(n_components + n_features, X.dtype.itemsize)
+        buffer = np.empty((min(block, X.shape[0]), n_features), dtype=X.dtype)
         for start, stop in kernels.row_blocks(X.shape[0], block):
-            whitened_rows = X[start:stop] @ factor
+            centred = np.subtract(X[start:stop], centre, out=buffer[: stop - start])
+            whitened_rows = centred @ factor
             log_prob = whitened_means @ whitened_rows.T
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
             totals.add(log_prob, sample_weight, start, stop, offsets)
             weights = None if sample_weight is None else sample_weight[start:stop]
-            rows64 = X[start:stop].astype(np.float64, copy=False)
+            rows64 = centred.astype(np.float64, copy=False)
             row_sums += log_prob.astype(np.float64, copy=False) @ rows64
             # The responsibilities of a row sum to its weight: sum_k r_nk x x^T = w_n x x^T.
             scaled = rows64 if weights is None else rows64 * np.sqrt(weights, dtype=np.float64)[:, None]
