@@ -176,6 +176,21 @@ def test_shifted_chunks_match_reference_in_the_shifted_frame(model, dtype, block
     _assert_stats_match(stats, loglik, reference, rtol=tolerance, atol=tolerance)
 
 
+def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
+    pytest.importorskip("numba")
+    from gaussmix.covariance import _numba_kernels
+
+    seen = []
+    estep = _numba_kernels._compiled_full_estep
+    monkeypatch.setattr(_numba_kernels, "_compiled_full_estep", lambda X, *rest: seen.append(X) or estep(X, *rest))
+    model = get_covariance_model("full")
+    rng = np.random.RandomState(6)
+    params = _random_params(model, 3, 2, rng, np.float64)
+    X = params.sample(500, rng)[0] + 3.0
+    accumulate_source(ArraySource(X, None, 250, X.mean(axis=0)), params)
+    assert len(seen) == 2 and all(np.shares_memory(rows, X) for rows in seen)
+
+
 @pytest.mark.parametrize("name", ["diag", "spherical", "full"])
 def test_expanded_products_read_the_stored_rows_without_a_shifted_copy(name, monkeypatch):
     from gaussmix.covariance import _expanded

@@ -28,7 +28,12 @@ except ImportError:  # the optional extra is not installed: the NumPy path runs
 
 
 def full_accumulate(
-    X: np.ndarray, sample_weight: Optional[np.ndarray], means: np.ndarray, factors: np.ndarray, offsets: np.ndarray
+    X: np.ndarray,
+    sample_weight: Optional[np.ndarray],
+    means: np.ndarray,
+    factors: np.ndarray,
+    offsets: np.ndarray,
+    shift: Optional[np.ndarray] = None,
 ) -> tuple[SuffStats, float]:
     """E-step of a full-covariance mixture on one chunk, fused in one pass.
 
@@ -41,6 +46,8 @@ def full_accumulate(
         Precision Cholesky factors (``C C^T = P``, upper or lower triangular).
     offsets : ndarray of shape (K,)
         ``log pi_k + log det C_k - D/2 log(2 pi)``.
+    shift : ndarray of shape (D,), optional
+        The E-step is on the rows ``X - shift`` (subtracted in float64 as they are read).
 
     Returns
     -------
@@ -53,15 +60,16 @@ def full_accumulate(
         X = X.astype(np.float64)
     means, factors, offsets = (np.ascontiguousarray(a, dtype=np.float64) for a in (means, factors, offsets))
     upper = bool(np.all(np.tril(factors, -1) == 0))
+    shift = np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
     resp_weight, row_sums, scatter, total_weight, loglik = _compiled_full_estep(
-        np.ascontiguousarray(X), weights, means, factors, offsets, upper
+        np.ascontiguousarray(X), shift, weights, means, factors, offsets, upper
     )
     safe = np.where(resp_weight > 0, resp_weight, 1.0)
     new_means = row_sums / safe[:, None]
-    shift = new_means - means
+    moved = new_means - means
     # Lower triangle about the old means -> full matrix about the new means.
     scatter = scatter + np.swapaxes(np.tril(scatter, -1), 1, 2)
-    scatter -= resp_weight[:, None, None] * shift[:, :, None] * shift[:, None, :]
+    scatter -= resp_weight[:, None, None] * moved[:, :, None] * moved[:, None, :]
     empty = resp_weight == 0
     scatter[empty] = 0
     new_means[empty] = 0
@@ -256,9 +264,9 @@ _LOWEST_EXPONENT = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
 _FUSED_BLOCK_ROWS = 256
 
 
-def _full_estep(X, weights, means, factors, offsets, upper):  # pragma: no cover - compiled
-    """Sums of one chunk: weights (K,), row sums (K, D), lower-triangular scatter
-    about ``means`` (K, D, D), total weight and log-likelihood (all float64).
+def _full_estep(X, shift, weights, means, factors, offsets, upper):  # pragma: no cover - compiled
+    """Sums of one chunk of rows ``X - shift``: weights (K,), row sums (K, D), lower-triangular
+    scatter about ``means`` (K, D, D), total weight and log-likelihood (all float64).
 
     Rows go in blocks of :data:`_FUSED_BLOCK_ROWS`, held coordinate by
     coordinate, so that every loop runs along the rows and compiles to vector
@@ -288,7 +296,7 @@ def _full_estep(X, weights, means, factors, offsets, upper):  # pragma: no cover
         rows = min(block, n_samples - start)
         for a in range(n_features):
             for j in range(rows):
-                coordinates[a, j] = X[start + j, a]
+                coordinates[a, j] = X[start + j, a] - shift[a]
         # Mahalanobis distances |(x - mu_k) C_k|^2, one whitened coordinate at a time
         log_prob = log_prob_buffer[: n_components * rows].reshape((n_components, rows))
         for k in range(n_components):

@@ -140,8 +140,7 @@ class FullCovariance(CovarianceModel):
         offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
         fused = _fused_kernels(n_features, n_components)
         if fused is not None:
-            rows = X if shift is None else X - shift
-            return fused.full_accumulate(rows, sample_weight, params.means, factors, offsets)
+            return fused.full_accumulate(X, sample_weight, params.means, factors, offsets, shift)
         factor_inverse = np.linalg.inv(factors)
         if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
