@@ -28,17 +28,31 @@ def is_numpy(*arrays: Any) -> bool:
     return all(isinstance(array, np.ndarray) for array in arrays)
 
 
-def centre_on_rows(X: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows and means shifted by the mean row of the chunk.
+def chunk_centre(
+    X: np.ndarray, means: np.ndarray, shift: Optional[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chunk's mean row, about which the kernels centre each block of rows as they go.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+        Rows as stored.
+    means : ndarray of shape (K, D)
+        In the frame of the parameters: that of ``X - shift``.
+    shift : ndarray of shape (D,) or None
 
     Returns
     -------
-    X_centred : ndarray of shape (n, D)
-    means_centred : ndarray of shape (K, D)
+    centre : ndarray of shape (D,)
+        The mean row of ``X``, in ``X``'s frame (subtract it from the rows).
+    centred_means : ndarray of shape (K, D)
     origin : ndarray of shape (D,)
+        ``centre`` in the frame of the parameters (``centre - shift``: exact in
+        float64 and small, so rounding it back to ``X``'s dtype costs nothing).
     """
-    origin = X.mean(axis=0)
-    return X - origin, means - origin, origin
+    centre = X.mean(axis=0)
+    origin = centre if shift is None else (centre.astype(np.float64) - shift).astype(X.dtype)
+    return centre, means - origin, origin
 
 
 #: rounding error an expanded quadratic form may add to a log-density, per

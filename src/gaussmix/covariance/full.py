@@ -157,18 +157,20 @@ class FullCovariance(CovarianceModel):
                 expanded = _expanded.expanded_accumulate(X, *arguments, product_dtype=np.float64, shift=shift)
             if expanded is not None:
                 return expanded
-        X, means, origin = kernels.centre_on_rows(X if shift is None else X - shift, params.means)
+        centre, means, origin = kernels.chunk_centre(X, params.means, shift)
         # (b, D) @ (D, K*D): every component's whitening in one product.
         stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
         whitened_means = np.matmul(means[:, None, :], factors)[:, 0, :]
         accumulator = kernels.WhitenedAccumulator(n_components, n_features, X.dtype)
         rows = kernels.block_rows(n_components * n_features, X.dtype.itemsize)
+        buffer = np.empty((min(rows, n_samples), n_features), dtype=X.dtype)
         for start, stop in kernels.row_blocks(n_samples, rows):
-            whitened = (X[start:stop] @ stacked).reshape(stop - start, n_components, n_features)
+            centred = np.subtract(X[start:stop], centre, out=buffer[: stop - start])
+            whitened = (centred @ stacked).reshape(stop - start, n_components, n_features)
             whitened -= whitened_means
             log_prob = np.einsum("nkd,nkd->kn", whitened, whitened)
             # log N = -|y|^2 / 2 + offsets, applied inside the responsibilities' passes
-            accumulator.add_whitened(log_prob, sample_weight, start, stop, X[start:stop], whitened, -0.5, offsets)
+            accumulator.add_whitened(log_prob, sample_weight, start, stop, centred, whitened, -0.5, offsets)
         # x - mu = y C^{-1}: C^{-1} is the upper Cholesky factor of the covariance.
         return accumulator.finish(factor_inverse, means, origin)
 

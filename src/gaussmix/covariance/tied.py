@@ -86,12 +86,7 @@ class TiedCovariance(CovarianceModel):
         if not kernels.is_numpy(X, factor, *(() if shift is None else (shift,))):
             return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
         n_features = X.shape[1]
-        # The rows are centred block by block on ``centre`` (the chunk's mean row, as
-        # stored); ``origin`` is that point in the frame of the parameters.
-        centre = X.mean(axis=0)
-        # (centre - shift is exact in float64 and small: rounding it back costs nothing)
-        origin = centre if shift is None else (centre.astype(np.float64) - shift).astype(X.dtype)
-        means = params.means - origin
+        centre, means, origin = kernels.chunk_centre(X, params.means, shift)
         whitened_means = means @ factor
         if not kernels.expansion_is_accurate(whitened_means):
             return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
