@@ -388,8 +388,8 @@ def axis_aligned_accumulate_chunk(
     ``X - shift`` (see :meth:`CovarianceModel.accumulate_shifted`).
     """
     precisions_cholesky = params.precisions_cholesky
-    if not kernels.is_numpy(X, precisions_cholesky, *(() if shift is None else (shift,))):
-        return generic(X if shift is None else X - shift, sample_weight, params)
+    if not kernels.is_numpy(X, precisions_cholesky, shift):
+        return generic(kernels.shifted(X, shift), sample_weight, params)
     n_features = X.shape[1]
     precisions = model.feature_precisions(precisions_cholesky, n_features)
     fast = expanded_accumulate(
@@ -404,5 +404,5 @@ def axis_aligned_accumulate_chunk(
         shift=shift,
     )
     if fast is None:
-        return generic(X if shift is None else X - shift, sample_weight, params)
+        return generic(kernels.shifted(X, shift), sample_weight, params)
     return fast

@@ -24,8 +24,13 @@ from ..stats import SuffStats
 
 
 def is_numpy(*arrays: Any) -> bool:
-    """Whether every array is a NumPy array (memory maps included)."""
-    return all(isinstance(array, np.ndarray) for array in arrays)
+    """Whether every array is a NumPy array (memory maps included); ``None`` entries are skipped."""
+    return all(array is None or isinstance(array, np.ndarray) for array in arrays)
+
+
+def shifted(X: Any, shift: Optional[Any]) -> Any:
+    """The rows ``X - shift`` (a copy), or ``X`` itself where ``shift`` is None."""
+    return X if shift is None else X - shift
 
 
 def chunk_centre(

@@ -128,8 +128,8 @@ class FullCovariance(CovarianceModel):
     def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
         factors = params.precisions_cholesky
-        if not kernels.is_numpy(X, factors, *(() if shift is None else (shift,))):
-            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
+        if not kernels.is_numpy(X, factors, shift):
+            return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)
         n_samples, n_features = X.shape
         n_components = factors.shape[0]
         # C C^T and log det C in float64 whatever the dtype: with correlations near 1

@@ -83,13 +83,13 @@ class TiedCovariance(CovarianceModel):
     def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
         factor = params.precisions_cholesky
-        if not kernels.is_numpy(X, factor, *(() if shift is None else (shift,))):
-            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
+        if not kernels.is_numpy(X, factor, shift):
+            return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)
         n_features = X.shape[1]
         centre, means, origin = kernels.chunk_centre(X, params.means, shift)
         whitened_means = means @ factor
         if not kernels.expansion_is_accurate(whitened_means):
-            return super().accumulate_chunk(X if shift is None else X - shift, sample_weight, params)
+            return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)
         n_components = whitened_means.shape[0]
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
