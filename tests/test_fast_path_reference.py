@@ -315,9 +315,41 @@ def test_labelled_start_statistics_equal_the_one_hot_formulas(full_scatter, weig
     assert stats.resp_weight[2] == 0 and stats.resp_weight[4] == 0
 
 
+@pytest.mark.parametrize("full_scatter", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_labelled_statistics_equal_the_numpy_ones(full_scatter, weighted, dtype):
+    pytest.importorskip("numba")
+    from gaussmix import init
+    from gaussmix.covariance import _numba_kernels
+
+    rng = np.random.RandomState(14)
+    X = (rng.normal(size=(400, 3)) * [1, 10, 0.1] + 50).astype(dtype)
+    origin = X.mean(axis=0)
+    labels = rng.randint(0, 4, size=400)
+    labels[labels == 2] = 3  # component 2 gets no row
+    weights = rng.uniform(0, 2, size=400).astype(dtype) if weighted else None
+    compiled = _numba_kernels.labelled_stats(X, weights, labels, 5, full_scatter, origin)
+    expected = init.assignment_stats((X - origin).astype(np.float64), weights, labels, 5, full_scatter)
+    assert compiled.means.dtype == compiled.scatter.dtype == dtype
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(compiled.resp_weight, expected.resp_weight, rtol=rtol)
+    np.testing.assert_allclose(compiled.means, expected.means, rtol=rtol, atol=rtol)
+    scale = np.abs(expected.scatter).max()
+    np.testing.assert_allclose(compiled.scatter, expected.scatter, rtol=rtol, atol=rtol * scale)
+    assert compiled.total_weight == pytest.approx(expected.total_weight, rel=1e-12)
+    assert compiled.resp_weight[2] == 0 and np.all(compiled.means[2] == 0) and np.all(compiled.scatter[2] == 0)
+
+
 @pytest.mark.parametrize("offset", [0.0, 1e6])
-def test_nearest_centre_labels_equal_exact_distances(offset):
+@pytest.mark.parametrize("numba", ["numba", "no numba"])
+def test_nearest_centre_labels_equal_exact_distances(offset, numba, monkeypatch):
     from gaussmix.init import nearest_centre_labels
+
+    if numba == "no numba":
+        monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    else:
+        pytest.importorskip("numba")
 
     rng = np.random.RandomState(13)
     X = rng.normal(size=(5000, 6)) * 3 + offset
