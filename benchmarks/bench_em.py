@@ -230,15 +230,21 @@ def run_init(n_samples: int) -> dict:
     for name in ("small-d", "diag"):
         case = CASES[name]
         X = make_data(case, n_samples, np.dtype("float64"))
-        began = time.perf_counter()
-        get_initializer("kmeans")(X, None, case.n_components, np.random.RandomState(0))
-        kmeans = time.perf_counter() - began
-        # The whole start: validation, k-means labels, their statistics and the first M-step.
-        began = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            GaussianMixture(case.n_components, covariance_type=case.covariance_type, max_iter=0, random_state=0).fit(X)
-        start = time.perf_counter() - began
+        # Each timed twice, the faster kept: the first call in a process also loads
+        # the compiled kernels from numba's cache (once per process, not per fit).
+        kmeans = start = np.inf
+        for _ in range(2):
+            began = time.perf_counter()
+            get_initializer("kmeans")(X, None, case.n_components, np.random.RandomState(0))
+            kmeans = min(kmeans, time.perf_counter() - began)
+            # The whole start: validation, k-means labels, their statistics and the first M-step.
+            began = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                GaussianMixture(
+                    case.n_components, covariance_type=case.covariance_type, max_iter=0, random_state=0
+                ).fit(X)
+            start = min(start, time.perf_counter() - began)
         iteration = fit_one("gaussmix", case, X, initial_arrays(case, X), 4, trace_memory=False)["seconds_per_iter"]
         rows.append(dict(case=name, n_samples=n_samples, kmeans_seconds=kmeans, start_seconds=start,
                          em_iteration_seconds=iteration))
