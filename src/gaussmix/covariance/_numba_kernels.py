@@ -260,7 +260,7 @@ else:
 #: e^x below float64's smallest normal number counts as 0 (as in :func:`weighted_responsibilities`)
 _LOWEST_EXPONENT = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
 #: rows of the fused small-D kernel handled together: its (K, rows) log-densities
-#: and (D, rows) coordinates stay in the L1 cache
+#: and (D, rows) coordinates stay in the L1 or L2 cache
 _FUSED_BLOCK_ROWS = 256
 
 
