@@ -152,3 +152,61 @@ def test_correlations_near_one_keep_the_statistics_accurate(dtype, monkeypatch):
     else:
         assert calls == [np.float64]
         _assert_stats_match(stats, loglik, reference, rtol=1e-9, atol=1e-9)
+
+
+def _spy_on_sparse_choice(monkeypatch):
+    """Record, for every call of the moments loop, whether it may take the sparse moments,
+    and how many components the sparse moments were summed for."""
+    calls, sparse_components = [], []
+    moments, sparse_moments = _expanded._moments, _expanded._sparse_moments
+
+    def moments_spy(*args):
+        calls.append(args[-2])
+        return moments(*args)
+
+    def sparse_spy(kept, *rest):
+        sparse_components.append(int(np.count_nonzero(kept.any(axis=1))))
+        return sparse_moments(kept, *rest)
+
+    monkeypatch.setattr(_expanded, "_moments", moments_spy)
+    monkeypatch.setattr(_expanded, "_sparse_moments", sparse_spy)
+    return calls, sparse_components
+
+
+def _separated_full_mixture(rng, n_components=6, n_features=5, n_samples=3000, spread=12.0):
+    model = get_covariance_model("full")
+    means = rng.normal(scale=spread, size=(n_components, n_features))
+    factors = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features) + np.eye(n_features)
+    covariances = factors @ factors.transpose(0, 2, 1)
+    params = MixtureParams.from_covariances(np.full(n_components, 1 / n_components), means, covariances, model)
+    return model, params, params.sample(n_samples, rng)[0]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_moments_equal_the_reference(weighted, monkeypatch):
+    # Clusters far apart: most responsibilities are below 2^-100, the moments are summed
+    # over the others only, and the statistics still agree to float64 rounding.
+    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
+    calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
+    rng = np.random.RandomState(7)
+    model, params, X = _separated_full_mixture(rng)
+    weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
+    stats, loglik = model.accumulate_chunk(X, weights, params)
+    assert calls == [True] and sparse_components and sparse_components[0] == params.n_components
+    _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-10, atol=1e-10)
+
+
+def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
+    # A component far from every row (responsibilities ~1e-60, not 0): all of its weight
+    # would be left out, so the bound fails and the chunk is summed in full.
+    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
+    calls, _ = _spy_on_sparse_choice(monkeypatch)
+    rng = np.random.RandomState(8)
+    model, params, X = _separated_full_mixture(rng)
+    means = params.means.copy()
+    means[-1] = X.mean(axis=0) + (means[-1] - X.mean(axis=0)) * 1.6  # farther out, but not so far its weight is 0
+    far = MixtureParams.from_covariances(params.weights, means, params.covariances, model)
+    stats, loglik = model.accumulate_chunk(X, None, far)
+    assert 0 < stats.resp_weight[-1] < 1e-30
+    assert calls == [True, False]
+    _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)

@@ -37,6 +37,20 @@ from . import _numpy_kernels as kernels
 #: float32 moments may add before a chunk's moments are summed in float64
 #: instead; see :func:`rounding_scale`
 MOMENTS_TOLERANCE = 1e-5
+#: responsibilities below this are left out of the moments of dense precisions
+#: where few are above it (:func:`_sparse_moments`); what they would have added
+#: is bounded afterwards, and must stay under float64's own rounding
+TRUNCATION_THRESHOLD = 2.0**-100
+#: blocks whose responsibilities are at most this share above the threshold take
+#: the sparse moments: their flops are 2 D^2 a kept responsibility against the
+#: product's K D^2 a row
+MAX_SPARSE_SHARE = 0.25
+#: ... and only where the moments product is this large a row (K W): below it the
+#: gathers and per-component calls cost what they save. One thread, float64, after
+#: 4 EM iterations, dense / sparse ns a row: D=64 K=32 11981 / 7929, D=64 K=16
+#: 6710 / 5335, D=48 K=24 5169 / 4183, D=64 K=8 5974 / 5301, D=32 K=16 1893 / 1860,
+#: D=24 K=16 1182 / 1300, D=16 K=16 783 / 1182
+MIN_SPARSE_WORK = 2**14
 
 
 class QuadraticFeatures:
@@ -51,6 +65,9 @@ class QuadraticFeatures:
     #: whether a block's features are stored column by column: (W, b) memory,
     #: used through its (b, W) transpose (cheaper to build when q has many columns)
     by_columns = False
+    #: whether the moments may skip negligible responsibilities (:func:`_sparse_moments`):
+    #: worth it only where each kept one saves D^2 work, not D
+    sparse_moments = False
 
     def __init__(self, n_features: int) -> None:
         self.n_features = n_features
@@ -165,6 +182,7 @@ class OuterProducts(QuadraticFeatures):
     """
 
     by_columns = True
+    sparse_moments = True
 
     def __init__(self, n_features: int) -> None:
         super().__init__(n_features)
@@ -305,12 +323,17 @@ def expanded_accumulate(
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
     offsets = -0.5 * np.sum(linear * centred_means, axis=1) + log_det + log_weights
     offsets = offsets + kernels.gaussian_constant(n_features)
+    sparse = features.sparse_moments and means.shape[0] * features.width >= MIN_SPARSE_WORK
     while True:
-        resp_weight, moments, total_weight, loglik = _moments(
-            X, sample_weight, feature_origin, coefficients.astype(product_dtype), offsets, features, moments_dtype
+        resp_weight, moments, total_weight, loglik, dropped = _moments(
+            X, sample_weight, feature_origin, coefficients.astype(product_dtype), offsets, features, sparse,
+            moments_dtype,
         )
         safe = np.where(resp_weight > 0, resp_weight, 1)
         new_means = moments[:, features.n_squares:] / safe[:, None]
+        if sparse and not _truncation_is_negligible(features, precisions, deviations, resp_weight, new_means, dropped):
+            sparse = False
+            continue
         # Relative to the covariances, rounding the moments costs eps * rounding_scale.
         lost_in_moments = np.finfo(moments_dtype).eps * rounding_scale(features, precisions, new_means, deviations)
         if np.max(lost_in_moments, initial=0.0, where=resp_weight > 0) <= moments_tolerance:
@@ -334,17 +357,25 @@ def _moments(
     coefficients: np.ndarray,
     offsets: np.ndarray,
     features: QuadraticFeatures,
+    sparse: bool,
     moments_dtype: np.dtype,
-) -> tuple[np.ndarray, np.ndarray, float, float]:
+) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
     """Block by block: log-densities ``coefficients @ f(x)`` in ``coefficients``' dtype (the
     features are built in it, about ``origin``), responsibilities, and the moments
     ``sum_n r_nk f(x_n)`` from a product in ``moments_dtype``, summed in float64.
+
+    With ``sparse``, blocks where few responsibilities reach
+    :data:`TRUNCATION_THRESHOLD` keep them aside instead, and their moments
+    come from :func:`_sparse_moments` at the end.
 
     Returns
     -------
     resp_weight : ndarray of shape (K,)
     moments : ndarray of shape (K, W)
     total_weight, loglik : float
+    dropped : ndarray of shape (2, K)
+        Per component, the responsibilities left out and their sum weighted by
+        ``|x - origin|^2`` (zeros without ``sparse``).
     """
     n_samples = X.shape[0]
     n_components = coefficients.shape[0]
@@ -358,11 +389,16 @@ def _moments(
     buffer = features.allocate(rows, product_dtype)
     wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != product_dtype else None
     wide_origin = origin.astype(moments_dtype)
+    # The kept responsibilities of sparse blocks, (K, n): O(chunk K) like the rest.
+    kept = np.zeros((n_components, n_samples)) if sparse else None
+    dropped = np.zeros((2, n_components))
     for start, stop in kernels.row_blocks(n_samples, rows):
         block = features.view(buffer, stop - start)
         features.fill(X[start:stop], origin, block)
         log_prob = coefficients @ block.T
         totals.add(log_prob, sample_weight, start, stop, offsets)
+        if kept is not None and _keep_sparse(log_prob, X[start:stop], origin, kept[:, start:stop], dropped):
+            continue
         if wide_buffer is None:
             moments += log_prob @ block
         else:
@@ -370,7 +406,66 @@ def _moments(
             wide = features.view(wide_buffer, stop - start)
             features.fill(X[start:stop], wide_origin, wide)
             moments += log_prob.astype(moments_dtype) @ wide
-    return totals.resp_weight, moments, totals.total_weight, totals.loglik
+    if kept is not None:
+        moments += _sparse_moments(kept, X, origin, features)
+    return totals.resp_weight, moments, totals.total_weight, totals.loglik, dropped
+
+
+def _keep_sparse(
+    resp: np.ndarray, X: np.ndarray, origin: np.ndarray, kept: np.ndarray, dropped: np.ndarray
+) -> bool:
+    """Set aside a block's responsibilities (K, b) for :func:`_sparse_moments` if at most
+    :data:`MAX_SPARSE_SHARE` of them reach :data:`TRUNCATION_THRESHOLD`; ``dropped``
+    gains the rest (and their sum weighted by ``|x - origin|^2``, ``X`` the block's rows)."""
+    large = resp >= TRUNCATION_THRESHOLD
+    if np.count_nonzero(large) > MAX_SPARSE_SHARE * large.size:
+        return False
+    np.copyto(kept, resp, where=large)
+    small = np.where(large, 0.0, resp)
+    centred = X - origin.astype(np.float64)
+    dropped[0] += small.sum(axis=1)
+    dropped[1] += small @ np.einsum("nd,nd->n", centred, centred)
+    return True
+
+
+def _sparse_moments(kept: np.ndarray, X: np.ndarray, origin: np.ndarray, features: QuadraticFeatures) -> np.ndarray:
+    """Moments ``sum_n r_nk [upper(c c^T), c]`` (c = x - origin, float64) over the kept
+    responsibilities ``kept`` (K, n) only: per component, its rows gathered and one
+    symmetric product (2 m D^2 flops for m kept rows, against K n D^2 for all)."""
+    moments = np.zeros((kept.shape[0], features.width))
+    wide_origin = origin.astype(np.float64)
+    for k, resp in enumerate(kept):
+        members = np.flatnonzero(resp)
+        if members.size == 0:
+            continue
+        weights = resp[members]
+        centred = X[members] - wide_origin
+        moments[k, features.n_squares:] = weights @ centred
+        scaled = centred * np.sqrt(weights)[:, None]
+        moments[k, : features.n_squares] = (scaled.T @ scaled)[features.rows, features.columns]
+    return moments
+
+
+def _truncation_is_negligible(
+    features: QuadraticFeatures, precisions: np.ndarray, deviations: np.ndarray,
+    resp_weight: np.ndarray, means: np.ndarray, dropped: np.ndarray,
+) -> bool:
+    """Whether what the sparse moments left out is below float64's own rounding of them.
+
+    A left-out weight ``w`` with ``sum w |c|^2 = s`` changes ``sum r c_a c_b`` by at
+    most ``s`` and ``sum r c_a`` by ``sqrt(w s)``, so the covariance, in its own
+    metric, by at most ``|v|^T |P| |v| / N`` with ``v = sqrt(s) + sqrt(w) |mean|``;
+    that must stay under ``eps * rounding_scale`` (what the expansion itself loses).
+    """
+    weight, squares = dropped
+    live = resp_weight > 0
+    if not np.any(weight[live] > 0):
+        return True
+    bound = np.sqrt(squares)[:, None] + np.sqrt(weight)[:, None] * np.abs(means)
+    safe = np.where(live, resp_weight, 1.0)
+    loss = features.absolute_form(precisions, bound) / safe
+    allowed = np.finfo(np.float64).eps * rounding_scale(features, precisions, means, deviations)
+    return bool(np.all((loss <= allowed) | ~live))
 
 
 def axis_aligned_accumulate_chunk(
