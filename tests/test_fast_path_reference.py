@@ -360,3 +360,28 @@ def test_nearest_centre_labels_equal_exact_distances(offset, numba, monkeypatch)
     np.testing.assert_array_equal(labels, exact)
     # ties go to the lower index
     np.testing.assert_array_equal(nearest_centre_labels(centres[:2], np.vstack([centres[:2], centres[:2]])), [0, 1])
+
+
+@pytest.mark.parametrize("name", ["diag", "spherical", "full", "tied"])
+def test_a_subclass_replacing_the_chunk_kernel_gets_it_called_on_shifted_chunks(name):
+    # accumulate_shifted of the built-in structures must not bypass a subclass's own
+    # accumulate_chunk: the subclass sees the shifted rows, as it would without the shift.
+    base = type(get_covariance_model(name))
+    seen = []
+
+    class Recording(base):
+        def accumulate_chunk(self, X, sample_weight, params):
+            seen.append(X)
+            return super().accumulate_chunk(X, sample_weight, params)
+
+    model = Recording()
+    rng = np.random.RandomState(9)
+    params = _random_params(model, 3, 4, rng, np.float64)
+    params = MixtureParams(params.weights, params.means, params.covariances, params.precisions_cholesky, model)
+    X = params.sample(400, rng)[0] + 7.0
+    shift = X.mean(axis=0)
+    stats, loglik = accumulate_source(ArraySource(X, None, 200, shift), params)
+    # (the two chunks run on worker threads: either may come first)
+    expected = [X[:200] - shift, X[200:] - shift]
+    assert len(seen) == 2 and all(any(np.allclose(rows, part) for part in expected) for rows in seen)
+    _assert_stats_match(stats, loglik, _reference(X - shift, None, params), rtol=1e-9, atol=1e-9)

@@ -201,6 +201,12 @@ class CovarianceModel(ABC):
         """
         return self.accumulate_chunk(X - shift, sample_weight, params)
 
+    def _replaces_chunk_kernel_of(self, cls: type) -> bool:
+        """Whether this structure replaced ``cls``'s :meth:`accumulate_chunk`: ``cls``'s
+        :meth:`accumulate_shifted` must then give way to this default, which calls the
+        replacement."""
+        return type(self).accumulate_chunk is not cls.accumulate_chunk
+
     # -- dense views ---------------------------------------------------------
     @abstractmethod
     def dense(self, covariances: Any, n_components: int, n_features: int) -> Any:

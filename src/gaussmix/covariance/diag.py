@@ -59,6 +59,8 @@ class DiagCovariance(CovarianceModel):
     accumulate_chunk.__doc__ = _expanded.axis_aligned_accumulate_chunk.__doc__
 
     def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        if self._replaces_chunk_kernel_of(DiagCovariance):
+            return super().accumulate_shifted(X, sample_weight, params, shift)
         generic = super().accumulate_chunk
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, shift=shift)
 

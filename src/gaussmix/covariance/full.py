@@ -122,6 +122,8 @@ class FullCovariance(CovarianceModel):
         return self._accumulate(X, sample_weight, params, None)
 
     def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        if self._replaces_chunk_kernel_of(FullCovariance):
+            return super().accumulate_shifted(X, sample_weight, params, shift)
         # The expanded products subtract the shift as they build the features.
         return self._accumulate(X, sample_weight, params, shift)
 

@@ -61,6 +61,8 @@ class SphericalCovariance(CovarianceModel):
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
 
     def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        if self._replaces_chunk_kernel_of(SphericalCovariance):
+            return super().accumulate_shifted(X, sample_weight, params, shift)
         generic = super().accumulate_chunk
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, trace=True, shift=shift)
 

@@ -77,6 +77,8 @@ class TiedCovariance(CovarianceModel):
         return self._accumulate(X, sample_weight, params, None)
 
     def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
+        if self._replaces_chunk_kernel_of(TiedCovariance):
+            return super().accumulate_shifted(X, sample_weight, params, shift)
         # Each block is centred as it is whitened: no shifted copy of the chunk.
         return self._accumulate(X, sample_weight, params, shift)
 
