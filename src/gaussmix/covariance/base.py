@@ -181,8 +181,12 @@ class CovarianceModel(ABC):
         EM runs in a frame centred on the data (``shift`` is the data's mean
         row); structures whose kernels build per-row features anyway subtract
         ``shift`` as they build them, instead of reading a shifted copy of
-        every chunk first (a copy of the whole data set per iteration). This
-        default makes the copy.
+        every chunk first (a copy of the whole data set per iteration). They
+        implement ``_accumulate_folding(X, sample_weight, params, shift)``
+        (``shift`` None: none) in the class that defines their
+        :meth:`accumulate_chunk`; a subclass that replaces that
+        :meth:`accumulate_chunk` gets this default instead, which makes the
+        copy and calls the replacement.
 
         Parameters
         ----------
@@ -199,13 +203,10 @@ class CovarianceModel(ABC):
             In the shifted frame, as :meth:`accumulate_chunk` returns them for ``X - shift``.
         loglik : scalar
         """
+        folding = _defining_class(type(self), "_accumulate_folding")
+        if folding is not None and folding is _defining_class(type(self), "accumulate_chunk"):
+            return self._accumulate_folding(X, sample_weight, params, shift)
         return self.accumulate_chunk(X - shift, sample_weight, params)
-
-    def _replaces_chunk_kernel_of(self, cls: type) -> bool:
-        """Whether this structure replaced ``cls``'s :meth:`accumulate_chunk`: ``cls``'s
-        :meth:`accumulate_shifted` must then give way to this default, which calls the
-        replacement."""
-        return type(self).accumulate_chunk is not cls.accumulate_chunk
 
     # -- dense views ---------------------------------------------------------
     @abstractmethod
@@ -243,3 +244,8 @@ class CovarianceModel(ABC):
         if bool(xp.any(bad)):
             indices = [int(i) for i in backend_for(xp).to_numpy(xp.nonzero(bad)[0])]
             raise CollapsedComponentError(indices)
+
+
+def _defining_class(cls: type, name: str) -> Optional[type]:
+    """The class in ``cls``'s MRO whose own namespace holds ``name`` (None if none does)."""
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)

@@ -54,13 +54,11 @@ class DiagCovariance(CovarianceModel):
         return xp.sum(xp.log(precisions_cholesky), axis=1)
 
     def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk)
+        return self._accumulate_folding(X, sample_weight, params, None)
 
     accumulate_chunk.__doc__ = _expanded.axis_aligned_accumulate_chunk.__doc__
 
-    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
-        if self._replaces_chunk_kernel_of(DiagCovariance):
-            return super().accumulate_shifted(X, sample_weight, params, shift)
+    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         generic = super().accumulate_chunk
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, shift=shift)
 

@@ -119,16 +119,11 @@ class FullCovariance(CovarianceModel):
         See :meth:`CovarianceModel.accumulate_chunk`; other namespaces than NumPy
         take the generic path.
         """
-        return self._accumulate(X, sample_weight, params, None)
+        return self._accumulate_folding(X, sample_weight, params, None)
 
-    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
-        if self._replaces_chunk_kernel_of(FullCovariance):
-            return super().accumulate_shifted(X, sample_weight, params, shift)
-        # The expanded products subtract the shift as they build the features.
-        return self._accumulate(X, sample_weight, params, shift)
-
-    def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
+    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
+        # The fused, expanded and whitening paths all subtract the shift as they read the rows.
         factors = params.precisions_cholesky
         if not kernels.is_numpy(X, factors, shift):
             return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)

@@ -58,11 +58,9 @@ class SphericalCovariance(CovarianceModel):
 
         See :func:`~gaussmix.covariance._expanded.axis_aligned_accumulate_chunk`.
         """
-        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, super().accumulate_chunk, trace=True)
+        return self._accumulate_folding(X, sample_weight, params, None)
 
-    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
-        if self._replaces_chunk_kernel_of(SphericalCovariance):
-            return super().accumulate_shifted(X, sample_weight, params, shift)
+    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         generic = super().accumulate_chunk
         return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, trace=True, shift=shift)
 

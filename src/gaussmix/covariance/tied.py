@@ -74,16 +74,11 @@ class TiedCovariance(CovarianceModel):
         scatters (K n D^2 flops) by one (n D^2). Other namespaces than NumPy
         take the generic path.
         """
-        return self._accumulate(X, sample_weight, params, None)
+        return self._accumulate_folding(X, sample_weight, params, None)
 
-    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
-        if self._replaces_chunk_kernel_of(TiedCovariance):
-            return super().accumulate_shifted(X, sample_weight, params, shift)
-        # Each block is centred as it is whitened: no shifted copy of the chunk.
-        return self._accumulate(X, sample_weight, params, shift)
-
-    def _accumulate(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
+    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
         """:meth:`accumulate_chunk` on ``X - shift`` (on ``X`` where ``shift`` is None)."""
+        # Each block is centred as it is whitened: no shifted copy of the chunk.
         factor = params.precisions_cholesky
         if not kernels.is_numpy(X, factor, shift):
             return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)
