@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from .covariance import _numpy_kernels as kernels
 from .hierarchical import hierarchical_labels
 from .stats import SuffStats, stats_from_responsibilities
 
@@ -69,12 +70,6 @@ MAX_COMPILED_NEAREST_WORK = 64
 MAX_COMPILED_LABELLED_FEATURES = 8
 
 
-def _compiled_kernels() -> Optional[Any]:
-    from .covariance._numpy_kernels import _compiled_kernels as compiled  # (imports numba lazily)
-
-    return compiled()
-
-
 def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for every row, shape (n,); ties go to the lower index.
 
@@ -91,7 +86,7 @@ def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     X : ndarray of shape (n, D)
     centres : ndarray of shape (K, D)
     """
-    compiled = _compiled_kernels()
+    compiled = kernels._compiled_kernels()
     if compiled is not None and centres.shape[0] * X.shape[1] <= MAX_COMPILED_NEAREST_WORK:
         return compiled.nearest_centres(X, centres)
     centres = np.asarray(centres, dtype=X.dtype)
@@ -205,7 +200,7 @@ def initial_stats(
         # Hard labels need no (rows, K, D) temporary (see _labelled_stats): chunks of ~8 MiB.
         chunk_rows = max(chunk_rows, LABELLED_CHUNK_BYTES // (X.dtype.itemsize * X.shape[1]))
 
-    compiled = _compiled_kernels() if X.shape[1] <= MAX_COMPILED_LABELLED_FEATURES else None
+    compiled = kernels._compiled_kernels() if X.shape[1] <= MAX_COMPILED_LABELLED_FEATURES else None
 
     def chunk_stats(start: int) -> SuffStats:
         stop = min(start + chunk_rows, n_samples)

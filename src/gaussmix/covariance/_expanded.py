@@ -392,12 +392,13 @@ def _moments(
     # The kept responsibilities of sparse blocks, (K, n): O(chunk K) like the rest.
     kept = np.zeros((n_components, n_samples)) if sparse else None
     dropped = np.zeros((2, n_components))
+    origin64 = origin.astype(np.float64)
     for start, stop in kernels.row_blocks(n_samples, rows):
         block = features.view(buffer, stop - start)
         features.fill(X[start:stop], origin, block)
         log_prob = coefficients @ block.T
         totals.add(log_prob, sample_weight, start, stop, offsets)
-        if kept is not None and _keep_sparse(log_prob, X[start:stop], origin, kept[:, start:stop], dropped):
+        if kept is not None and _keep_sparse(log_prob, X[start:stop], origin64, kept[:, start:stop], dropped):
             continue
         if wide_buffer is None:
             moments += log_prob @ block
@@ -407,7 +408,7 @@ def _moments(
             features.fill(X[start:stop], wide_origin, wide)
             moments += log_prob.astype(moments_dtype) @ wide
     if kept is not None:
-        moments += _sparse_moments(kept, X, origin, features)
+        moments += _sparse_moments(kept, X, origin64, features)
     return totals.resp_weight, moments, totals.total_weight, totals.loglik, dropped
 
 
@@ -416,30 +417,30 @@ def _keep_sparse(
 ) -> bool:
     """Set aside a block's responsibilities (K, b) for :func:`_sparse_moments` if at most
     :data:`MAX_SPARSE_SHARE` of them reach :data:`TRUNCATION_THRESHOLD`; ``dropped``
-    gains the rest (and their sum weighted by ``|x - origin|^2``, ``X`` the block's rows)."""
+    gains the rest (and their sum weighted by ``|x - origin|^2``, ``X`` the block's rows,
+    ``origin`` float64)."""
     large = resp >= TRUNCATION_THRESHOLD
     if np.count_nonzero(large) > MAX_SPARSE_SHARE * large.size:
         return False
     np.copyto(kept, resp, where=large)
     small = np.where(large, 0.0, resp)
-    centred = X - origin.astype(np.float64)
+    centred = X - origin
     dropped[0] += small.sum(axis=1)
     dropped[1] += small @ np.einsum("nd,nd->n", centred, centred)
     return True
 
 
 def _sparse_moments(kept: np.ndarray, X: np.ndarray, origin: np.ndarray, features: QuadraticFeatures) -> np.ndarray:
-    """Moments ``sum_n r_nk [upper(c c^T), c]`` (c = x - origin, float64) over the kept
+    """Moments ``sum_n r_nk [upper(c c^T), c]`` (c = x - origin, origin float64) over the kept
     responsibilities ``kept`` (K, n) only: per component, its rows gathered and one
     symmetric product (2 m D^2 flops for m kept rows, against K n D^2 for all)."""
     moments = np.zeros((kept.shape[0], features.width))
-    wide_origin = origin.astype(np.float64)
     for k, resp in enumerate(kept):
         members = np.flatnonzero(resp)
         if members.size == 0:
             continue
         weights = resp[members]
-        centred = X[members] - wide_origin
+        centred = X[members] - origin
         moments[k, features.n_squares:] = weights @ centred
         scaled = centred * np.sqrt(weights)[:, None]
         moments[k, : features.n_squares] = (scaled.T @ scaled)[features.rows, features.columns]
