@@ -156,30 +156,38 @@ def test_correlations_near_one_keep_the_statistics_accurate(dtype, monkeypatch):
 
 def _spy_on_sparse_choice(monkeypatch):
     """Record, for every call of the moments loop, whether it may take the sparse moments,
-    and how many components the sparse moments were summed for."""
+    and how many components the (gathered) sparse moments were summed for."""
     calls, sparse_components = [], []
-    moments, sparse_moments = _expanded._moments, _expanded._sparse_moments
+    moments, finish = _expanded._moments, _expanded.GatheredSparseMoments.finish
 
     def moments_spy(*args):
-        calls.append(args[-2])
+        calls.append(args[-2] is not None)
         return moments(*args)
 
-    def sparse_spy(kept, *rest):
-        sparse_components.append(int(np.count_nonzero(kept.any(axis=1))))
-        return sparse_moments(kept, *rest)
+    def finish_spy(self, *rest):
+        sparse_components.append(int(np.count_nonzero(self.kept.any(axis=1))))
+        return finish(self, *rest)
 
     monkeypatch.setattr(_expanded, "_moments", moments_spy)
-    monkeypatch.setattr(_expanded, "_sparse_moments", sparse_spy)
+    monkeypatch.setattr(_expanded.GatheredSparseMoments, "finish", finish_spy)
     return calls, sparse_components
 
 
-def _separated_full_mixture(rng, n_components=6, n_features=5, n_samples=3000, spread=12.0):
-    model = get_covariance_model("full")
+def _separated_mixture(rng, covariance_type="full", n_components=6, n_features=5, n_samples=3000, spread=12.0):
+    model = get_covariance_model(covariance_type)
     means = rng.normal(scale=spread, size=(n_components, n_features))
     factors = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features) + np.eye(n_features)
     covariances = factors @ factors.transpose(0, 2, 1)
+    if covariance_type == "diag":
+        covariances = np.diagonal(covariances, axis1=1, axis2=2).copy()
+    elif covariance_type == "spherical":
+        covariances = np.trace(covariances, axis1=1, axis2=2) / n_features
     params = MixtureParams.from_covariances(np.full(n_components, 1 / n_components), means, covariances, model)
     return model, params, params.sample(n_samples, rng)[0]
+
+
+def _separated_full_mixture(rng):
+    return _separated_mixture(rng, "full")
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -210,3 +218,129 @@ def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
     assert 0 < stats.resp_weight[-1] < 1e-30
     assert calls == [True, False]
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
+
+
+def _spy_on_compiled_sparse_blocks(monkeypatch):
+    """Turn the compiled sparse moments on at any size; record what each block's call returned."""
+    monkeypatch.setattr(_expanded, "MIN_COMPILED_SPARSE_WORK", {np.dtype(np.float64): 0, np.dtype(np.float32): 0})
+    taken = []
+    add_block = _expanded.CompiledSparseMoments.add_block
+
+    def spy(self, *args):
+        taken.append(add_block(self, *args))
+        return taken[-1]
+
+    monkeypatch.setattr(_expanded.CompiledSparseMoments, "add_block", spy)
+    return taken
+
+
+needs_numba = pytest.mark.skipif(
+    __import__("gaussmix.covariance._numba_kernels", fromlist=["numba"]).numba is None, reason="numba is not installed"
+)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_compiled_sparse_moments_equal_the_reference(covariance_type, weighted, dtype, monkeypatch):
+    # Axis-aligned clusters far apart: each block is summed over its few kept
+    # responsibilities in the compiled loop, and the statistics equal the reference.
+    taken = _spy_on_compiled_sparse_blocks(monkeypatch)
+    rng = np.random.RandomState(9)
+    model, params, X = _separated_mixture(rng, covariance_type, n_components=20, n_features=6, n_samples=5000)
+    weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
+    X = X.astype(dtype)
+    cast = (np.asarray(a, dtype=dtype) for a in (params.weights, params.means, params.covariances))
+    params = MixtureParams.from_covariances(*cast, model)
+    stats, loglik = model.accumulate_chunk(X, weights, params)
+    assert taken and all(taken)
+    tolerance = 1e-10 if dtype == np.float64 else 1e-4
+    _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=tolerance, atol=tolerance)
+
+
+@needs_numba
+def test_compiled_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
+    # As for dense precisions: a component whose every responsibility is ~1e-60 would
+    # lose all its weight, so the bound fails and the chunk is summed in full.
+    taken = _spy_on_compiled_sparse_blocks(monkeypatch)
+    calls, _ = _spy_on_sparse_choice(monkeypatch)
+    rng = np.random.RandomState(8)
+    model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=6)
+    means = params.means.copy()
+    means[-1] = X.mean(axis=0) + (means[-1] - X.mean(axis=0)) * 2.4
+    far = MixtureParams.from_covariances(params.weights, means, params.covariances, model)
+    stats, loglik = model.accumulate_chunk(X, None, far)
+    assert 0 < stats.resp_weight[-1] < 1e-30
+    assert calls == [True, False] and taken and all(taken)
+    _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+def test_compiled_sparse_moments_leave_crowded_blocks_to_the_product(monkeypatch):
+    # Overlapping clusters: most responsibilities count, the blocks are declined
+    # (nothing summed twice) and the product sums them.
+    taken = _spy_on_compiled_sparse_blocks(monkeypatch)
+    rng = np.random.RandomState(10)
+    model, params, X = _separated_mixture(rng, "diag", spread=0.3)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert taken and not any(taken)
+    _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-9)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_rows", [1, 13, 256])
+def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(n_rows, dtype):
+    from gaussmix.covariance import _numba_kernels
+
+    rng = np.random.RandomState(n_rows)
+    n_components, n_features = 7, 5
+    centred = rng.normal(size=(n_rows, n_features)).astype(dtype)
+    features = np.ascontiguousarray(np.hstack([centred * centred, centred]))
+    resp = rng.uniform(0, 1, (n_components, n_rows))
+    resp[rng.uniform(size=resp.shape) < 0.7] *= 1e-40  # a random mix of kept and left-out ones
+    resp = resp.astype(dtype)
+    threshold = 2.0**-100
+    large = resp >= threshold
+    moments = rng.normal(size=(n_components, 2 * n_features))
+    dropped = rng.uniform(size=(2, n_components))
+    before = moments.copy(), dropped.copy()
+    taken = _numba_kernels.sparse_block_moments(resp, features, n_features, threshold, resp.size, moments, dropped)
+    kept = np.where(large, resp, 0).astype(np.float64)
+    left = np.where(large, 0, resp).astype(np.float64)
+    norms = np.sum(centred.astype(np.float64) ** 2, axis=1)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert taken
+    np.testing.assert_allclose(moments, before[0] + kept @ features.astype(np.float64), rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(dropped, before[1] + np.stack([left.sum(axis=1), left @ norms]), rtol=rtol, atol=1e-300)
+    # More kept ones than allowed: declined, and nothing is touched.
+    snapshot = moments.copy(), dropped.copy()
+    n_kept = int(np.count_nonzero(large))
+    if n_kept:
+        declined = _numba_kernels.sparse_block_moments(
+            resp, features, n_features, threshold, n_kept - 1, moments, dropped
+        )
+        assert not declined
+        np.testing.assert_array_equal(moments, snapshot[0])
+        np.testing.assert_array_equal(dropped, snapshot[1])
+
+
+def test_compiled_sparse_moments_skip_blocks_after_a_declined_one():
+    # A declined block costs a pass over its responsibilities, so the next few go
+    # straight to the product; then the kernel is tried again.
+    answers = iter([False, True, True])
+    calls = []
+
+    class Kernel:
+        @staticmethod
+        def sparse_block_moments(*args):
+            calls.append(len(calls))
+            return next(answers)
+
+    sparse = _expanded.CompiledSparseMoments(Kernel, 3)
+    resp, features = np.zeros((4, 5)), np.zeros((5, 6))
+    skipped = sparse.SKIPPED_AFTER_DECLINE
+    taken = [sparse.add_block(resp, features, None, None, 0, 5, None, None) for _ in range(skipped + 3)]
+    assert taken == [False] * (skipped + 1) + [True, True]
+    assert len(calls) == 3

@@ -37,13 +37,13 @@ from . import _numpy_kernels as kernels
 #: float32 moments may add before a chunk's moments are summed in float64
 #: instead; see :func:`rounding_scale`
 MOMENTS_TOLERANCE = 1e-5
-#: responsibilities below this are left out of the moments of dense precisions
-#: where few are above it (:func:`_sparse_moments`); what they would have added
-#: is bounded afterwards, and must stay under float64's own rounding
+#: responsibilities below this are left out of the moments where few are above it
+#: (:class:`GatheredSparseMoments`, :class:`CompiledSparseMoments`); what they would
+#: have added is bounded afterwards, and must stay under float64's own rounding
 TRUNCATION_THRESHOLD = 2.0**-100
-#: blocks whose responsibilities are at most this share above the threshold take
-#: the sparse moments: their flops are 2 D^2 a kept responsibility against the
-#: product's K D^2 a row
+#: blocks of dense precisions whose responsibilities are at most this share above the
+#: threshold take the sparse moments: their flops are 2 D^2 a kept responsibility
+#: against the product's K D^2 a row
 MAX_SPARSE_SHARE = 0.25
 #: ... and only where the moments product is this large a row (K W): below it the
 #: gathers and per-component calls cost what they save. One thread, float64, after
@@ -51,6 +51,16 @@ MAX_SPARSE_SHARE = 0.25
 #: 6710 / 5335, D=48 K=24 5169 / 4183, D=64 K=8 5974 / 5301, D=32 K=16 1893 / 1860,
 #: D=24 K=16 1182 / 1300, D=16 K=16 783 / 1182
 MIN_SPARSE_WORK = 2**14
+#: blocks of axis-aligned precisions whose responsibilities are at most this share
+#: above the threshold take the compiled sparse moments: a kept one costs ~25 ns at
+#: W = 128, against the product's ~460 ns (float64) or ~240 ns (float32) a row at K = 64
+MAX_COMPILED_SPARSE_SHARE = 0.125
+#: ... and only where the moments product is this large a row (K W), by dtype of the
+#: features (float32 products run twice as fast; the sparse sums do not). One thread,
+#: 1.5 kept a row, dense / sparse ns a row, float64: K=64 W=128 462 / 139, K=32 W=64
+#: 135 / 72, K=16 W=64 98 / 71, K=16 W=33 45 / 55; float32: K=64 W=128 240 / 148,
+#: K=32 W=128 132 / 102, K=32 W=64 59 / 62, K=16 W=64 36 / 47
+MIN_COMPILED_SPARSE_WORK = {np.dtype(np.float64): 2**10, np.dtype(np.float32): 2**12}
 
 
 class QuadraticFeatures:
@@ -65,9 +75,6 @@ class QuadraticFeatures:
     #: whether a block's features are stored column by column: (W, b) memory,
     #: used through its (b, W) transpose (cheaper to build when q has many columns)
     by_columns = False
-    #: whether the moments may skip negligible responsibilities (:func:`_sparse_moments`):
-    #: worth it only where each kept one saves D^2 work, not D
-    sparse_moments = False
 
     def __init__(self, n_features: int) -> None:
         self.n_features = n_features
@@ -119,6 +126,11 @@ class QuadraticFeatures:
         """``sum_ab |P_k,ab| v_k,a v_k,b`` (K,) for non-negative (K, D) vectors."""
         raise NotImplementedError
 
+    def sparse_moments(self, n_components: int, n_samples: int, dtype: np.dtype) -> Optional["SparseMoments"]:
+        """How a chunk of ``n_samples`` rows may sum its moments over the non-negligible
+        responsibilities only (features in ``dtype``), or None where that does not pay."""
+        return None
+
     def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
         """Scatter about ``means`` from the moments ``sum r q(x)`` (K, ``n_squares``),
         in the :class:`SuffStats` layout of this kind of precision."""
@@ -126,7 +138,18 @@ class QuadraticFeatures:
 
 
 class Squares(QuadraticFeatures):
-    """``[x^2, x]`` for diagonal precisions, given as (K, D); (K, D) scatters."""
+    """``[x^2, x]`` for diagonal precisions, given as (K, D); (K, D) scatters.
+
+    The columns of ``q(x)`` sum to ``|x|^2`` (here and in :class:`SquaredNorm`),
+    which :class:`CompiledSparseMoments` relies on.
+    """
+
+    def sparse_moments(self, n_components: int, n_samples: int, dtype: np.dtype) -> Optional["SparseMoments"]:
+        minimum = MIN_COMPILED_SPARSE_WORK.get(np.dtype(dtype))
+        compiled = kernels._compiled_kernels()
+        if compiled is None or minimum is None or n_components * self.width < minimum:
+            return None
+        return CompiledSparseMoments(compiled, self.n_squares)
 
     @property
     def n_squares(self) -> int:
@@ -182,7 +205,6 @@ class OuterProducts(QuadraticFeatures):
     """
 
     by_columns = True
-    sparse_moments = True
 
     def __init__(self, n_features: int) -> None:
         super().__init__(n_features)
@@ -217,6 +239,11 @@ class OuterProducts(QuadraticFeatures):
 
     def absolute_form(self, precisions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         return np.einsum("ka,kab,kb->k", vectors, np.abs(precisions), vectors)
+
+    def sparse_moments(self, n_components: int, n_samples: int, dtype: np.dtype) -> Optional["SparseMoments"]:
+        if n_components * self.width < MIN_SPARSE_WORK:
+            return None
+        return GatheredSparseMoments(n_components, n_samples, self)
 
     def scatter(self, second_moments: np.ndarray, resp_weight: np.ndarray, means: np.ndarray) -> np.ndarray:
         n_components, n_features = means.shape
@@ -323,16 +350,20 @@ def expanded_accumulate(
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
     offsets = -0.5 * np.sum(linear * centred_means, axis=1) + log_det + log_weights
     offsets = offsets + kernels.gaussian_constant(n_features)
-    sparse = features.sparse_moments and means.shape[0] * features.width >= MIN_SPARSE_WORK
+    n_components, n_samples = means.shape[0], X.shape[0]
+    may_truncate = True
     while True:
+        sparse = features.sparse_moments(n_components, n_samples, moments_dtype) if may_truncate else None
         resp_weight, moments, total_weight, loglik, dropped = _moments(
             X, sample_weight, feature_origin, coefficients.astype(product_dtype), offsets, features, sparse,
             moments_dtype,
         )
         safe = np.where(resp_weight > 0, resp_weight, 1)
         new_means = moments[:, features.n_squares:] / safe[:, None]
-        if sparse and not _truncation_is_negligible(features, precisions, deviations, resp_weight, new_means, dropped):
-            sparse = False
+        if sparse is not None and not _truncation_is_negligible(
+            features, precisions, deviations, resp_weight, new_means, dropped
+        ):
+            may_truncate = False
             continue
         # Relative to the covariances, rounding the moments costs eps * rounding_scale.
         lost_in_moments = np.finfo(moments_dtype).eps * rounding_scale(features, precisions, new_means, deviations)
@@ -357,7 +388,7 @@ def _moments(
     coefficients: np.ndarray,
     offsets: np.ndarray,
     features: QuadraticFeatures,
-    sparse: bool,
+    sparse: Optional["SparseMoments"],
     moments_dtype: np.dtype,
 ) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
     """Block by block: log-densities ``coefficients @ f(x)`` in ``coefficients``' dtype (the
@@ -365,8 +396,7 @@ def _moments(
     ``sum_n r_nk f(x_n)`` from a product in ``moments_dtype``, summed in float64.
 
     With ``sparse``, blocks where few responsibilities reach
-    :data:`TRUNCATION_THRESHOLD` keep them aside instead, and their moments
-    come from :func:`_sparse_moments` at the end.
+    :data:`TRUNCATION_THRESHOLD` are summed over those only (see :class:`SparseMoments`).
 
     Returns
     -------
@@ -389,8 +419,6 @@ def _moments(
     buffer = features.allocate(rows, product_dtype)
     wide_buffer = features.allocate(rows, moments_dtype) if moments_dtype != product_dtype else None
     wide_origin = origin.astype(moments_dtype)
-    # The kept responsibilities of sparse blocks, (K, n): O(chunk K) like the rest.
-    kept = np.zeros((n_components, n_samples)) if sparse else None
     dropped = np.zeros((2, n_components))
     origin64 = origin.astype(np.float64)
     for start, stop in kernels.row_blocks(n_samples, rows):
@@ -398,53 +426,130 @@ def _moments(
         features.fill(X[start:stop], origin, block)
         log_prob = coefficients @ block.T
         totals.add(log_prob, sample_weight, start, stop, offsets)
-        if kept is not None and _keep_sparse(log_prob, X[start:stop], origin64, kept[:, start:stop], dropped):
-            continue
-        if wide_buffer is None:
-            moments += log_prob @ block
-        else:
+        if wide_buffer is not None:
             # float64 moments of float32 rows: the features rebuilt, the rows widened as they are read
-            wide = features.view(wide_buffer, stop - start)
-            features.fill(X[start:stop], wide_origin, wide)
-            moments += log_prob.astype(moments_dtype) @ wide
-    if kept is not None:
-        moments += _sparse_moments(kept, X, origin64, features)
+            block = features.view(wide_buffer, stop - start)
+            features.fill(X[start:stop], wide_origin, block)
+        if sparse is not None and sparse.add_block(log_prob, block, X, origin64, start, stop, moments, dropped):
+            continue
+        moments += log_prob.astype(block.dtype, copy=False) @ block
+    if sparse is not None:
+        sparse.finish(X, origin64, moments)
     return totals.resp_weight, moments, totals.total_weight, totals.loglik, dropped
 
 
-def _keep_sparse(
-    resp: np.ndarray, X: np.ndarray, origin: np.ndarray, kept: np.ndarray, dropped: np.ndarray
-) -> bool:
-    """Set aside a block's responsibilities (K, b) for :func:`_sparse_moments` if at most
-    :data:`MAX_SPARSE_SHARE` of them reach :data:`TRUNCATION_THRESHOLD`; ``dropped``
-    gains the rest (and their sum weighted by ``|x - origin|^2``, ``X`` the block's rows,
-    ``origin`` float64)."""
-    large = resp >= TRUNCATION_THRESHOLD
-    if np.count_nonzero(large) > MAX_SPARSE_SHARE * large.size:
-        return False
-    np.copyto(kept, resp, where=large)
-    small = np.where(large, 0.0, resp)
-    centred = X - origin
-    dropped[0] += small.sum(axis=1)
-    dropped[1] += small @ np.einsum("nd,nd->n", centred, centred)
-    return True
+class SparseMoments:
+    """The moments of a chunk over its non-negligible responsibilities only.
+
+    Where clusters are far apart, most responsibilities are below
+    :data:`TRUNCATION_THRESHOLD`. A block where few reach it is summed over
+    those; what the others would have added is tallied in ``dropped`` (2, K):
+    per component, the left-out responsibilities and their sum weighted by
+    ``|x - origin|^2``, for :func:`_truncation_is_negligible`.
+    """
+
+    def add_block(
+        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
+    ) -> bool:
+        """Take a block if few enough of its responsibilities reach the threshold.
+
+        Parameters
+        ----------
+        resp : ndarray of shape (K, b)
+            Its weighted responsibilities.
+        features : ndarray of shape (b, W)
+            Its features, about ``origin``.
+        X : ndarray of shape (n, D)
+            The chunk's rows; the block is ``X[start:stop]``.
+        origin : ndarray of shape (D,), float64
+        moments : ndarray of shape (K, W), float64
+            May gain the block's moments now, or only in :meth:`finish`.
+        dropped : ndarray of shape (2, K)
+            Gains what is left out.
+
+        Returns
+        -------
+        bool
+            Whether the block was taken (else the caller sums it in full).
+        """
+        raise NotImplementedError
+
+    def finish(self, X: np.ndarray, origin: np.ndarray, moments: np.ndarray) -> None:
+        """Add to ``moments`` whatever the taken blocks set aside."""
 
 
-def _sparse_moments(kept: np.ndarray, X: np.ndarray, origin: np.ndarray, features: QuadraticFeatures) -> np.ndarray:
-    """Moments ``sum_n r_nk [upper(c c^T), c]`` (c = x - origin, origin float64) over the kept
-    responsibilities ``kept`` (K, n) only: per component, its rows gathered and one
-    symmetric product (2 m D^2 flops for m kept rows, against K n D^2 for all)."""
-    moments = np.zeros((kept.shape[0], features.width))
-    for k, resp in enumerate(kept):
-        members = np.flatnonzero(resp)
-        if members.size == 0:
-            continue
-        weights = resp[members]
-        centred = X[members] - origin
-        moments[k, features.n_squares:] = weights @ centred
-        scaled = centred * np.sqrt(weights)[:, None]
-        moments[k, : features.n_squares] = (scaled.T @ scaled)[features.rows, features.columns]
-    return moments
+class GatheredSparseMoments(SparseMoments):
+    """Dense precisions: the kept responsibilities are set aside, (K, n) (O(chunk K)
+    like the rest), and summed per component at the end: one gather of its rows and
+    one symmetric product (2 m D^2 flops for m kept rows, against K n D^2 for all)."""
+
+    def __init__(self, n_components: int, n_samples: int, features: "OuterProducts") -> None:
+        self.kept = np.zeros((n_components, n_samples))
+        self.features = features
+
+    def add_block(
+        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
+    ) -> bool:
+        large = resp >= TRUNCATION_THRESHOLD
+        if np.count_nonzero(large) > MAX_SPARSE_SHARE * large.size:
+            return False
+        np.copyto(self.kept[:, start:stop], resp, where=large)
+        small = np.where(large, 0.0, resp)
+        centred = X[start:stop] - origin
+        dropped[0] += small.sum(axis=1)
+        dropped[1] += small @ np.einsum("nd,nd->n", centred, centred)
+        return True
+
+    def finish(self, X: np.ndarray, origin: np.ndarray, moments: np.ndarray) -> None:
+        n_squares = self.features.n_squares
+        rows, columns = self.features.rows, self.features.columns
+        for k, resp in enumerate(self.kept):
+            members = np.flatnonzero(resp)
+            if members.size == 0:
+                continue
+            weights = resp[members]
+            centred = X[members] - origin
+            moments[k, n_squares:] += weights @ centred
+            scaled = centred * np.sqrt(weights)[:, None]
+            moments[k, :n_squares] += (scaled.T @ scaled)[rows, columns]
+
+
+class CompiledSparseMoments(SparseMoments):
+    """Axis-aligned precisions: each kept responsibility adds ``r f(x)`` (W values) to its
+    component's moments, in one compiled pass over the block
+    (:func:`gaussmix.covariance._numba_kernels.sparse_block_moments`).
+
+    A kept one saves only W = 2D (or D + 1) multiply-adds of the product, so this
+    pays only for few kept ones and a large product (see :data:`MAX_COMPILED_SPARSE_SHARE`).
+    """
+
+    #: after a declined block, this many blocks go straight to the product: a chunk's
+    #: blocks are mostly alike, and a declined one costs a pass over its responsibilities
+    SKIPPED_AFTER_DECLINE = 7
+
+    def __init__(self, compiled: Any, n_squares: int) -> None:
+        self.compiled = compiled
+        self.n_squares = n_squares
+        self.skipping = 0
+
+    def add_block(
+        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
+    ) -> bool:
+        if self.skipping > 0:
+            self.skipping -= 1
+            return False
+        if not (resp.flags.c_contiguous and features.flags.c_contiguous):
+            return False
+        max_kept = int(MAX_COMPILED_SPARSE_SHARE * resp.size)
+        taken = self.compiled.sparse_block_moments(
+            resp, features, self.n_squares, TRUNCATION_THRESHOLD, max_kept, moments, dropped
+        )
+        if not taken:
+            self.skipping = self.SKIPPED_AFTER_DECLINE
+        return taken
 
 
 def _truncation_is_negligible(

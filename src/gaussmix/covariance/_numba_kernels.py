@@ -368,6 +368,143 @@ else:
     _compiled_full_estep = None
 
 
+#: columns of a component's responsibilities screened together for kept ones
+#: before any is listed (a vector comparison; most such groups have none)
+_SCREENED_COLUMNS = 8
+
+
+def _sparse_block_moments(
+    resp, features, n_squares, threshold, max_kept, norms, left_out, indices, starts, moments, dropped
+):  # pragma: no cover - compiled
+    """``moments[k] += r_nk f_n`` over the responsibilities ``resp`` (K, b) at or above
+    ``threshold`` only, if at most ``max_kept`` are; ``dropped[0, k]`` and ``dropped[1, k]``
+    gain the others and their sum weighted by ``|x_n - origin|^2``. Returns whether the
+    block was summed (else nothing changed).
+
+    ``features`` (b, W) are ``[q(x), x - origin]`` where the ``n_squares`` columns of
+    ``q(x)`` sum to ``|x - origin|^2`` (squares, or the squared norm). ``norms`` (b,),
+    ``left_out`` (2, K), ``indices`` (``max_kept + 1``) and ``starts`` (K + 1) are scratch.
+    Products and sums are in float64. Each pass reads the block's (K, b) or (b, W)
+    values once: the block is larger than the L2 cache, and its passes are bound by
+    reading it.
+    """
+    n_components, n_rows = resp.shape
+    width = features.shape[1]
+    for j in range(n_rows):
+        norm = 0.0
+        for a in range(n_squares):
+            norm += features[j, a]
+        norms[j] = norm
+    # 1. How many are kept, and what the others add up to (before anything changes).
+    kept = 0
+    for k in range(n_components):
+        weight = 0.0
+        weighted = 0.0
+        count = 0
+        for j in range(n_rows):
+            r = np.float64(resp[k, j])
+            large = r >= threshold
+            count += large
+            left = 0.0 if large else r  # selects, not branches: vector code
+            weight += left
+            weighted += left * norms[j]
+        kept += count
+        left_out[0, k] = weight
+        left_out[1, k] = weighted
+    if kept > max_kept:
+        return False
+    for k in range(n_components):
+        dropped[0, k] += left_out[0, k]
+        dropped[1, k] += left_out[1, k]
+    # 2. The kept rows of each component, listed in order.
+    full = n_rows - n_rows % _SCREENED_COLUMNS
+    listed = 0
+    for k in range(n_components):
+        starts[k] = listed
+        for group in range(0, full, _SCREENED_COLUMNS):
+            found = 0
+            for j in range(group, group + _SCREENED_COLUMNS):
+                found += resp[k, j] >= threshold
+            if found:
+                for j in range(group, group + _SCREENED_COLUMNS):
+                    indices[listed] = j
+                    listed += resp[k, j] >= threshold
+        for j in range(full, n_rows):
+            indices[listed] = j
+            listed += resp[k, j] >= threshold
+    starts[n_components] = listed
+    # 3. Their moments, four rows at a time: one load and store of a component's
+    # moments per four rows.
+    for k in range(n_components):
+        t = starts[k]
+        stop = starts[k + 1]
+        while t + 4 <= stop:
+            j0, j1, j2, j3 = indices[t], indices[t + 1], indices[t + 2], indices[t + 3]
+            r0, r1 = np.float64(resp[k, j0]), np.float64(resp[k, j1])
+            r2, r3 = np.float64(resp[k, j2]), np.float64(resp[k, j3])
+            for a in range(width):
+                moments[k, a] += (r0 * features[j0, a] + r1 * features[j1, a]) + (
+                    r2 * features[j2, a] + r3 * features[j3, a]
+                )
+            t += 4
+        while t < stop:
+            j = indices[t]
+            r = np.float64(resp[k, j])
+            for a in range(width):
+                moments[k, a] += r * features[j, a]
+            t += 1
+    return True
+
+
+if numba is not None:
+    # reassoc: the norms and left-out sums may be vectorised (a fixed order, so deterministic)
+    _compiled_sparse_block_moments = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(
+        _sparse_block_moments
+    )
+else:
+    _compiled_sparse_block_moments = None
+
+
+def sparse_block_moments(
+    resp: np.ndarray, features: np.ndarray, n_squares: int, threshold: float, max_kept: int,
+    moments: np.ndarray, dropped: np.ndarray,
+) -> bool:
+    """Moments of a block over its non-negligible responsibilities only, in one compiled pass.
+
+    Parameters
+    ----------
+    resp : ndarray of shape (K, b)
+        Weighted responsibilities, C-contiguous.
+    features : ndarray of shape (b, W)
+        ``[q(x), x - origin]`` of the block's rows, C-contiguous.
+    n_squares : int
+        Columns of ``q(x)``; they must sum to ``|x - origin|^2`` (squares, or the squared norm).
+    threshold : float
+        Responsibilities below it are left out.
+    max_kept : int
+        The most responsibilities at or above ``threshold`` for which the block is
+        summed this way (else it is left alone and False returned).
+    moments : ndarray of shape (K, W), float64
+        ``sum r f`` over the kept responsibilities is added to it.
+    dropped : ndarray of shape (2, K), float64
+        Gains, per component, the left-out responsibilities and their sum weighted
+        by ``|x - origin|^2``.
+
+    Returns
+    -------
+    bool
+        Whether the block was summed.
+    """
+    n_components, n_rows = resp.shape
+    norms = np.empty(n_rows)
+    left_out = np.empty((2, n_components))
+    indices = np.empty(max_kept + 1, dtype=np.intp)
+    starts = np.empty(n_components + 1, dtype=np.intp)
+    return bool(_compiled_sparse_block_moments(
+        resp, features, n_squares, float(threshold), int(max_kept), norms, left_out, indices, starts, moments, dropped
+    ))
+
+
 def _nearest_centres(X, centres, labels):  # pragma: no cover - compiled
     """``labels[i]`` <- the index of the centre nearest to row i (exact squared
     differences; ties go to the lower index)."""
