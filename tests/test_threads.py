@@ -64,3 +64,35 @@ def test_small_matrices_of_large_data_use_one_blas_thread_in_the_m_step(m_step_b
     with threadpool_limits(limits=2, user_api="blas"):
         GaussianMixture(n_components, max_iter=2, tol=0, random_state=0).fit(X)
     assert m_step_blas_threads and all(threads == {1} for threads in m_step_blas_threads)
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 17])
+def test_map_chunks_keeps_order_and_reads_a_bounded_window_ahead(n_chunks, monkeypatch):
+    # Chunks of uneven cost run in threads; results come back in order, and at most
+    # twice the worker count of chunks are drawn and not yet done.
+    import threading
+    import time
+
+    from gaussmix._threads import THREADS_VARIABLE, map_chunks
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    drawn = []
+    threads = set()
+
+    def chunks():
+        for index in range(n_chunks):
+            drawn.append(index)
+            yield np.full((3, 2), float(index)), None
+
+    def work(chunk):
+        threads.add(threading.get_ident())
+        time.sleep(0.002 * (int(chunk[0][0, 0]) % 3))  # uneven: later chunks may finish first
+        return int(chunk[0][0, 0])
+
+    results = []
+    for result in map_chunks(work, chunks()):
+        assert len(drawn) - (len(results) + 1) <= 4
+        results.append(result)
+    assert results == list(range(n_chunks))
+    if n_chunks == 17:
+        assert len(threads) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
@@ -117,8 +118,8 @@ def _is_numpy_chunk(chunk: Any) -> bool:
 def map_chunks(function: Callable[[Any], Result], chunks: Iterable[Any]) -> Iterator[Result]:
     """``map(function, chunks)`` in order, a few NumPy chunks at a time in threads.
 
-    At most ``n_worker_threads()`` chunks are in flight, so the iterator (for
-    example a memory-mapped file) is never read far ahead. Chunks of other
+    At most twice ``n_worker_threads()`` chunks are in flight, so the iterator
+    (for example a memory-mapped file) is never read far ahead. Chunks of other
     array libraries (torch on a GPU) run one after the other, untouched.
 
     Parameters
@@ -144,10 +145,13 @@ def map_chunks(function: Callable[[Any], Result], chunks: Iterable[Any]) -> Iter
             yield function(chunk)
         yield from map(function, iterator)
         return
+    # A sliding window, not batches: a worker that finishes takes the next chunk at once
+    # (batches waited for their slowest chunk, and for the consumer of their results).
+    window = 2 * n_workers
     with one_thread("blas"), ThreadPoolExecutor(n_workers) as pool:
-        batch = first + second + list(islice(iterator, n_workers - 2))
-        while batch:
-            futures = [pool.submit(function, chunk) for chunk in batch]
-            batch = list(islice(iterator, n_workers))
-            for future in futures:
-                yield future.result()
+        pending = deque(pool.submit(function, chunk) for chunk in (*first, *second))
+        pending.extend(pool.submit(function, chunk) for chunk in islice(iterator, window - 2))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(function, chunk) for chunk in islice(iterator, 1))
+            yield result

@@ -47,6 +47,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from ._threads import n_worker_threads
+
 #: bytes the widest per-chunk temporary (n_chunk x K x D) may take
 CHUNK_BUDGET_BYTES = 8 * 2**20
 MIN_CHUNK_ROWS = 256
@@ -84,10 +86,16 @@ def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsiz
     working in blocks.
     """
     large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(n_components, n_features, itemsize))
+    return max(MIN_CHUNK_ROWS, balanced_rows(n_samples, large, n_workers))
+
+
+def balanced_rows(n_samples: int, largest: int, n_workers: int) -> int:
+    """Rows per chunk, at most ``largest``, such that the ``n_samples`` rows make chunks of
+    (nearly) equal size, as many as a multiple of ``n_workers``."""
     workers = max(1, n_workers)
-    n_chunks = -(-max(1, n_samples) // large)
+    n_chunks = -(-max(1, n_samples) // max(1, largest))
     n_chunks = -(-n_chunks // workers) * workers
-    return int(max(MIN_CHUNK_ROWS, -(-n_samples // n_chunks)))
+    return int(max(1, -(-n_samples // n_chunks)))
 
 
 @dataclass(frozen=True)
@@ -222,7 +230,9 @@ class NpyFileSource:
         if fortran_order:
             return _row_slices(np.load(path, mmap_mode="r"), sample_weight, rows_per_chunk)
         _check_weight_length(sample_weight, int(shape[0]))
-        chunk_rows = rows_per_chunk(int(shape[1]), dtype)
+        # Equal chunks, a multiple of the worker threads: 31 chunks on two threads left
+        # one idle for the last.
+        chunk_rows = balanced_rows(int(shape[0]), rows_per_chunk(int(shape[1]), dtype), n_worker_threads())
         return cls(path, (int(shape[0]), int(shape[1])), dtype, data_offset, sample_weight, chunk_rows)
 
     @property
