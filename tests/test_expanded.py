@@ -204,20 +204,39 @@ def test_sparse_moments_equal_the_reference(weighted, monkeypatch):
     _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-10, atol=1e-10)
 
 
-def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
-    # A component far from every row (responsibilities ~1e-60, not 0): all of its weight
-    # would be left out, so the bound fails and the chunk is summed in full.
+def _far_component(model, params, X, factor):
+    """``params`` with the last component moved ``factor`` times as far from the data's mean."""
+    means = params.means.copy()
+    means[-1] = X.mean(axis=0) + (means[-1] - X.mean(axis=0)) * factor
+    return MixtureParams.from_covariances(params.weights, means, params.covariances, model)
+
+
+def test_sparse_moments_keep_the_largest_of_a_component_that_has_only_tiny_ones(monkeypatch):
+    # A component far from every row (responsibilities ~1e-60, not 0): thresholds relative
+    # to each component's largest keep its largest ones, so its mean and scatter are still
+    # those of the reference (an absolute threshold left all of it out, and the chunk was redone).
     monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
-    calls, _ = _spy_on_sparse_choice(monkeypatch)
+    calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
     model, params, X = _separated_full_mixture(rng)
-    means = params.means.copy()
-    means[-1] = X.mean(axis=0) + (means[-1] - X.mean(axis=0)) * 1.6  # farther out, but not so far its weight is 0
-    far = MixtureParams.from_covariances(params.weights, means, params.covariances, model)
+    far = _far_component(model, params, X, 1.6)
     stats, loglik = model.accumulate_chunk(X, None, far)
     assert 0 < stats.resp_weight[-1] < 1e-30
-    assert calls == [True, False]
+    assert calls == [True] and sparse_components == [params.n_components]
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
+
+
+def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
+    # With a threshold far too high, what is left out counts: the bound fails and the
+    # chunk is summed in full (still equal to the reference).
+    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
+    monkeypatch.setattr(_expanded, "TRUNCATION_THRESHOLD", 1e-3)
+    calls, _ = _spy_on_sparse_choice(monkeypatch)
+    rng = np.random.RandomState(8)
+    model, params, X = _separated_mixture(rng, "full", spread=4.0)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert calls == [True, False]
+    _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-12)
 
 
 def _spy_on_compiled_sparse_blocks(monkeypatch):
@@ -260,20 +279,28 @@ def test_compiled_sparse_moments_equal_the_reference(covariance_type, weighted, 
 
 
 @needs_numba
-def test_compiled_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
-    # As for dense precisions: a component whose every responsibility is ~1e-60 would
-    # lose all its weight, so the bound fails and the chunk is summed in full.
+def test_compiled_sparse_moments_keep_the_largest_of_a_component_that_has_only_tiny_ones(monkeypatch):
     taken = _spy_on_compiled_sparse_blocks(monkeypatch)
     calls, _ = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
     model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=6)
-    means = params.means.copy()
-    means[-1] = X.mean(axis=0) + (means[-1] - X.mean(axis=0)) * 2.4
-    far = MixtureParams.from_covariances(params.weights, means, params.covariances, model)
+    far = _far_component(model, params, X, 2.4)
     stats, loglik = model.accumulate_chunk(X, None, far)
     assert 0 < stats.resp_weight[-1] < 1e-30
-    assert calls == [True, False] and taken and all(taken)
+    assert calls == [True] and taken and all(taken)
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+def test_compiled_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
+    taken = _spy_on_compiled_sparse_blocks(monkeypatch)
+    monkeypatch.setattr(_expanded, "TRUNCATION_THRESHOLD", 1e-3)
+    calls, _ = _spy_on_sparse_choice(monkeypatch)
+    rng = np.random.RandomState(8)
+    model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=6, spread=4.0)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert calls == [True, False] and taken and all(taken)
+    _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-12)
 
 
 @needs_numba
@@ -302,7 +329,9 @@ def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(n_rows, dtype):
     resp[rng.uniform(size=resp.shape) < 0.7] *= 1e-40  # a random mix of kept and left-out ones
     resp = resp.astype(dtype)
     threshold = 2.0**-100
-    large = resp >= threshold
+    resp[3] *= 1e-50  # a component with only tiny responsibilities keeps its largest
+    resp[4] = 0  # and one with none keeps nothing
+    large = (resp >= threshold * resp.max(axis=1, keepdims=True)) & (resp > 0)
     moments = rng.normal(size=(n_components, 2 * n_features))
     dropped = rng.uniform(size=(2, n_components))
     before = moments.copy(), dropped.copy()

@@ -368,22 +368,26 @@ else:
     _compiled_full_estep = None
 
 
+_SMALLEST_SUBNORMAL = float(np.nextafter(0.0, 1.0))
 #: columns of a component's responsibilities screened together for kept ones
 #: before any is listed (a vector comparison; most such groups have none)
 _SCREENED_COLUMNS = 8
 
 
 def _sparse_block_moments(
-    resp, features, n_squares, threshold, max_kept, norms, left_out, indices, starts, moments, dropped
+    resp, features, n_squares, relative_threshold, max_kept, thresholds, norms, left_out, indices, starts,
+    moments, dropped,
 ):  # pragma: no cover - compiled
-    """``moments[k] += r_nk f_n`` over the responsibilities ``resp`` (K, b) at or above
-    ``threshold`` only, if at most ``max_kept`` are; ``dropped[0, k]`` and ``dropped[1, k]``
-    gain the others and their sum weighted by ``|x_n - origin|^2``. Returns whether the
-    block was summed (else nothing changed).
+    """``moments[k] += r_nk f_n`` over the responsibilities ``resp`` (K, b) that reach
+    ``relative_threshold`` times their component's largest in the block (and are not 0)
+    only, if at most ``max_kept`` do; ``dropped[0, k]`` and ``dropped[1, k]`` gain the
+    others and their sum weighted by ``|x_n - origin|^2``. Returns whether the block was
+    summed (else nothing changed).
 
     ``features`` (b, W) are ``[q(x), x - origin]`` where the ``n_squares`` columns of
-    ``q(x)`` sum to ``|x - origin|^2`` (squares, or the squared norm). ``norms`` (b,),
-    ``left_out`` (2, K), ``indices`` (``max_kept + 1``) and ``starts`` (K + 1) are scratch.
+    ``q(x)`` sum to ``|x - origin|^2`` (squares, or the squared norm). ``thresholds`` (K,),
+    ``norms`` (b,), ``left_out`` (2, K), ``indices`` (``max_kept + 1``) and ``starts``
+    (K + 1) are scratch.
     Products and sums are in float64. Each pass reads the block's (K, b) or (b, W)
     values once: the block is larger than the L2 cache, and its passes are bound by
     reading it.
@@ -395,9 +399,20 @@ def _sparse_block_moments(
         for a in range(n_squares):
             norm += features[j, a]
         norms[j] = norm
+    # 0. Thresholds relative to each component's largest: a component with only tiny
+    # responsibilities here keeps its largest ones, so that what is left out stays
+    # negligible against what is kept (else the chunk's bound fails).
+    for k in range(n_components):
+        largest = 0.0
+        for j in range(n_rows):
+            r = np.float64(resp[k, j])
+            largest = r if r > largest else largest
+        threshold = relative_threshold * largest
+        thresholds[k] = threshold if threshold > 0.0 else _SMALLEST_SUBNORMAL  # zeros are never kept
     # 1. How many are kept, and what the others add up to (before anything changes).
     kept = 0
     for k in range(n_components):
+        threshold = thresholds[k]
         weight = 0.0
         weighted = 0.0
         count = 0
@@ -420,6 +435,7 @@ def _sparse_block_moments(
     full = n_rows - n_rows % _SCREENED_COLUMNS
     listed = 0
     for k in range(n_components):
+        threshold = thresholds[k]
         starts[k] = listed
         for group in range(0, full, _SCREENED_COLUMNS):
             found = 0
@@ -466,7 +482,7 @@ else:
 
 
 def sparse_block_moments(
-    resp: np.ndarray, features: np.ndarray, n_squares: int, threshold: float, max_kept: int,
+    resp: np.ndarray, features: np.ndarray, n_squares: int, relative_threshold: float, max_kept: int,
     moments: np.ndarray, dropped: np.ndarray,
 ) -> bool:
     """Moments of a block over its non-negligible responsibilities only, in one compiled pass.
@@ -479,11 +495,12 @@ def sparse_block_moments(
         ``[q(x), x - origin]`` of the block's rows, C-contiguous.
     n_squares : int
         Columns of ``q(x)``; they must sum to ``|x - origin|^2`` (squares, or the squared norm).
-    threshold : float
-        Responsibilities below it are left out.
+    relative_threshold : float
+        Responsibilities below it times their component's largest in the block are
+        left out (and zeros).
     max_kept : int
-        The most responsibilities at or above ``threshold`` for which the block is
-        summed this way (else it is left alone and False returned).
+        The most responsibilities kept for which the block is summed this way (else
+        it is left alone and False returned).
     moments : ndarray of shape (K, W), float64
         ``sum r f`` over the kept responsibilities is added to it.
     dropped : ndarray of shape (2, K), float64
@@ -496,12 +513,14 @@ def sparse_block_moments(
         Whether the block was summed.
     """
     n_components, n_rows = resp.shape
+    thresholds = np.empty(n_components)
     norms = np.empty(n_rows)
     left_out = np.empty((2, n_components))
     indices = np.empty(max_kept + 1, dtype=np.intp)
     starts = np.empty(n_components + 1, dtype=np.intp)
     return bool(_compiled_sparse_block_moments(
-        resp, features, n_squares, float(threshold), int(max_kept), norms, left_out, indices, starts, moments, dropped
+        resp, features, n_squares, float(relative_threshold), int(max_kept), thresholds, norms, left_out, indices,
+        starts, moments, dropped,
     ))
 
 
