@@ -282,11 +282,12 @@ def test_generic_path_in_blocks_matches_reference(model, monkeypatch):
 
 
 def test_source_rows_give_every_worker_a_chunk_and_stay_bounded():
-    from gaussmix.sources import MAX_CHUNK_ROWS, auto_chunk_rows, auto_source_rows
+    from gaussmix.sources import MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR, auto_chunk_rows, auto_source_rows
 
-    large = min(MAX_CHUNK_ROWS, 16 * auto_chunk_rows(16, 16, 8))
+    large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(16, 16, 8))
     assert auto_source_rows(20_000, 16, 16, 8, 2) == 10_000
-    assert auto_source_rows(200_000, 16, 16, 8, 2) == 50_000  # 4 equal chunks, not 3 full ones and a sliver
+    # 4 equal chunks, not 3 full ones and a sliver
+    assert auto_source_rows(3 * large + 4, 16, 16, 8, 2) == -(-(3 * large + 4) // 4)
     for n_samples in (200_000, 10**7, 3 * large + 17):
         rows = auto_source_rows(n_samples, 16, 16, 8, 2)
         n_chunks = -(-n_samples // rows)

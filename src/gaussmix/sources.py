@@ -69,8 +69,12 @@ def auto_chunk_rows(n_components: int, n_features: int, itemsize: int, budget_by
 
 #: an EM source hands over up to this many times ``auto_chunk_rows`` at once:
 #: the E-step kernels work through a chunk in cache-sized blocks anyway, and
-#: fewer, larger chunks cost less per-chunk overhead (measured in BENCHMARKS.md)
-SOURCE_CHUNK_FACTOR = 16
+#: fewer, larger chunks cost less per-chunk overhead (~0.3-0.5 ms of Python and
+#: parameter-derived arrays each). 64 against 16, median s/iteration of issue 3's
+#: cases (float64, two threads): diag (4e5 rows) 0.35-0.37 -> 0.28-0.30, wide
+#: 1.35-1.49 -> 1.13, tied 0.067 -> 0.057, spherical 0.032-0.035 -> 0.027-0.028,
+#: mid unchanged (its chunks were already at ``MAX_CHUNK_ROWS`` / 2)
+SOURCE_CHUNK_FACTOR = 64
 
 
 def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsize: int, n_workers: int) -> int:
