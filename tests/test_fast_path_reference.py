@@ -267,6 +267,27 @@ def test_kmeans_start_on_a_sample_labels_every_row(monkeypatch):
     assert adjusted_rand_score(truth, labels) > 0.99
 
 
+def test_kmeans_sample_grows_with_the_clusters_within_its_bounds(monkeypatch):
+    from gaussmix import init
+
+    sizes = [init.kmeans_sample_rows(k) for k in (1, 5, 64, 65, 256, 10_000)]
+    assert sizes == sorted(sizes)  # more clusters, never fewer rows
+    assert sizes[0] == init.KMEANS_MIN_ROWS and sizes[-1] == init.KMEANS_MAX_ROWS
+    assert init.kmeans_sample_rows(100) == 100 * init.KMEANS_ROWS_PER_CLUSTER
+    # The sample is what k-means sees: it is given exactly that many rows.
+    seen = []
+    original = init.KMeans.fit
+
+    def recording(self, X, *args, **kwargs):
+        seen.append(X.shape[0])
+        return original(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(init.KMeans, "fit", recording)
+    X = np.random.RandomState(5).normal(size=(init.KMEANS_MIN_ROWS + 1000, 2))
+    init.get_initializer("kmeans")(X, None, 3, np.random.RandomState(0))
+    assert seen == [init.KMEANS_MIN_ROWS]
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_generic_path_in_blocks_matches_reference(model, monkeypatch):
     from gaussmix import sources

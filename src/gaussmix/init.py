@@ -110,10 +110,21 @@ def _selection_probabilities(sample_weight: Optional[np.ndarray]) -> Optional[np
     return weights / weights.sum()
 
 
-#: k-means runs on at most this many rows (a uniform sample) and then labels
-#: every row by its nearest centre: Lloyd's iterations over 10^6 rows would
-#: otherwise cost more than the EM they start (see BENCHMARKS.md).
+#: k-means runs on a uniform sample of ``KMEANS_ROWS_PER_CLUSTER`` rows per
+#: cluster (at least ``KMEANS_MIN_ROWS``, at most ``KMEANS_MAX_ROWS``) and then
+#: labels every row by its nearest centre: Lloyd's iterations over 10^6 rows
+#: would otherwise cost more than the EM they start (see BENCHMARKS.md). 256
+#: rows a cluster place its centre within ~sigma/16; on the diag benchmark (10^6
+#: rows, K=64) 2^14 sampled rows took 0.8 s against 1.5-2.2 s for 2^16, and the
+#: log-likelihood after 10 EM iterations was as good (three seeds each).
+KMEANS_ROWS_PER_CLUSTER = 256
+KMEANS_MIN_ROWS = 2**14
 KMEANS_MAX_ROWS = 2**16
+
+
+def kmeans_sample_rows(n_components: int) -> int:
+    """Rows k-means is run on, at most (see :data:`KMEANS_ROWS_PER_CLUSTER`)."""
+    return min(KMEANS_MAX_ROWS, max(KMEANS_MIN_ROWS, KMEANS_ROWS_PER_CLUSTER * n_components))
 
 
 def _sample_without_replacement(random_state: np.random.RandomState, n: int, size: int) -> np.ndarray:
@@ -130,9 +141,10 @@ def _sample_without_replacement(random_state: np.random.RandomState, n: int, siz
 @register_initializer("kmeans")
 def _kmeans(X, sample_weight, n_components, random_state):
     model = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-    if X.shape[0] <= KMEANS_MAX_ROWS:
+    sample_rows = kmeans_sample_rows(n_components)
+    if X.shape[0] <= sample_rows:
         return model.fit(X, sample_weight=sample_weight).labels_
-    rows = np.sort(_sample_without_replacement(random_state, X.shape[0], KMEANS_MAX_ROWS))
+    rows = np.sort(_sample_without_replacement(random_state, X.shape[0], sample_rows))
     weights = None if sample_weight is None else sample_weight[rows]
     if weights is not None and np.count_nonzero(weights) < n_components:
         # Too few weighted rows in the sample: cluster all of them instead.
