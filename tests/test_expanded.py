@@ -241,6 +241,9 @@ def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
 
 def _spy_on_compiled_sparse_blocks(monkeypatch):
     """Turn the compiled sparse moments on at any size; record what each block's call returned."""
+    from gaussmix.covariance import _numpy_kernels
+
+    monkeypatch.setenv(_numpy_kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
     monkeypatch.setattr(_expanded, "MIN_COMPILED_SPARSE_WORK", {np.dtype(np.float64): 0, np.dtype(np.float32): 0})
     taken = []
     add_block = _expanded.CompiledSparseMoments.add_block

@@ -178,6 +178,7 @@ def test_shifted_chunks_match_reference_in_the_shifted_frame(model, dtype, block
 
 def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
     pytest.importorskip("numba")
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
     from gaussmix.covariance import _numba_kernels
 
     seen = []
@@ -227,6 +228,7 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
 @pytest.mark.parametrize("shape", [(4, 3), (3, 10)], ids=["few features", "few components"])
 def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatch):
     pytest.importorskip("numba")
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
     from gaussmix.covariance import _numba_kernels, full
 
     model = get_covariance_model("full")
