@@ -186,10 +186,6 @@ def _separated_mixture(rng, covariance_type="full", n_components=6, n_features=5
     return model, params, params.sample(n_samples, rng)[0]
 
 
-def _separated_full_mixture(rng):
-    return _separated_mixture(rng, "full")
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sparse_moments_equal_the_reference(weighted, monkeypatch):
     # Clusters far apart: most responsibilities are below 2^-100, the moments are summed
@@ -197,7 +193,7 @@ def test_sparse_moments_equal_the_reference(weighted, monkeypatch):
     monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
     calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(7)
-    model, params, X = _separated_full_mixture(rng)
+    model, params, X = _separated_mixture(rng)
     weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
     stats, loglik = model.accumulate_chunk(X, weights, params)
     assert calls == [True] and sparse_components and sparse_components[0] == params.n_components
@@ -218,7 +214,7 @@ def test_sparse_moments_keep_the_largest_of_a_component_that_has_only_tiny_ones(
     monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
     calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
-    model, params, X = _separated_full_mixture(rng)
+    model, params, X = _separated_mixture(rng)
     far = _far_component(model, params, X, 1.6)
     stats, loglik = model.accumulate_chunk(X, None, far)
     assert 0 < stats.resp_weight[-1] < 1e-30

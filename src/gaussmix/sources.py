@@ -102,6 +102,12 @@ def balanced_rows(n_samples: int, largest: int, n_workers: int) -> int:
     return int(max(1, -(-n_samples // n_chunks)))
 
 
+def _shifted_chunks(chunks: Iterator[tuple[Any, Optional[Any]]], origin: Optional[Any]) -> Iterator[tuple[Any, Optional[Any]]]:
+    """``(X - origin, weights)`` for each chunk (copies), or the chunks as they are without ``origin``."""
+    for rows, weights in chunks:
+        yield (rows if origin is None else rows - origin), weights
+
+
 @dataclass(frozen=True)
 class ArraySource:
     """An array (and optional sample weights) served in row chunks.
@@ -139,8 +145,7 @@ class ArraySource:
         return self.X.dtype
 
     def chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
-        for rows, weights in self.unshifted_chunks():
-            yield (rows if self.origin is None else rows - self.origin), weights
+        return _shifted_chunks(self.unshifted_chunks(), self.origin)
 
     def unshifted_chunks(self) -> Iterator[tuple[Any, Optional[Any]]]:
         """The chunks as stored, ``origin`` not subtracted (views of an in-memory array)."""
@@ -350,8 +355,7 @@ class StreamSource:
         return replace(self, origin=origin, expected_rows=n_rows)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
-        for X, weights in self.unshifted_chunks():
-            yield (X if self.origin is None else X - self.origin), weights
+        return _shifted_chunks(self.unshifted_chunks(), self.origin)
 
     def unshifted_chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
         """The converted and checked chunks, ``origin`` not subtracted."""
