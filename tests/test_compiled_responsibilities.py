@@ -45,7 +45,7 @@ def test_compiled_responsibilities_equal_the_reference_and_the_numpy_path(dtype,
     np.testing.assert_allclose(resp, expected_resp, rtol=rtol, atol=atol)
     np.testing.assert_allclose(log_density, expected_log_density, rtol=rtol)
     # Against the NumPy path (the same formula), only exp's last bit may differ in float64; in
-    # float32 the NumPy path rounds x - max to float32 (eps |x|), the compiled one does not.
+    # float32 both round x - max to float32 (eps |x|), and their exps differ in the last bits.
     plain = log_prob.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         plain_log_density = kernels.responsibilities_in_place(plain)
@@ -63,8 +63,24 @@ def test_compiled_exp_is_accurate_over_the_whole_range():
     assert np.max(np.abs(log_prob[0] - expected) / expected) < 4 * np.finfo(np.float64).eps
 
 
-def test_compiled_and_numpy_paths_agree_on_degenerate_columns():
-    log_prob = np.array([[-np.inf, np.nan, 0.0, np.inf], [-np.inf, 0.0, -1e300, 1.0]])
+def test_compiled_float32_exp_is_accurate_over_the_whole_range():
+    # float32 log-densities are computed on in float32: e^x to a few float32 ulps down to
+    # the smallest normal float32, then 0 (as NumPy's float32 path counts them).
+    x = np.linspace(-87.3, 0, 400_001).astype(np.float32)
+    log_prob = np.vstack([x, np.zeros_like(x)])
+    _compiled_responsibilities(log_prob)
+    wide = x.astype(np.float64)
+    expected = np.exp(wide) / (np.exp(wide) + 1)
+    normal = wide > -87  # above log(smallest normal float32): computed, not flushed
+    error = np.abs(log_prob[0, normal] - expected[normal]) / expected[normal]
+    assert np.max(error) < 4 * np.finfo(np.float32).eps
+    assert np.all(log_prob[0, ~normal] == 0)
+    assert log_prob.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_and_numpy_paths_agree_on_degenerate_columns(dtype):
+    log_prob = np.array([[-np.inf, np.nan, 0.0, np.inf], [-np.inf, 0.0, -1e30, 1.0]], dtype=dtype)
     compiled = log_prob.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         compiled_density = _compiled_responsibilities(compiled)

@@ -317,13 +317,19 @@ def test_compiled_sparse_moments_leave_crowded_blocks_to_the_product(monkeypatch
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [1, 13, 256])
-def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(n_rows, dtype):
+@pytest.mark.parametrize("by_square", [True, False])
+def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(by_square, n_rows, dtype):
     from gaussmix.covariance import _numba_kernels
 
     rng = np.random.RandomState(n_rows)
     n_components, n_features = 7, 5
-    centred = rng.normal(size=(n_rows, n_features)).astype(dtype)
-    features = np.ascontiguousarray(np.hstack([centred * centred, centred]))
+    rows = (rng.normal(size=(n_rows, n_features)) + 3).astype(dtype)
+    origin = rng.normal(size=n_features) + 3
+    # the reference features: [squares or squared norm, x - origin], in float64
+    centred = rows.astype(np.float64) - origin
+    norms = np.sum(centred**2, axis=1)
+    features = np.hstack([centred**2 if by_square else norms[:, None], centred])
+    n_squares = n_features if by_square else 1
     resp = rng.uniform(0, 1, (n_components, n_rows))
     resp[rng.uniform(size=resp.shape) < 0.7] *= 1e-40  # a random mix of kept and left-out ones
     resp = resp.astype(dtype)
@@ -331,23 +337,27 @@ def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(n_rows, dtype):
     resp[3] *= 1e-50  # a component with only tiny responsibilities keeps its largest
     resp[4] = 0  # and one with none keeps nothing
     large = (resp >= threshold * resp.max(axis=1, keepdims=True)) & (resp > 0)
-    moments = rng.normal(size=(n_components, 2 * n_features))
+    moments = rng.normal(size=(n_components, features.shape[1]))
     dropped = rng.uniform(size=(2, n_components))
     before = moments.copy(), dropped.copy()
-    taken = _numba_kernels.sparse_block_moments(resp, features, n_features, threshold, resp.size, moments, dropped)
     kept = np.where(large, resp, 0).astype(np.float64)
     left = np.where(large, 0, resp).astype(np.float64)
-    norms = np.sum(centred.astype(np.float64) ** 2, axis=1)
-    rtol = 1e-12 if dtype == np.float64 else 1e-6
-    assert taken
-    np.testing.assert_allclose(moments, before[0] + kept @ features.astype(np.float64), rtol=rtol, atol=1e-12)
-    np.testing.assert_allclose(dropped, before[1] + np.stack([left.sum(axis=1), left @ norms]), rtol=rtol, atol=1e-300)
+    # the features built from the rows (in float64 whatever their dtype), or given
+    for given in (None, features):
+        summed, tallied = moments.copy(), dropped.copy()
+        taken = _numba_kernels.sparse_block_moments(
+            resp, rows, origin, n_squares, threshold, resp.size, summed, tallied, given
+        )
+        assert taken
+        np.testing.assert_allclose(summed, before[0] + kept @ features, rtol=1e-12, atol=1e-12)
+        expected_dropped = before[1] + np.stack([left.sum(axis=1), left @ norms])
+        np.testing.assert_allclose(tallied, expected_dropped, rtol=1e-12, atol=1e-300)
     # More kept ones than allowed: declined, and nothing is touched.
     snapshot = moments.copy(), dropped.copy()
     n_kept = int(np.count_nonzero(large))
     if n_kept:
         declined = _numba_kernels.sparse_block_moments(
-            resp, features, n_features, threshold, n_kept - 1, moments, dropped
+            resp, rows, origin, n_squares, threshold, n_kept - 1, moments, dropped
         )
         assert not declined
         np.testing.assert_array_equal(moments, snapshot[0])
@@ -367,8 +377,8 @@ def test_compiled_sparse_moments_skip_blocks_after_a_declined_one():
             return next(answers)
 
     sparse = _expanded.CompiledSparseMoments(Kernel, 3)
-    resp, features = np.zeros((4, 5)), np.zeros((5, 6))
+    resp, rows = np.zeros((4, 5)), np.zeros((5, 3))
     skipped = sparse.SKIPPED_AFTER_DECLINE
-    taken = [sparse.add_block(resp, features, None, None, 0, 5, None, None) for _ in range(skipped + 3)]
+    taken = [sparse.add_block(resp, None, rows, None, 0, 5, None, None) for _ in range(skipped + 3)]
     assert taken == [False] * (skipped + 1) + [True, True]
     assert len(calls) == 3

@@ -430,12 +430,14 @@ def _moments(
         features.fill(X[start:stop], origin, block)
         log_prob = coefficients @ block.T
         totals.add(log_prob, sample_weight, start, stop, offsets)
+        # float32 features are of no use to float64 sums: the sparse moments then read the rows
+        float64_features = block if block.dtype == np.float64 else None
+        if sparse is not None and sparse.add_block(log_prob, float64_features, X, origin64, start, stop, moments, dropped):
+            continue
         if wide_buffer is not None:
             # float64 moments of float32 rows: the features rebuilt, the rows widened as they are read
             block = features.view(wide_buffer, stop - start)
             features.fill(X[start:stop], wide_origin, block)
-        if sparse is not None and sparse.add_block(log_prob, block, X, origin64, start, stop, moments, dropped):
-            continue
         moments += log_prob.astype(block.dtype, copy=False) @ block
     if sparse is not None:
         sparse.finish(X, origin64, moments)
@@ -454,7 +456,7 @@ class SparseMoments:
     """
 
     def add_block(
-        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        self, resp: np.ndarray, features: Optional[np.ndarray], X: np.ndarray, origin: np.ndarray,
         start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
     ) -> bool:
         """Take a block if few enough of its responsibilities reach the threshold.
@@ -463,11 +465,12 @@ class SparseMoments:
         ----------
         resp : ndarray of shape (K, b)
             Its weighted responsibilities.
-        features : ndarray of shape (b, W)
-            Its features, about ``origin``.
+        features : ndarray of shape (b, W), float64, or None
+            Its features about ``origin``, where they are at hand in float64.
         X : ndarray of shape (n, D)
             The chunk's rows; the block is ``X[start:stop]``.
         origin : ndarray of shape (D,), float64
+            The moments are those of the features of ``x - origin``.
         moments : ndarray of shape (K, W), float64
             May gain the block's moments now, or only in :meth:`finish`.
         dropped : ndarray of shape (2, K)
@@ -494,7 +497,7 @@ class GatheredSparseMoments(SparseMoments):
         self.features = features
 
     def add_block(
-        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        self, resp: np.ndarray, features: Optional[np.ndarray], X: np.ndarray, origin: np.ndarray,
         start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
     ) -> bool:
         large = (resp >= TRUNCATION_THRESHOLD * resp.max(axis=1, keepdims=True)) & (resp > 0)
@@ -540,17 +543,17 @@ class CompiledSparseMoments(SparseMoments):
         self.skipping = 0
 
     def add_block(
-        self, resp: np.ndarray, features: np.ndarray, X: np.ndarray, origin: np.ndarray,
+        self, resp: np.ndarray, features: Optional[np.ndarray], X: np.ndarray, origin: np.ndarray,
         start: int, stop: int, moments: np.ndarray, dropped: np.ndarray,
     ) -> bool:
         if self.skipping > 0:
             self.skipping -= 1
             return False
-        if not (resp.flags.c_contiguous and features.flags.c_contiguous):
+        if not resp.flags.c_contiguous:
             return False
         max_kept = int(MAX_COMPILED_SPARSE_SHARE * resp.size)
         taken = self.compiled.sparse_block_moments(
-            resp, features, self.n_squares, TRUNCATION_THRESHOLD, max_kept, moments, dropped
+            resp, X[start:stop], origin, self.n_squares, TRUNCATION_THRESHOLD, max_kept, moments, dropped, features
         )
         if not taken:
             self.skipping = self.SKIPPED_AFTER_DECLINE

@@ -173,6 +173,50 @@ def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
         bits[j] = (bits[j] + 1023) << 52
 
 
+# The same in float32 arithmetic, for float32 log-densities: twice the lanes of
+# each vector instruction. x - max is then rounded to float32, an error of the
+# size the float32 log-densities already carry (eps32 |x|); the reduction uses
+# Cephes' two-part ln 2 and a degree-7 Taylor polynomial (relative error below
+# 1e-8 on |r| <= ln(2)/2).
+_LOG2_E32 = np.float32(_LOG2_E)
+_LN2_HIGH32 = np.float32(0.693359375)
+_LN2_LOW32 = np.float32(-2.12194440e-4)
+#: 1.5 * 2^23: adding it rounds a float32 to an integer held in the low mantissa bits
+_ROUNDING_SHIFTER32 = np.float32(12582912.0)
+_ZERO32 = np.float32(0.0)
+_ONE32 = np.float32(1.0)
+_HALF32 = np.float32(0.5)
+_EXP_TAYLOR32 = tuple(np.float32(1.0 / math.factorial(i)) for i in range(3, 8))
+
+
+def _exp_of_row32(row, scale, offset, shift, lowest, scale_bits):  # pragma: no cover - compiled
+    """:func:`_exp_of_row` for float32 rows, scalars and ``scale_bits``."""
+    c3, c4, c5, c6, c7 = _EXP_TAYLOR32
+    for j in range(row.shape[0]):
+        x = row[j] * scale + offset - shift[j]
+        clamped = x if x > lowest else lowest
+        rounded = clamped * _LOG2_E32 + _ROUNDING_SHIFTER32
+        scale_bits[j] = rounded
+        n = rounded - _ROUNDING_SHIFTER32
+        r = (clamped - n * _LN2_HIGH32) - n * _LN2_LOW32
+        p = c7
+        p = p * r + c6
+        p = p * r + c5
+        p = p * r + c4
+        p = p * r + c3
+        p = p * r + _HALF32
+        p = p * r + _ONE32
+        p = p * r + _ONE32
+        value = p if x > lowest else _ZERO32
+        row[j] = value if x < np.inf else x
+
+
+def _power_of_two_from_bits32(bits):  # pragma: no cover - compiled
+    """The float32 whose bits ``bits`` (int32) become: 2^n from n held in the low mantissa bits."""
+    for j in range(bits.shape[0]):
+        bits[j] = (bits[j] + np.int32(127)) << np.int32(23)
+
+
 def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
     for j in range(row.shape[0]):
         value = row[j] * scale[j]
@@ -194,6 +238,14 @@ def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
         largest[j] = value if value > current else current + 0.0
 
 
+def _affine_max32(row, scale, offset, largest):  # pragma: no cover - compiled
+    """:func:`_affine_max` with float32 arithmetic (a float64 ``+ 0.0`` would widen every value)."""
+    for j in range(row.shape[0]):
+        value = row[j] * scale + offset
+        current = largest[j]
+        largest[j] = value if value > current else current + _ZERO32
+
+
 def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
     """``row *= factor``; returns the new row's sum."""
     total = 0.0
@@ -208,11 +260,25 @@ def _multiply_and_sum(row, factor):  # pragma: no cover - compiled
 _TILE_COLUMNS = 256
 
 
+def _affine_max_of(row, scale, offset, largest):
+    """:func:`_affine_max` or :func:`_affine_max32`, chosen by numba from ``largest``'s dtype."""
+
+
+def _exp_of_row_of(row, scale, offset, shift, lowest, scale_bits):
+    """:func:`_exp_of_row` or :func:`_exp_of_row32`, chosen by numba from ``scale_bits``' dtype."""
+
+
+def _power_of_two_of(scratch):
+    """:func:`_power_of_two_from_bits` (or its float32 twin) on the bits of ``scratch`` (float64 or float32)."""
+
+
 def _weighted_responsibilities(
     log_prob, scale, offsets, lowest, weights, row_max, total, scratch, resp_weight
 ):  # pragma: no cover - compiled
     """Columns of ``log_prob`` (K, n), read as ``scale * log_prob + offsets[:, None]``,
     become ``w_n p(k | x_n)``; ``row_max``, ``total`` (n,) and ``resp_weight`` (K,) are filled.
+    The arithmetic is in the dtype that ``row_max``, ``total``, ``scratch``, ``offsets``,
+    ``scale`` and ``lowest`` share (float64, or float32 for float32 ``log_prob``).
 
     Four passes over each tile of columns: max, exp (with the sum per column),
     scaling by ``w_n / total_n`` (with the sum per row)."""
@@ -225,16 +291,15 @@ def _weighted_responsibilities(
         tile_scratch = scratch[start:stop]
         _affine_copy(log_prob[0, start:stop], scale, offsets[0], tile_max)
         for k in range(1, n_components):
-            _affine_max(log_prob[k, start:stop], scale, offsets[k], tile_max)
+            _affine_max_of(log_prob[k, start:stop], scale, offsets[k], tile_max)
         for j in range(stop - start):
             largest = tile_max[j]
             tile_max[j] = largest + 0.0 if -np.inf < largest < np.inf else 0.0
             tile_total[j] = 0.0
-        bits = tile_scratch.view(np.int64)
         for k in range(n_components):
             row = log_prob[k, start:stop]
-            _exp_of_row(row, scale, offsets[k], tile_max, lowest, tile_scratch)
-            _power_of_two_from_bits(bits)
+            _exp_of_row_of(row, scale, offsets[k], tile_max, lowest, tile_scratch)
+            _power_of_two_of(tile_scratch)
             _scale_and_sum(row, tile_scratch, tile_total)
         for j in range(stop - start):
             tile_scratch[j] = weights[start + j] / tile_total[j]
@@ -243,9 +308,33 @@ def _weighted_responsibilities(
 
 
 if numba is not None:
-    _exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_copy, _affine_max = (
+    from numba.extending import overload
+
+    _OVERLOAD_OPTIONS = {"jit_options": {"fastmath": {"contract"}}}
+
+    # Type dispatch at compile time (direct, inlinable calls: passing the helpers as
+    # arguments made the float64 kernel 20 % slower).
+    @overload(_affine_max_of, **_OVERLOAD_OPTIONS)
+    def _affine_max_typed(row, scale, offset, largest):
+        return _affine_max32 if largest.dtype == numba.types.float32 else _affine_max
+
+    @overload(_exp_of_row_of, **_OVERLOAD_OPTIONS)
+    def _exp_of_row_typed(row, scale, offset, shift, lowest, scale_bits):
+        return _exp_of_row32 if scale_bits.dtype == numba.types.float32 else _exp_of_row
+
+    def _power_of_two_of_float64(scratch):  # pragma: no cover - compiled
+        _power_of_two_from_bits(scratch.view(np.int64))
+
+    def _power_of_two_of_float32(scratch):  # pragma: no cover - compiled
+        _power_of_two_from_bits32(scratch.view(np.int32))
+
+    @overload(_power_of_two_of, **_OVERLOAD_OPTIONS)
+    def _power_of_two_typed(scratch):
+        return _power_of_two_of_float32 if scratch.dtype == numba.types.float32 else _power_of_two_of_float64
+
+    _power_of_two_from_bits, _power_of_two_from_bits32, _scale_and_sum, _affine_copy = (
         numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
-        for function in (_exp_of_row, _power_of_two_from_bits, _scale_and_sum, _affine_copy, _affine_max)
+        for function in (_power_of_two_from_bits, _power_of_two_from_bits32, _scale_and_sum, _affine_copy)
     )
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
     _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
@@ -375,29 +464,38 @@ _SCREENED_COLUMNS = 8
 
 
 def _sparse_block_moments(
-    resp, features, n_squares, relative_threshold, max_kept, thresholds, norms, left_out, indices, starts,
-    moments, dropped,
+    resp, features, rows, origin, n_squares, relative_threshold, max_kept, norms, thresholds, left_out, indices,
+    starts, moments, dropped,
 ):  # pragma: no cover - compiled
-    """``moments[k] += r_nk f_n`` over the responsibilities ``resp`` (K, b) that reach
+    """``moments[k] += r_nk f(x_n)`` over the responsibilities ``resp`` (K, b) that reach
     ``relative_threshold`` times their component's largest in the block (and are not 0)
     only, if at most ``max_kept`` do; ``dropped[0, k]`` and ``dropped[1, k]`` gain the
     others and their sum weighted by ``|x_n - origin|^2``. Returns whether the block was
     summed (else nothing changed).
 
-    ``features`` (b, W) are ``[q(x), x - origin]`` where the ``n_squares`` columns of
-    ``q(x)`` sum to ``|x - origin|^2`` (squares, or the squared norm). ``thresholds`` (K,),
-    ``norms`` (b,), ``left_out`` (2, K), ``indices`` (``max_kept + 1``) and ``starts``
-    (K + 1) are scratch.
-    Products and sums are in float64. Each pass reads the block's (K, b) or (b, W)
+    ``f(x) = [q(x), x - origin]``: ``q(x)`` holds the squares of ``x - origin``
+    (``n_squares`` = D) or its squared norm (``n_squares`` = 1). The block's ``features``
+    (b, W) hold them in float64; or, where ``features`` has no rows, they are built from
+    the block's ``rows`` (b, D) as they are needed, in float64 whatever the rows' dtype
+    (cheaper than building every row's). ``norms`` (b,), ``thresholds`` (K,),
+    ``left_out`` (2, K), ``indices`` (``max_kept + 1``) and ``starts`` (K + 1) are scratch.
+    Products and sums are in float64. Each pass reads the block's (K, b) or (b, D)
     values once: the block is larger than the L2 cache, and its passes are bound by
     reading it.
     """
     n_components, n_rows = resp.shape
-    width = features.shape[1]
+    n_features = rows.shape[1]
+    from_rows = features.shape[0] == 0
+    by_square = n_squares == n_features and n_features > 1
     for j in range(n_rows):
         norm = 0.0
-        for a in range(n_squares):
-            norm += features[j, a]
+        if from_rows:
+            for a in range(n_features):
+                value = np.float64(rows[j, a]) - origin[a]
+                norm += value * value
+        else:
+            for a in range(n_squares):
+                norm += features[j, a]
         norms[j] = norm
     # 0. Thresholds relative to each component's largest: a component with only tiny
     # responsibilities here keeps its largest ones, so that what is left out stays
@@ -451,6 +549,7 @@ def _sparse_block_moments(
     starts[n_components] = listed
     # 3. Their moments, four rows at a time: one load and store of a component's
     # moments per four rows.
+    width = n_squares + n_features
     for k in range(n_components):
         t = starts[k]
         stop = starts[k + 1]
@@ -458,16 +557,42 @@ def _sparse_block_moments(
             j0, j1, j2, j3 = indices[t], indices[t + 1], indices[t + 2], indices[t + 3]
             r0, r1 = np.float64(resp[k, j0]), np.float64(resp[k, j1])
             r2, r3 = np.float64(resp[k, j2]), np.float64(resp[k, j3])
-            for a in range(width):
-                moments[k, a] += (r0 * features[j0, a] + r1 * features[j1, a]) + (
-                    r2 * features[j2, a] + r3 * features[j3, a]
-                )
+            if not from_rows:
+                for a in range(width):
+                    moments[k, a] += (r0 * features[j0, a] + r1 * features[j1, a]) + (
+                        r2 * features[j2, a] + r3 * features[j3, a]
+                    )
+            elif by_square:  # separate loops, not a test inside one: each compiles to vector code
+                for a in range(n_features):
+                    shift = origin[a]
+                    c0, c1 = np.float64(rows[j0, a]) - shift, np.float64(rows[j1, a]) - shift
+                    c2, c3 = np.float64(rows[j2, a]) - shift, np.float64(rows[j3, a]) - shift
+                    w0, w1, w2, w3 = r0 * c0, r1 * c1, r2 * c2, r3 * c3
+                    moments[k, n_features + a] += (w0 + w1) + (w2 + w3)
+                    moments[k, a] += (w0 * c0 + w1 * c1) + (w2 * c2 + w3 * c3)
+            else:
+                for a in range(n_features):
+                    shift = origin[a]
+                    moments[k, 1 + a] += (
+                        r0 * (np.float64(rows[j0, a]) - shift) + r1 * (np.float64(rows[j1, a]) - shift)
+                    ) + (r2 * (np.float64(rows[j2, a]) - shift) + r3 * (np.float64(rows[j3, a]) - shift))
+                moments[k, 0] += (r0 * norms[j0] + r1 * norms[j1]) + (r2 * norms[j2] + r3 * norms[j3])
             t += 4
         while t < stop:
             j = indices[t]
             r = np.float64(resp[k, j])
-            for a in range(width):
-                moments[k, a] += r * features[j, a]
+            if not from_rows:
+                for a in range(width):
+                    moments[k, a] += r * features[j, a]
+                t += 1
+                continue
+            for a in range(n_features):
+                value = np.float64(rows[j, a]) - origin[a]
+                moments[k, n_squares + a] += r * value
+                if by_square:
+                    moments[k, a] += r * value * value
+            if not by_square:
+                moments[k, 0] += r * norms[j]
             t += 1
     return True
 
@@ -482,8 +607,8 @@ else:
 
 
 def sparse_block_moments(
-    resp: np.ndarray, features: np.ndarray, n_squares: int, relative_threshold: float, max_kept: int,
-    moments: np.ndarray, dropped: np.ndarray,
+    resp: np.ndarray, rows: np.ndarray, origin: np.ndarray, n_squares: int, relative_threshold: float,
+    max_kept: int, moments: np.ndarray, dropped: np.ndarray, features: Optional[np.ndarray] = None,
 ) -> bool:
     """Moments of a block over its non-negligible responsibilities only, in one compiled pass.
 
@@ -491,21 +616,26 @@ def sparse_block_moments(
     ----------
     resp : ndarray of shape (K, b)
         Weighted responsibilities, C-contiguous.
-    features : ndarray of shape (b, W)
-        ``[q(x), x - origin]`` of the block's rows, C-contiguous.
+    rows : ndarray of shape (b, D)
+        The block's rows, float32 or float64.
+    origin : ndarray of shape (D,)
+        The moments are those of ``f(x) = [q(x), x - origin]``, in float64.
     n_squares : int
-        Columns of ``q(x)``; they must sum to ``|x - origin|^2`` (squares, or the squared norm).
+        Columns of ``q(x)``: D for the squares of ``x - origin``, 1 for its squared norm.
     relative_threshold : float
         Responsibilities below it times their component's largest in the block are
         left out (and zeros).
     max_kept : int
         The most responsibilities kept for which the block is summed this way (else
         it is left alone and False returned).
-    moments : ndarray of shape (K, W), float64
+    moments : ndarray of shape (K, n_squares + D), float64
         ``sum r f`` over the kept responsibilities is added to it.
     dropped : ndarray of shape (2, K), float64
         Gains, per component, the left-out responsibilities and their sum weighted
         by ``|x - origin|^2``.
+    features : ndarray of shape (b, n_squares + D), float64, optional
+        ``f(x)`` of the block's rows where they are already built (read instead of
+        built again from ``rows``).
 
     Returns
     -------
@@ -513,14 +643,16 @@ def sparse_block_moments(
         Whether the block was summed.
     """
     n_components, n_rows = resp.shape
-    thresholds = np.empty(n_components)
+    if features is None:
+        features = np.empty((0, n_squares + rows.shape[1]))
     norms = np.empty(n_rows)
+    thresholds = np.empty(n_components)
     left_out = np.empty((2, n_components))
     indices = np.empty(max_kept + 1, dtype=np.intp)
     starts = np.empty(n_components + 1, dtype=np.intp)
     return bool(_compiled_sparse_block_moments(
-        resp, features, n_squares, float(relative_threshold), int(max_kept), thresholds, norms, left_out, indices,
-        starts, moments, dropped,
+        resp, features, rows, np.asarray(origin, dtype=np.float64), n_squares, float(relative_threshold),
+        int(max_kept), norms, thresholds, left_out, indices, starts, moments, dropped,
     ))
 
 
@@ -624,17 +756,23 @@ def weighted_responsibilities(
         ``sum_n w_n p(k | x_n)``.
     """
     n_components, n_samples = log_prob.shape
+    # float32 log-densities are computed on in float32 (twice the vector lanes), with
+    # float64 sums over the rows
+    dtype = log_prob.dtype.type if log_prob.dtype == np.float32 else np.float64
     weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    offsets = np.zeros(n_components) if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(n_components)
-    row_max = np.empty(n_samples)
-    total = np.empty(n_samples)
-    scratch = np.empty(n_samples)
+    if offsets is None:
+        offsets = np.zeros(n_components, dtype=dtype)
+    else:
+        offsets = np.asarray(offsets, dtype=np.float64).reshape(n_components).astype(dtype, copy=False)
+    row_max = np.empty(n_samples, dtype=dtype)
+    total = np.empty(n_samples, dtype=dtype)
+    scratch = np.empty(n_samples, dtype=dtype)
     resp_weight = np.empty(n_components)
     # e^x below the dtype's smallest normal number counts as 0 (as on the NumPy path).
     lowest = math.ceil(math.log(float(np.finfo(log_prob.dtype).tiny)))
     _compiled_weighted_responsibilities(
-        log_prob, float(scale), offsets, float(lowest), weights, row_max, total, scratch, resp_weight
+        log_prob, dtype(scale), offsets, dtype(lowest), weights, row_max, total, scratch, resp_weight
     )
     with np.errstate(divide="ignore"):  # a row of density 0 (as np.log on the NumPy path would warn)
-        log_density = np.log(total)
+        log_density = np.log(total, dtype=np.float64)
     return log_density + row_max, resp_weight

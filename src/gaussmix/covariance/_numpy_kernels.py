@@ -275,9 +275,9 @@ def weighted_responsibilities(
 
     With numba (the ``fast`` extra) one compiled kernel makes four passes over
     the block where NumPy makes ten (scale, shift, max, flush, exp, sum,
-    divide, weight, row sums); it also computes ``x - max`` in float64, and
-    its exp is vectorised where NumPy's float64 exp is not (on machines
-    without AVX-512: ~2.5x faster).
+    divide, weight, row sums), in the dtype of ``log_prob`` (float32 ones in
+    float32, with twice the vector lanes), and its exp is vectorised where
+    NumPy's float64 exp is not (on machines without AVX-512: ~2.5x faster).
     """
     compiled = _compiled_kernels()
     if compiled is not None and log_prob.flags.c_contiguous and log_prob.dtype in (np.float32, np.float64):
