@@ -58,11 +58,16 @@ def full_accumulate(
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    means, factors, offsets = (np.ascontiguousarray(a, dtype=np.float64) for a in (means, factors, offsets))
+    # float32 rows are whitened and their responsibilities computed in float32 (twice
+    # the vector lanes; about the current means, as scikit-learn's float32 E-step),
+    # and summed in float64
+    work = X.dtype.type
+    means, factors, offsets = (np.ascontiguousarray(a, dtype=work) for a in (means, factors, offsets))
     upper = bool(np.all(np.tril(factors, -1) == 0))
     shift = np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
+    lowest = work(math.ceil(math.log(float(np.finfo(work).tiny))))
     resp_weight, row_sums, scatter, total_weight, loglik = _compiled_full_estep(
-        np.ascontiguousarray(X), shift, weights, means, factors, offsets, upper
+        np.ascontiguousarray(X), shift, weights, means, factors, offsets, upper, work(-0.5), lowest
     )
     safe = np.where(resp_weight > 0, resp_weight, 1.0)
     new_means = row_sums / safe[:, None]
@@ -346,14 +351,12 @@ else:
     _compiled_weighted_responsibilities = None
 
 
-#: e^x below float64's smallest normal number counts as 0 (as in :func:`weighted_responsibilities`)
-_LOWEST_EXPONENT = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
 #: rows of the fused small-D kernel handled together: its (K, rows) log-densities
 #: and (D, rows) coordinates stay in the L1 or L2 cache
 _FUSED_BLOCK_ROWS = 256
 
 
-def _full_estep(X, shift, weights, means, factors, offsets, upper):  # pragma: no cover - compiled
+def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, lowest):  # pragma: no cover - compiled
     """Sums of one chunk of rows ``X - shift``: weights (K,), row sums (K, D), lower-triangular
     scatter about ``means`` (K, D, D), total weight and log-likelihood (all float64).
 
@@ -361,23 +364,25 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper):  # pragma: n
     coordinate, so that every loop runs along the rows and compiles to vector
     code: the whitening of each component, the responsibilities (the
     vectorised exp of :func:`_weighted_responsibilities`) and the weighted
-    sums. ``X`` may be float32 or float64 (compiled for each; float32 rows are
-    widened as they are read, never copied). ``upper`` says whether every
-    factor is upper triangular (then only its upper triangle is read),
-    otherwise they are used whole."""
+    sums. The work is in the dtype of ``means``, ``factors``, ``offsets``,
+    ``minus_half`` (-0.5) and ``lowest`` (the log of its smallest normal number):
+    float64, or float32 for float32 rows; the sums are float64 either way.
+    ``upper`` says whether every factor is upper triangular (then only its upper
+    triangle is read), otherwise they are used whole."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     block = _FUSED_BLOCK_ROWS
     resp_weight = np.zeros(n_components)
     row_sums = np.zeros((n_components, n_features))
     scatter = np.zeros((n_components, n_features, n_features))
-    coordinates = np.empty((n_features, block))
-    centred = np.empty((n_features, block))
-    whitened = np.empty(block)
-    log_prob_buffer = np.empty(n_components * block)
-    row_max = np.empty(block)
-    total = np.empty(block)
-    scratch = np.empty(block)
+    work = means.dtype
+    coordinates = np.empty((n_features, block), dtype=work)
+    centred = np.empty((n_features, block), dtype=work)
+    whitened = np.empty(block, dtype=work)
+    log_prob_buffer = np.empty(n_components * block, dtype=work)
+    row_max = np.empty(block, dtype=work)
+    total = np.empty(block, dtype=work)
+    scratch = np.empty(block, dtype=work)
     block_weight = np.empty(n_components)
     total_weight = 0.0
     loglik = 0.0
@@ -399,11 +404,11 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper):  # pragma: n
                 _add_square(whitened[:rows], distance)
         row_weights = weights[start:start + rows]
         _compiled_weighted_responsibilities(
-            log_prob, -0.5, offsets, _LOWEST_EXPONENT, row_weights, row_max, total, scratch, block_weight
+            log_prob, minus_half, offsets, lowest, row_weights, row_max, total, scratch, block_weight
         )
         for j in range(rows):
             total_weight += row_weights[j]
-            loglik += row_weights[j] * (row_max[j] + math.log(total[j]))
+            loglik += row_weights[j] * (np.float64(row_max[j]) + math.log(np.float64(total[j])))
         for k in range(n_components):
             resp = log_prob[k]
             resp_weight[k] += block_weight[k]
