@@ -139,81 +139,51 @@ _LN2_LOW = 1.90821492927058770002e-10
 _ROUNDING_SHIFTER = 6755399441055744.0
 
 
-def _exp_of_row(row, scale, offset, shift, lowest, scale_bits):  # pragma: no cover - compiled
+def _exp_of_row(row, scale, offset, shift, lowest, scale_bits, constants):  # pragma: no cover - compiled
     """``row <- e^r`` with ``scale row + offset - shift = n ln2 + r`` (0 below ``lowest``);
-    ``n`` goes to ``scale_bits``.
+    ``n`` goes to ``scale_bits``. ``constants`` (:data:`_EXP_CONSTANTS` or
+    :data:`_EXP_CONSTANTS32`) fix the dtype of the arithmetic and the polynomial.
 
     Non-finite ``n`` (NaN or +inf arguments) leave bits that make 1.0, so the
     NaN or inf in ``row`` survives the scaling."""
+    log2_e, ln2_high, ln2_low, shifter, zero, taylor = constants
     for j in range(row.shape[0]):
         x = row[j] * scale + offset - shift[j]
         clamped = x if x > lowest else lowest
-        rounded = clamped * _LOG2_E + _ROUNDING_SHIFTER
+        rounded = clamped * log2_e + shifter
         scale_bits[j] = rounded
-        n = rounded - _ROUNDING_SHIFTER
-        r = (clamped - n * _LN2_HIGH) - n * _LN2_LOW
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
+        n = rounded - shifter
+        r = (clamped - n * ln2_high) - n * ln2_low
+        p = taylor[0]
+        for coefficient in taylor[1:]:  # Horner, highest degree first
+            p = p * r + coefficient
         # 0 below ``lowest``; NaN and +inf pass through (as NumPy's exp gives them).
         # Two selects, not a chained comparison: branches would stop the vectorisation.
-        value = p if x > lowest else 0.0
+        value = p if x > lowest else zero
         row[j] = value if x < np.inf else x
+
+
+#: float64: fdlibm's two-part ln 2 and a degree-13 Taylor polynomial
+_EXP_CONSTANTS = (
+    _LOG2_E, _LN2_HIGH, _LN2_LOW, _ROUNDING_SHIFTER, 0.0,
+    tuple(1.0 / math.factorial(i) for i in range(13, -1, -1)),
+)
+# float32, for float32 log-densities: twice the lanes of each vector instruction.
+# x - max is then rounded to float32, an error of the size the float32
+# log-densities already carry (eps32 |x|); Cephes' two-part ln 2 and a degree-7
+# Taylor polynomial (relative error below 1e-8 on |r| <= ln(2)/2). 1.5 * 2^23
+# rounds a float32 to an integer held in the low mantissa bits.
+_EXP_CONSTANTS32 = (
+    np.float32(_LOG2_E), np.float32(0.693359375), np.float32(-2.12194440e-4), np.float32(12582912.0),
+    np.float32(0.0), tuple(np.float32(1.0 / math.factorial(i)) for i in range(7, -1, -1)),
+)
+_ZERO32 = np.float32(0.0)
 
 
 def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
     """The float64 whose bits ``bits`` become: 2^n from n held in the low mantissa bits."""
     for j in range(bits.shape[0]):
         bits[j] = (bits[j] + 1023) << 52
-
-
-# The same in float32 arithmetic, for float32 log-densities: twice the lanes of
-# each vector instruction. x - max is then rounded to float32, an error of the
-# size the float32 log-densities already carry (eps32 |x|); the reduction uses
-# Cephes' two-part ln 2 and a degree-7 Taylor polynomial (relative error below
-# 1e-8 on |r| <= ln(2)/2).
-_LOG2_E32 = np.float32(_LOG2_E)
-_LN2_HIGH32 = np.float32(0.693359375)
-_LN2_LOW32 = np.float32(-2.12194440e-4)
-#: 1.5 * 2^23: adding it rounds a float32 to an integer held in the low mantissa bits
-_ROUNDING_SHIFTER32 = np.float32(12582912.0)
-_ZERO32 = np.float32(0.0)
-_ONE32 = np.float32(1.0)
-_HALF32 = np.float32(0.5)
-_EXP_TAYLOR32 = tuple(np.float32(1.0 / math.factorial(i)) for i in range(3, 8))
-
-
-def _exp_of_row32(row, scale, offset, shift, lowest, scale_bits):  # pragma: no cover - compiled
-    """:func:`_exp_of_row` for float32 rows, scalars and ``scale_bits``."""
-    c3, c4, c5, c6, c7 = _EXP_TAYLOR32
-    for j in range(row.shape[0]):
-        x = row[j] * scale + offset - shift[j]
-        clamped = x if x > lowest else lowest
-        rounded = clamped * _LOG2_E32 + _ROUNDING_SHIFTER32
-        scale_bits[j] = rounded
-        n = rounded - _ROUNDING_SHIFTER32
-        r = (clamped - n * _LN2_HIGH32) - n * _LN2_LOW32
-        p = c7
-        p = p * r + c6
-        p = p * r + c5
-        p = p * r + c4
-        p = p * r + c3
-        p = p * r + _HALF32
-        p = p * r + _ONE32
-        p = p * r + _ONE32
-        value = p if x > lowest else _ZERO32
-        row[j] = value if x < np.inf else x
 
 
 def _power_of_two_from_bits32(bits):  # pragma: no cover - compiled
@@ -270,7 +240,7 @@ def _affine_max_of(row, scale, offset, largest):
 
 
 def _exp_of_row_of(row, scale, offset, shift, lowest, scale_bits):
-    """:func:`_exp_of_row` or :func:`_exp_of_row32`, chosen by numba from ``scale_bits``' dtype."""
+    """:func:`_exp_of_row` in float64 or float32, chosen by numba from ``scale_bits``' dtype."""
 
 
 def _power_of_two_of(scratch):
@@ -323,9 +293,16 @@ if numba is not None:
     def _affine_max_typed(row, scale, offset, largest):
         return _affine_max32 if largest.dtype == numba.types.float32 else _affine_max
 
+    _exp_of_row = numba.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_of_row)
+
     @overload(_exp_of_row_of, **_OVERLOAD_OPTIONS)
     def _exp_of_row_typed(row, scale, offset, shift, lowest, scale_bits):
-        return _exp_of_row32 if scale_bits.dtype == numba.types.float32 else _exp_of_row
+        constants = _EXP_CONSTANTS32 if scale_bits.dtype == numba.types.float32 else _EXP_CONSTANTS
+
+        def exp_of_row(row, scale, offset, shift, lowest, scale_bits):  # pragma: no cover - compiled
+            _exp_of_row(row, scale, offset, shift, lowest, scale_bits, constants)
+
+        return exp_of_row
 
     def _power_of_two_of_float64(scratch):  # pragma: no cover - compiled
         _power_of_two_from_bits(scratch.view(np.int64))
