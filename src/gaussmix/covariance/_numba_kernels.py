@@ -177,7 +177,6 @@ _EXP_CONSTANTS32 = (
     np.float32(_LOG2_E), np.float32(0.693359375), np.float32(-2.12194440e-4), np.float32(12582912.0),
     np.float32(0.0), tuple(np.float32(1.0 / math.factorial(i)) for i in range(7, -1, -1)),
 )
-_ZERO32 = np.float32(0.0)
 
 
 def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
@@ -211,6 +210,9 @@ def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
         # "+ 0.0" (which only turns -0.0 into 0.0) keeps the store unconditional:
         # storing ``current`` back compiles to a masked store, ~4x slower on AMD cores.
         largest[j] = value if value > current else current + 0.0
+
+
+_ZERO32 = np.float32(0.0)
 
 
 def _affine_max32(row, scale, offset, largest):  # pragma: no cover - compiled
