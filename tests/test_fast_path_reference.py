@@ -409,3 +409,49 @@ def test_a_subclass_replacing_the_chunk_kernel_gets_it_called_on_shifted_chunks(
     expected = [X[:200] - shift, X[200:] - shift]
     assert len(seen) == 2 and all(any(np.allclose(rows, part) for part in expected) for rows in seen)
     _assert_stats_match(stats, loglik, _reference(X - shift, None, params), rtol=1e-9, atol=1e-9)
+
+
+def _tied_float32_chunk(rng, distance):
+    """float32 rows of three tied clusters, each ``distance`` deviations from one point, and their parameters."""
+    model = get_covariance_model("tied")
+    n_features = 4
+    mixing = np.eye(n_features) + 0.05 * rng.normal(size=(n_features, n_features))
+    directions = rng.normal(size=(3, n_features))
+    means = distance * directions / np.linalg.norm(directions, axis=1, keepdims=True) + 5.0
+    labels = rng.randint(3, size=6000)
+    X = (means[labels] + rng.normal(size=(6000, n_features)) @ mixing.T).astype(np.float32)
+    params = MixtureParams.from_covariances(
+        np.full(3, 1 / 3, dtype=np.float32), means.astype(np.float32), (mixing @ mixing.T).astype(np.float32), model
+    )
+    return model, params, X
+
+
+def _pooled_scatter_error(stats, reference):
+    """Largest error of the pooled scatter, relative to it, in the precision's metric."""
+    expected = reference[2].sum(axis=0)
+    factor = np.linalg.cholesky(np.linalg.inv(expected))
+    pooled = stats.scatter.astype(np.float64).sum(axis=0)  # (1, D, D) pooled, or per component
+    return np.max(np.abs(factor.T @ (pooled - expected) @ factor))
+
+
+@pytest.mark.parametrize("distance, chosen", [(3.0, np.float32), (50.0, np.float64)])
+def test_tied_float32_sums_are_float32_only_where_they_stay_accurate(distance, chosen, monkeypatch):
+    # Near clusters: float32 products sum the pooled scatter (within the expanded moments'
+    # tolerance). Far ones: float32 products would lose more (sum x x^T - N m m^T cancels),
+    # and the rule keeps float64 products; forced to float32 they miss the tolerance.
+    from gaussmix.covariance import _expanded, tied
+
+    chosen_dtypes = []
+    rule = tied.sums_dtype
+    monkeypatch.setattr(tied, "sums_dtype", lambda *args: chosen_dtypes.append(rule(*args)) or chosen_dtypes[-1])
+    model, params, X = _tied_float32_chunk(np.random.RandomState(0), distance)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert chosen_dtypes == [np.dtype(chosen)]
+    reference = _reference(X, None, params)
+    tolerance = _expanded.MOMENTS_TOLERANCE * (1 + X.shape[1])
+    assert _pooled_scatter_error(stats, reference) <= tolerance
+    _assert_stats_match(stats, loglik, reference, rtol=2e-4, atol=2e-4)
+    if chosen is np.float64:
+        monkeypatch.setattr(tied, "sums_dtype", lambda *args: np.dtype(np.float32))
+        forced, _ = model.accumulate_chunk(X, None, params)
+        assert _pooled_scatter_error(forced, reference) > tolerance

@@ -8,9 +8,40 @@ import numpy as np
 
 from ..backends import get_namespace
 from ..stats import SuffStats
+from . import _expanded
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 from .full import _eye, _tiny, dense_factor_of_precisions, dense_precision_cholesky
+
+
+def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -> np.dtype:
+    """The dtype of the products that sum a chunk's pooled scatter: float32 for float32
+    rows where rounding them costs at most :data:`~gaussmix.covariance._expanded.MOMENTS_TOLERANCE`
+    per dimension (relative to the covariance, in its own metric: the rule the expanded
+    moments follow), float64 otherwise.
+
+    Parameters
+    ----------
+    dtype : dtype
+        Of the rows.
+    factor : ndarray of shape (D, D)
+        The precision's Cholesky factor ``C`` (``C C^T = P``).
+    centred_means : ndarray of shape (K, D)
+        The means relative to the chunk's centre.
+    """
+    if np.dtype(dtype) != np.float32:
+        return np.dtype(np.float64)
+    factor = factor.astype(np.float64)
+    n_components, n_features = centred_means.shape
+    precision = np.broadcast_to(factor @ factor.T, (n_components, n_features, n_features))
+    # sigma_a: C^{-T} C^{-1} = Sigma, so the column norms of C^{-1}
+    deviations = np.sqrt(np.sum(np.linalg.inv(factor) ** 2, axis=0))
+    scale = _expanded.rounding_scale(
+        _expanded.OuterProducts(n_features), precision, centred_means.astype(np.float64), deviations
+    )
+    lost = float(np.finfo(np.float32).eps) * float(np.max(scale))
+    allowed = _expanded.MOMENTS_TOLERANCE * (1 + n_features)
+    return np.dtype(np.float32 if lost <= allowed else np.float64)
 
 
 class TiedCovariance(CovarianceModel):
@@ -67,12 +98,12 @@ class TiedCovariance(CovarianceModel):
         what is summed (a (1, D, D) :class:`SuffStats` scatter): the scatter of
         the rows about their mean minus the between-component part,
         ``sum_n w_n x_n x_n^T - sum_k N_k m_k m_k^T`` in the chunk's centred
-        frame, summed in float64. That subtraction loses as many digits as the
-        between-component spread exceeds the within-component one (the factor
-        :func:`~gaussmix.covariance._numpy_kernels.expansion_is_accurate`
-        bounds), which float64 sums can afford; it replaces K per-component
-        scatters (K n D^2 flops) by one (n D^2). Other namespaces than NumPy
-        take the generic path.
+        frame, accumulated in float64. That subtraction loses as many digits as
+        the between-component spread exceeds the within-component one, which
+        float64 products can afford; float32 rows take float32 products where
+        the expanded moments' rule allows it (:func:`sums_dtype`). It replaces K
+        per-component scatters (K n D^2 flops) by one (n D^2). Other namespaces
+        than NumPy take the generic path.
         """
         return self._accumulate_folding(X, sample_weight, params, None)
 
@@ -91,6 +122,7 @@ class TiedCovariance(CovarianceModel):
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
         offsets = offsets + log_det + np.log(params.weights) + kernels.gaussian_constant(n_features)
+        sums = sums_dtype(X.dtype, factor, means)
         totals = kernels.ResponsibilityTotals(n_components)
         row_sums = np.zeros((n_components, n_features))
         second_moment = np.zeros((n_features, n_features))
@@ -103,10 +135,10 @@ class TiedCovariance(CovarianceModel):
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
             totals.add(log_prob, sample_weight, start, stop, offsets)
             weights = None if sample_weight is None else sample_weight[start:stop]
-            rows64 = centred.astype(np.float64, copy=False)
-            row_sums += log_prob.astype(np.float64, copy=False) @ rows64
+            rows = centred.astype(sums, copy=False)
+            row_sums += log_prob.astype(sums, copy=False) @ rows
             # The responsibilities of a row sum to its weight: sum_k r_nk x x^T = w_n x x^T.
-            scaled = rows64 if weights is None else rows64 * np.sqrt(weights, dtype=np.float64)[:, None]
+            scaled = rows if weights is None else rows * np.sqrt(weights).astype(sums)[:, None]
             second_moment += scaled.T @ scaled
         resp_weight = totals.resp_weight
         safe = np.where(resp_weight > 0, resp_weight, 1)
