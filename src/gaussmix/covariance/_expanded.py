@@ -67,6 +67,18 @@ MAX_COMPILED_SPARSE_SHARE = 0.125
 MIN_COMPILED_SPARSE_WORK = {np.dtype(np.float64): 2**10, np.dtype(np.float32): 2**12}
 
 
+def moments_tolerance(n_features: int) -> float:
+    """What rounding a chunk's moments may cost (relative to the covariances, in
+    their own metric, summed over dimensions): :data:`MOMENTS_TOLERANCE` per dimension."""
+    return MOMENTS_TOLERANCE * (1 + n_features)
+
+
+def summing_dtype(dtype: np.dtype, lost: float, n_features: int) -> np.dtype:
+    """``dtype`` where moments summed in it lose at most :func:`moments_tolerance`
+    (``lost``: its eps times :func:`rounding_scale`), float64 otherwise."""
+    return np.dtype(dtype) if lost <= moments_tolerance(n_features) else np.dtype(np.float64)
+
+
 class QuadraticFeatures:
     """The features ``[q(x), x]`` of one kind of precision, and what goes with them.
 
@@ -348,8 +360,7 @@ def expanded_accumulate(
         return None
     # Sum the moments in float64 right away where the current means predict that
     # float32 moments would fail the check below.
-    moments_tolerance = MOMENTS_TOLERANCE * (1 + n_features)
-    moments_dtype = product_dtype if lost <= moments_tolerance else np.dtype(np.float64)
+    moments_dtype = summing_dtype(product_dtype, lost, n_features)
     linear = features.times(precisions, centred_means)
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
     offsets = -0.5 * np.sum(linear * centred_means, axis=1) + log_det + log_weights
@@ -371,7 +382,7 @@ def expanded_accumulate(
             continue
         # Relative to the covariances, rounding the moments costs eps * rounding_scale.
         lost_in_moments = np.finfo(moments_dtype).eps * rounding_scale(features, precisions, new_means, deviations)
-        if np.max(lost_in_moments, initial=0.0, where=resp_weight > 0) <= moments_tolerance:
+        if np.max(lost_in_moments, initial=0.0, where=resp_weight > 0) <= moments_tolerance(n_features):
             break
         if moments_dtype == np.float64:
             return None
@@ -432,7 +443,10 @@ def _moments(
         totals.add(log_prob, sample_weight, start, stop, offsets)
         # float32 features are of no use to float64 sums: the sparse moments then read the rows
         float64_features = block if block.dtype == np.float64 else None
-        if sparse is not None and sparse.add_block(log_prob, float64_features, X, origin64, start, stop, moments, dropped):
+        taken = sparse is not None and sparse.add_block(
+            log_prob, float64_features, X, origin64, start, stop, moments, dropped
+        )
+        if taken:
             continue
         if wide_buffer is not None:
             # float64 moments of float32 rows: the features rebuilt, the rows widened as they are read

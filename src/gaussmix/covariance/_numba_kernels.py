@@ -179,14 +179,16 @@ _EXP_CONSTANTS32 = (
 )
 
 
-def _power_of_two_from_bits(bits):  # pragma: no cover - compiled
-    """The float64 whose bits ``bits`` become: 2^n from n held in the low mantissa bits."""
+def _power_of_two_from_bits(scratch):  # pragma: no cover - compiled
+    """``scratch`` (float64) <- 2^n, from n held in the low bits of its mantissa."""
+    bits = scratch.view(np.int64)
     for j in range(bits.shape[0]):
         bits[j] = (bits[j] + 1023) << 52
 
 
-def _power_of_two_from_bits32(bits):  # pragma: no cover - compiled
-    """The float32 whose bits ``bits`` (int32) become: 2^n from n held in the low mantissa bits."""
+def _power_of_two_from_bits32(scratch):  # pragma: no cover - compiled
+    """:func:`_power_of_two_from_bits` for float32 ``scratch``."""
+    bits = scratch.view(np.int32)
     for j in range(bits.shape[0]):
         bits[j] = (bits[j] + np.int32(127)) << np.int32(23)
 
@@ -246,7 +248,8 @@ def _exp_of_row_of(row, scale, offset, shift, lowest, scale_bits):
 
 
 def _power_of_two_of(scratch):
-    """:func:`_power_of_two_from_bits` (or its float32 twin) on the bits of ``scratch`` (float64 or float32)."""
+    """:func:`_power_of_two_from_bits` or :func:`_power_of_two_from_bits32`, chosen by numba
+    from ``scratch``'s dtype."""
 
 
 def _weighted_responsibilities(
@@ -306,19 +309,13 @@ if numba is not None:
 
         return exp_of_row
 
-    def _power_of_two_of_float64(scratch):  # pragma: no cover - compiled
-        _power_of_two_from_bits(scratch.view(np.int64))
-
-    def _power_of_two_of_float32(scratch):  # pragma: no cover - compiled
-        _power_of_two_from_bits32(scratch.view(np.int32))
-
     @overload(_power_of_two_of, **_OVERLOAD_OPTIONS)
     def _power_of_two_typed(scratch):
-        return _power_of_two_of_float32 if scratch.dtype == numba.types.float32 else _power_of_two_of_float64
+        return _power_of_two_from_bits32 if scratch.dtype == numba.types.float32 else _power_of_two_from_bits
 
-    _power_of_two_from_bits, _power_of_two_from_bits32, _scale_and_sum, _affine_copy = (
+    _scale_and_sum, _affine_copy = (
         numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
-        for function in (_power_of_two_from_bits, _power_of_two_from_bits32, _scale_and_sum, _affine_copy)
+        for function in (_scale_and_sum, _affine_copy)
     )
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
     _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)

@@ -16,9 +16,8 @@ from .full import _eye, _tiny, dense_factor_of_precisions, dense_precision_chole
 
 def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -> np.dtype:
     """The dtype of the products that sum a chunk's pooled scatter: float32 for float32
-    rows where rounding them costs at most :data:`~gaussmix.covariance._expanded.MOMENTS_TOLERANCE`
-    per dimension (relative to the covariance, in its own metric: the rule the expanded
-    moments follow), float64 otherwise.
+    rows where rounding them costs at most what the expanded moments may lose
+    (:func:`~gaussmix.covariance._expanded.summing_dtype`), float64 otherwise.
 
     Parameters
     ----------
@@ -40,8 +39,7 @@ def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -
         _expanded.OuterProducts(n_features), precision, centred_means.astype(np.float64), deviations
     )
     lost = float(np.finfo(np.float32).eps) * float(np.max(scale))
-    allowed = _expanded.MOMENTS_TOLERANCE * (1 + n_features)
-    return np.dtype(np.float32 if lost <= allowed else np.float64)
+    return _expanded.summing_dtype(np.float32, lost, n_features)
 
 
 class TiedCovariance(CovarianceModel):
