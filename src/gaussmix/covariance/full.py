@@ -10,7 +10,7 @@ import numpy as np
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats
-from . import _expanded
+from . import _expanded, _screened
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
 
@@ -142,9 +142,16 @@ class FullCovariance(CovarianceModel):
         if n_features <= MAX_EXPANDED_FEATURES and EXPANDED_FEATURES_PER_COMPONENT * n_components > n_features:
             # sigma_aa: C^{-T} C^{-1} = Sigma, so the squared column norms of C^{-1}
             deviations = np.sqrt(np.sum(factor_inverse * factor_inverse, axis=1))
+            means64, precisions = params.means.astype(np.float64), self.precisions(factors64)
+            if _screens(X, n_components):
+                screened = _screened.screened_accumulate(
+                    X, sample_weight, log_weights, means64, factors64, precisions, deviations, log_det, shift
+                )
+                if screened is not None:
+                    return screened
             arguments = (
-                sample_weight, log_weights, params.means.astype(np.float64), self.precisions(factors64),
-                deviations, log_det, _expanded.OuterProducts(n_features),
+                sample_weight, log_weights, means64, precisions, deviations, log_det,
+                _expanded.OuterProducts(n_features),
             )
             expanded = _expanded.expanded_accumulate(X, *arguments, shift=shift)
             if expanded is None and X.dtype != np.float64:
@@ -191,6 +198,15 @@ MAX_EXPANDED_FEATURES = 128
 #: against whitening: D=64 K=32 1.75x, K=8 1.14x, K=4 0.61x; D=128 K=32 1.28x,
 #: K=8 0.57x; D=32 K=4 0.90x, K=2 0.59x; D=12 K=2 1.64x; D=16 K=1 0.87x)
 EXPANDED_FEATURES_PER_COMPONENT = 8
+
+
+#: components from which float32 rows take the screened E-step (:mod:`gaussmix.covariance._screened`)
+MIN_SCREENED_COMPONENTS = 4
+
+
+def _screens(X: np.ndarray, n_components: int) -> bool:
+    """Whether a chunk takes the screened E-step: float32 rows, enough components, numba."""
+    return X.dtype == np.float32 and n_components >= MIN_SCREENED_COMPONENTS and kernels._compiled_kernels() is not None
 
 
 def _fused_kernels(n_features: int, n_components: int) -> Optional[ModuleType]:

@@ -1,0 +1,174 @@
+"""The screened E-step: float32 rows of dense-precision mixtures at float32 speed, float64 accuracy.
+
+The expanded log-densities (:mod:`gaussmix.covariance._expanded`) are one
+matrix product on the features ``[upper(x x^T), x]``; in float32 that
+product runs twice as fast as in float64, but its result loses about eps32
+times the terms it cancels (up to ~0.04 in a log-density on the benchmark's
+64-dimensional clusters, against scikit-learn's float32 ~6e-5). That is far
+too much for responsibilities, and far too little to matter for the question
+*which* components a row's responsibilities are non-negligible for: with
+clusters apart, a row has one or two of K.
+
+So, per block of rows: the float32 product gives approximate log-densities;
+the compiled kernel (:mod:`gaussmix.covariance._numba_screened`) keeps the
+(row, component) pairs within :data:`SCREENING_GAP` of each component's
+largest relative responsibility in the block (the sparse moments' threshold
+plus a margin for the float32 error), computes those exactly in float64 (a
+gathered whitening per component), normalises them per row and sums them
+about the current means. Where too many pairs are candidates (components
+still overlapping, early iterations), where the float32 error could reach the
+margin, or where the bound on what was left out is not negligible, the chunk
+is left to the float64 expanded products (``None`` is returned).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from ..stats import SuffStats
+from . import _expanded
+from . import _numpy_kernels as kernels
+
+#: pairs whose approximate log-responsibility, relative to their component's largest in
+#: the block, is below it by more than this are left out: the sparse moments' threshold
+#: (2^-100) and a margin of 8 (e^-8) for the float32 log-densities' error, itself bounded
+#: by :data:`MAX_SCREENING_ERROR` (and added twice more, see :func:`screened_accumulate`)
+SCREENING_MARGIN = 8.0
+#: the float32 log-densities' estimated error (eps32 times the largest expanded form,
+#: see :func:`screening_error`) up to which the screening runs. The estimate is a worst
+#: case: on the benchmark's data the largest error of any pair measured 1/10 to 1/40 of
+#: it (wide: 0.04 against 1.6 nats; mid: 0.03 against 0.08); the gap grows with it
+MAX_SCREENING_ERROR = 16.0
+#: how far into its tails (in standard deviations, every coordinate at once) a row is
+#: assumed to lie for :func:`screening_error`
+TAIL_DEVIATIONS = 4.0
+#: blocks where more than this share of the (row, component) pairs are candidates are
+#: not screened: the chunk goes to the float64 products (each pair costs ~2 D^2
+#: multiply-adds at small-product speed, against K D^2 a row for the products)
+MAX_SCREENED_SHARE = 0.25
+#: rows of one screened block: the kernel's per-component gathers and products are as
+#: long as a block's candidates for that component (~rows / K)
+SCREENED_BLOCK_ROWS = 4096
+
+
+def screening_error(precisions: np.ndarray, centred_means: np.ndarray, deviations: np.ndarray) -> float:
+    """Estimated error of a float32 expanded log-density, in nats, for any row near any mean.
+
+    :func:`gaussmix.covariance._expanded.rounding_scale` with ``v`` the largest, over
+    the components, of ``|mu_j - origin| + 4 sigma_j`` per coordinate: a candidate row of
+    component k may lie near any other component's mean, and in its tails.
+
+    Parameters
+    ----------
+    precisions : ndarray of shape (K, D, D)
+    centred_means : ndarray of shape (K, D)
+        Means relative to the features' origin.
+    deviations : ndarray of shape (K, D)
+    """
+    reach = np.max(np.abs(centred_means) + TAIL_DEVIATIONS * deviations, axis=0)
+    largest = np.max(np.einsum("a,kab,b->k", reach, np.abs(precisions), reach))
+    return float(np.finfo(np.float32).eps * largest)
+
+
+def screened_accumulate(
+    X: np.ndarray,
+    sample_weight: Optional[np.ndarray],
+    log_weights: np.ndarray,
+    means: np.ndarray,
+    factors: np.ndarray,
+    precisions: np.ndarray,
+    deviations: np.ndarray,
+    log_det: np.ndarray,
+    shift: Optional[np.ndarray] = None,
+) -> Optional[tuple[SuffStats, float]]:
+    """E-step of a full-covariance mixture on one chunk of float32 rows, screened.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D), float32
+        The rows, or with ``shift`` the rows as stored.
+    sample_weight : ndarray of shape (n,) or None
+    log_weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D), float64
+    factors : ndarray of shape (K, D, D), float64
+        Upper-triangular precision Cholesky factors (``C C^T = P``).
+    precisions : ndarray of shape (K, D, D), float64
+    deviations : ndarray of shape (K, D)
+        Standard deviations per component and feature.
+    log_det : ndarray of shape (K,)
+        ``log det C_k``.
+    shift : ndarray of shape (D,), optional
+        The E-step is on the rows ``X - shift`` (the parameters and the statistics are
+        in that frame); the features are built about it (else about the chunk's mean).
+
+    Returns
+    -------
+    stats : SuffStats
+        In float32, like the rows.
+    loglik : float
+        ``None`` in place of both where the chunk is not screened (see the module docstring).
+    """
+    from . import _numba_screened  # numba: imported on first use only
+
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    frame_shift = np.zeros(n_features) if shift is None else np.asarray(shift, dtype=np.float64)
+    # where the float32 features are centred, in the rows' frame and in the parameters'
+    stored_origin = X.mean(axis=0, dtype=np.float64) if shift is None else frame_shift
+    origin = stored_origin - frame_shift
+    centred_means = means - origin
+    error = screening_error(precisions, centred_means, deviations)
+    if error > MAX_SCREENING_ERROR:
+        return None
+    features = _expanded.OuterProducts(n_features)
+    linear = features.times(precisions, centred_means)
+    coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1).astype(np.float32)
+    offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
+    approx_offsets = (offsets - 0.5 * np.sum(linear * centred_means, axis=1)).astype(np.float32)
+    weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    # The features are built in cache-sized blocks (as on the expanded path), several to a
+    # screened block.
+    feature_rows = kernels.block_rows(features.width + n_components, 4, 2 * kernels.BLOCK_BUDGET_BYTES)
+    screened_rows = min(n_samples, feature_rows * max(1, SCREENED_BLOCK_ROWS // feature_rows))
+    feature_rows = min(feature_rows, screened_rows)
+    buffer = features.allocate(feature_rows, np.float32)
+    approx_buffer = np.empty((n_components, screened_rows), dtype=np.float32)
+    max_pairs = int(MAX_SCREENED_SHARE * n_components * screened_rows)
+    sums = _numba_screened.ScreenedSums(n_components, n_features, screened_rows, max_pairs)
+    centres = np.ascontiguousarray(means + frame_shift)
+    factors = np.ascontiguousarray(factors)
+    feature_origin = stored_origin.astype(np.float32)
+    # A left-out pair's responsibility is below exp(threshold + 2 error): its log-density
+    # may be error too low, and that of its row's largest error too high.
+    gap = 100 * math.log(2) + SCREENING_MARGIN + 2 * error
+    for start, stop in kernels.row_blocks(n_samples, screened_rows):
+        approx = approx_buffer[:, : stop - start]
+        for first, last in kernels.row_blocks(stop - start, feature_rows):
+            block = features.view(buffer, last - first)
+            features.fill(X[start + first:start + last], feature_origin, block)
+            np.matmul(coefficients, block.T, out=approx[:, first:last])
+        taken = sums.add_block(
+            approx, approx_offsets, X[start:stop], weights[start:stop], centres, factors, offsets,
+            stored_origin, gap, 2 * error, int(MAX_SCREENED_SHARE * n_components * (stop - start)),
+        )
+        if not taken:
+            return None
+    resp_weight = sums.resp_weight
+    live = resp_weight > 0
+    moved = sums.sums / np.where(live, resp_weight, 1.0)[:, None]
+    new_means = means + moved
+    if not _expanded._truncation_is_negligible(
+        features, precisions, deviations, resp_weight, new_means - origin, sums.dropped
+    ):
+        return None
+    # about the current means, then moved to the new ones: the move is one EM step, small
+    scatter = 0.5 * (sums.scatter + np.swapaxes(sums.scatter, 1, 2))
+    scatter -= resp_weight[:, None, None] * (moved[:, :, None] * moved[:, None, :])
+    scatter[~live] = 0
+    new_means[~live] = 0
+    dtype = X.dtype
+    stats = SuffStats(resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), sums.total_weight)
+    return stats, sums.loglik
