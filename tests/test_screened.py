@@ -85,6 +85,21 @@ def test_screened_statistics_equal_the_reference(weighted, monkeypatch):
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, weights, params))
 
 
+def test_screened_statistics_with_a_large_error_estimate_equal_the_reference(monkeypatch):
+    # Clusters 12 apart per coordinate in 24 dimensions: the float32 error's estimate is
+    # hundreds of nats, the gap twice that, and the answers must still be exact.
+    errors = []
+    estimate = _screened.screening_error
+    monkeypatch.setattr(_screened, "screening_error", lambda *a: errors.append(estimate(*a)) or errors[-1])
+    outcomes = _spy_on_screening(monkeypatch)
+    rng = np.random.RandomState(6)
+    model, params, X = _separated_mixture(rng, n_components=12, n_features=24, n_samples=5000)
+    params, X = _float32(params, X)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert outcomes == [True] and 50 < errors[0] <= _screened.MAX_SCREENING_ERROR
+    _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
+
+
 def test_screened_statistics_of_shifted_rows_equal_the_reference(monkeypatch):
     # EM's frame: rows stored far from the origin, parameters relative to their mean row.
     outcomes = _spy_on_screening(monkeypatch)
@@ -115,6 +130,21 @@ def test_many_blocks_equal_one(monkeypatch):
     np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-13)
     for name in ("resp_weight", "means", "scatter"):
         np.testing.assert_allclose(getattr(blocked[0], name), getattr(whole[0], name), rtol=1e-6, atol=1e-6)
+
+
+def test_a_chunk_a_few_rows_past_whole_blocks_is_screened(monkeypatch):
+    # 3 x 1024 + 2 rows in blocks of at most 1024: cut in 1024s, the last block had 2
+    # rows, its 8 components' own largest alone were more candidates than a quarter of
+    # 16 pairs, and the whole chunk gave way. Blocks of equal size keep it screened.
+    monkeypatch.setattr(_screened, "SCREENED_BLOCK_ROWS", 1024)
+    monkeypatch.setattr(kernels, "MAX_BLOCK_ROWS", 1024)
+    outcomes = _spy_on_screening(monkeypatch)
+    rng = np.random.RandomState(10)
+    model, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=3 * 1024 + 2)
+    params, X = _float32(params, X)
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert outcomes == [True]
+    _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
 
 
 def test_screening_keeps_the_largest_of_a_component_that_has_only_tiny_ones(monkeypatch):
@@ -222,8 +252,12 @@ def test_float64_rows_and_few_components_are_not_screened(monkeypatch):
     rng = np.random.RandomState(13)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=5, n_samples=1000)
     model.accumulate_chunk(X, None, params)
+    # every row lists at least its own component: below 2 / MAX_SCREENED_SHARE components
+    # every block would be declined, after its float32 product
+    n_few = full.MIN_SCREENED_COMPONENTS - 1
+    assert n_few >= 2 / _screened.MAX_SCREENED_SHARE - 1
     few = MixtureParams.from_covariances(
-        np.full(3, 1 / 3), params.means[:3], params.covariances[:3], model
+        np.full(n_few, 1 / n_few), params.means[:n_few], params.covariances[:n_few], model
     )
     model.accumulate_chunk(X.astype(np.float32), None, few.converted_like(X.astype(np.float32)))
-    assert full.MIN_SCREENED_COMPONENTS > 3 and outcomes == []
+    assert outcomes == []

@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ._threads import n_worker_threads
+from .covariance._numpy_kernels import balanced_rows
 
 #: bytes the widest per-chunk temporary (n_chunk x K x D) may take
 CHUNK_BUDGET_BYTES = 8 * 2**20
@@ -91,15 +92,6 @@ def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsiz
     """
     large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(n_components, n_features, itemsize))
     return max(MIN_CHUNK_ROWS, balanced_rows(n_samples, large, n_workers))
-
-
-def balanced_rows(n_samples: int, largest: int, n_workers: int) -> int:
-    """Rows per chunk, at most ``largest``, such that the ``n_samples`` rows make chunks of
-    (nearly) equal size, as many as a multiple of ``n_workers``."""
-    workers = max(1, n_workers)
-    n_chunks = -(-max(1, n_samples) // max(1, largest))
-    n_chunks = -(-n_chunks // workers) * workers
-    return int(max(1, -(-n_samples // n_chunks)))
 
 
 def _shifted_chunks(chunks: Iterator[tuple[Any, Optional[Any]]], origin: Optional[Any]) -> Iterator[tuple[Any, Optional[Any]]]:

@@ -110,6 +110,15 @@ def block_rows(row_width: int, itemsize: int, budget: Optional[int] = None) -> i
     return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
 
 
+def balanced_rows(n_samples: int, largest: int, n_workers: int = 1) -> int:
+    """Rows per chunk (or block), at most ``largest``, such that the ``n_samples`` rows make
+    chunks of (nearly) equal size, as many as a multiple of ``n_workers``: no short last one."""
+    workers = max(1, n_workers)
+    n_chunks = -(-max(1, n_samples) // max(1, largest))
+    n_chunks = -(-n_chunks // workers) * workers
+    return int(max(1, -(-n_samples // n_chunks)))
+
+
 def row_blocks(n_samples: int, rows: int):
     """``(start, stop)`` of consecutive row blocks covering ``n_samples`` rows."""
     return ((start, min(start + rows, n_samples)) for start in range(0, n_samples, rows))

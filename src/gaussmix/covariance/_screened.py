@@ -40,8 +40,13 @@ SCREENING_MARGIN = 8.0
 #: the float32 log-densities' estimated error (eps32 times the largest expanded form,
 #: see :func:`screening_error`) up to which the screening runs. The estimate is a worst
 #: case: on the benchmark's data the largest error of any pair measured 1/10 to 1/40 of
-#: it (wide: 0.04 against 1.6 nats; mid: 0.03 against 0.08); the gap grows with it
-MAX_SCREENING_ERROR = 16.0
+#: it (wide: 0.04 against 1.6 nats; mid: 0.03 against 0.08). It only costs speed, never
+#: accuracy: the gap grows by twice it, so with it more pairs are candidates, until a
+#: block has too many and the chunk gives way after its float32 product. One chunk, one
+#: thread, clusters 12 apart per coordinate, float64 products / screened ns a row: D=16
+#: K=16 (estimate 121) 439 / 221, D=32 K=16 (1129) 1327 / 775, D=64 K=16 (513) 3416 /
+#: 1899; D=128 K=64 (4.3e5) gave way after one block with no limit (5 % slower)
+MAX_SCREENING_ERROR = 4096.0
 #: how far into its tails (in standard deviations, every coordinate at once) a row is
 #: assumed to lie for :func:`screening_error`
 TAIL_DEVIATIONS = 4.0
@@ -52,6 +57,14 @@ MAX_SCREENED_SHARE = 0.25
 #: rows of one screened block: the kernel's per-component gathers and products are as
 #: long as a block's candidates for that component (~rows / K)
 SCREENED_BLOCK_ROWS = 4096
+
+
+def max_pairs(n_components: int, n_rows: int) -> int:
+    """The most candidate pairs a screened block of ``n_rows`` rows may have: the
+    :data:`MAX_SCREENED_SHARE` of its pairs, and each component's own largest (listed
+    whatever its size; without them a block of a few rows, as a chunk's last, always
+    had too many)."""
+    return int(MAX_SCREENED_SHARE * n_components * n_rows) + n_components
 
 
 def screening_error(precisions: np.ndarray, centred_means: np.ndarray, deviations: np.ndarray) -> float:
@@ -132,12 +145,11 @@ def screened_accumulate(
     # The features are built in cache-sized blocks (as on the expanded path), several to a
     # screened block.
     feature_rows = kernels.block_rows(features.width + n_components, 4, 2 * kernels.BLOCK_BUDGET_BYTES)
-    screened_rows = min(n_samples, feature_rows * max(1, SCREENED_BLOCK_ROWS // feature_rows))
+    screened_rows = kernels.balanced_rows(n_samples, feature_rows * max(1, SCREENED_BLOCK_ROWS // feature_rows))
     feature_rows = min(feature_rows, screened_rows)
     buffer = features.allocate(feature_rows, np.float32)
     approx_buffer = np.empty((n_components, screened_rows), dtype=np.float32)
-    max_pairs = int(MAX_SCREENED_SHARE * n_components * screened_rows)
-    sums = _numba_screened.ScreenedSums(n_components, n_features, screened_rows, max_pairs)
+    sums = _numba_screened.ScreenedSums(n_components, n_features, screened_rows, max_pairs(n_components, screened_rows))
     centres = np.ascontiguousarray(means + frame_shift)
     factors = np.ascontiguousarray(factors)
     feature_origin = stored_origin.astype(np.float32)
@@ -152,7 +164,7 @@ def screened_accumulate(
             np.matmul(coefficients, block.T, out=approx[:, first:last])
         taken = sums.add_block(
             approx, approx_offsets, X[start:stop], weights[start:stop], centres, factors, offsets,
-            stored_origin, gap, 2 * error, int(MAX_SCREENED_SHARE * n_components * (stop - start)),
+            stored_origin, gap, 2 * error, max_pairs(n_components, stop - start),
         )
         if not taken:
             return None
