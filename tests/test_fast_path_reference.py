@@ -455,3 +455,23 @@ def test_tied_float32_sums_are_float32_only_where_they_stay_accurate(distance, c
         monkeypatch.setattr(tied, "sums_dtype", lambda *args: np.dtype(np.float32))
         forced, _ = model.accumulate_chunk(X, None, params)
         assert _pooled_scatter_error(forced, reference) > tolerance
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("by_columns", [False, True])
+def test_per_component_product_equals_the_plain_product(dtype, by_columns):
+    # float32 rows stored row by row take another BLAS order and a transposed copy.
+    rng = np.random.RandomState(0)
+    coefficients = rng.normal(size=(7, 33)).astype(dtype)
+    rows = rng.normal(size=(300, 33)).astype(dtype)
+    if by_columns:
+        rows = np.ascontiguousarray(rows.T).T
+    expected = coefficients.astype(np.float64) @ rows.T.astype(np.float64)
+    tolerance = 30 * np.finfo(dtype).eps * np.abs(coefficients) @ np.abs(rows.T)
+    result = kernels.per_component_product(coefficients, rows)
+    assert result.shape == (7, 300) and result.dtype == dtype and result.flags.c_contiguous
+    assert np.all(np.abs(result - expected) <= tolerance)
+    out = np.zeros((7, 400), dtype=dtype)
+    assert kernels.per_component_product(coefficients, rows, out=out[:, 50:350]) is not None
+    assert np.all(np.abs(out[:, 50:350] - expected) <= tolerance)
+    assert not out[:, :50].any() and not out[:, 350:].any()

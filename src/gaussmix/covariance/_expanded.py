@@ -439,7 +439,7 @@ def _moments(
     for start, stop in kernels.row_blocks(n_samples, rows):
         block = features.view(buffer, stop - start)
         features.fill(X[start:stop], origin, block)
-        log_prob = coefficients @ block.T
+        log_prob = kernels.per_component_product(coefficients, block)
         totals.add(log_prob, sample_weight, start, stop, offsets)
         # float32 features are of no use to float64 sums: the sparse moments then read the rows
         float64_features = block if block.dtype == np.float64 else None

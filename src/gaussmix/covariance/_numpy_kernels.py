@@ -124,6 +124,39 @@ def row_blocks(n_samples: int, rows: int):
     return ((start, min(start + rows, n_samples)) for start in range(0, n_samples, rows))
 
 
+def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``coefficients @ rows.T``, one row per component: what the responsibilities read.
+
+    float32 rows stored row by row (C-contiguous) take ``rows @ coefficients.T`` and
+    a copy of its transpose: OpenBLAS's sgemm (its Haswell kernels, here on Zen 3
+    cores) runs ``(K, W) @ (W, b)`` with a (b, W) row-major right operand up to
+    twice as slowly as either the other order or a (W, b) row-major one. One thread,
+    ns a row, direct / transposed with its copy: K=16 W=33 32.5 / 24.8, K=16 W=65
+    57 / 38, K=16 W=560 447 / 245, K=64 W=128 228 / 224; whole E-steps (spherical,
+    tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
+    C-contiguous, as the outer products are) already take the fast kernel, and
+    float64 runs both orders alike, so for them the copy would only cost.
+
+    Parameters
+    ----------
+    coefficients : ndarray of shape (K, W)
+    rows : ndarray of shape (b, W)
+    out : ndarray of shape (K, b), optional
+        C-contiguous, of the result's dtype.
+
+    Returns
+    -------
+    ndarray of shape (K, b)
+    """
+    if rows.dtype != np.float32 or not rows.flags.c_contiguous:
+        return np.matmul(coefficients, rows.T, out=out)
+    by_row = rows @ coefficients.T
+    if out is None:
+        return np.ascontiguousarray(by_row.T)
+    out[...] = by_row.T
+    return out
+
+
 class ResponsibilityTotals:
     """Running sums of :func:`weighted_responsibilities` over the row blocks of a chunk.
 

@@ -161,7 +161,7 @@ def screened_accumulate(
         for first, last in kernels.row_blocks(stop - start, feature_rows):
             block = features.view(buffer, last - first)
             features.fill(X[start + first:start + last], feature_origin, block)
-            np.matmul(coefficients, block.T, out=approx[:, first:last])
+            kernels.per_component_product(coefficients, block, out=approx[:, first:last])
         taken = sums.add_block(
             approx, approx_offsets, X[start:stop], weights[start:stop], centres, factors, offsets,
             stored_origin, gap, 2 * error, max_pairs(n_components, stop - start),

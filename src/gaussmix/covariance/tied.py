@@ -129,7 +129,7 @@ class TiedCovariance(CovarianceModel):
         for start, stop in kernels.row_blocks(X.shape[0], block):
             centred = np.subtract(X[start:stop], centre, out=buffer[: stop - start])
             whitened_rows = centred @ factor
-            log_prob = whitened_means @ whitened_rows.T
+            log_prob = kernels.per_component_product(whitened_means, whitened_rows)
             log_prob -= 0.5 * np.einsum("nd,nd->n", whitened_rows, whitened_rows)
             totals.add(log_prob, sample_weight, start, stop, offsets)
             weights = None if sample_weight is None else sample_weight[start:stop]
