@@ -193,6 +193,44 @@ def _power_of_two_from_bits32(scratch):  # pragma: no cover - compiled
         bits[j] = (bits[j] + np.int32(127)) << np.int32(23)
 
 
+# log(x) as n ln 2 + log(m) with m = x / 2^n in [sqrt(1/2), sqrt(2)] and n ln 2 in two
+# parts (fdlibm's, as in the exp): log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172,
+# from its series up to s^23 (truncation below 1e-17 relative). The fused kernel takes
+# one log a row (its log-likelihood): libm's cost ~4 ns of a 20-25 ns row there; these
+# two passes compile to AVX2 code. (NumPy's own log is vectorised: the other paths use it.)
+_SQRT_TWO = math.sqrt(2.0)
+_ATANH_SERIES = tuple(2.0 / (2 * i + 1) for i in range(11, -1, -1))  # highest degree first
+_MANTISSA_BITS = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+
+
+def _log_in_place(values, exponents):  # pragma: no cover - compiled
+    """``values`` (float64) <- their natural logs, within 2 ulp of libm's. 0 gives -inf,
+    +inf and NaN stay; negative and subnormal numbers are not for it. ``exponents``
+    (as long, float64) is scratch."""
+    bits = values.view(np.int64)
+    for j in range(bits.shape[0]):  # x = m 2^n, m in [1, 2): n aside, m in place
+        word = bits[j]
+        exponents[j] = np.float64((word >> 52) - 1023)
+        bits[j] = (word & _MANTISSA_BITS) | _ONE_BITS
+    for j in range(values.shape[0]):
+        mantissa = values[j]
+        exponent = exponents[j]
+        large = mantissa > _SQRT_TWO
+        m = 0.5 * mantissa if large else mantissa
+        n = exponent + 1.0 if large else exponent
+        s = (m - 1.0) / (m + 1.0)
+        z = s * s
+        p = _ATANH_SERIES[0]
+        for coefficient in _ATANH_SERIES[1:]:  # Horner in s^2
+            p = p * z + coefficient
+        value = n * _LN2_HIGH + (s * p + n * _LN2_LOW)
+        # Selects, not branches (vector code): exponent field 0 is 0 (-inf), 2047 is
+        # +inf (m = 1) or NaN.
+        value = value if exponent > -1023.0 else -np.inf
+        values[j] = value if exponent < 1024.0 else (np.inf if mantissa == 1.0 else np.nan)
+
+
 def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
     for j in range(row.shape[0]):
         value = row[j] * scale[j]
@@ -317,6 +355,9 @@ if numba is not None:
         numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
         for function in (_scale_and_sum, _affine_copy)
     )
+    # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
+    # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
+    _log_in_place = numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")(_log_in_place)
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
     _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
     # error_model="numpy": 1/0 gives inf (then NaN, as on the NumPy path) instead of raising
@@ -359,6 +400,8 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, l
     row_max = np.empty(block, dtype=work)
     total = np.empty(block, dtype=work)
     scratch = np.empty(block, dtype=work)
+    log_total = np.empty(block)
+    exponents = np.empty(block)
     block_weight = np.empty(n_components)
     total_weight = 0.0
     loglik = 0.0
@@ -383,8 +426,11 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, l
             log_prob, minus_half, offsets, lowest, row_weights, row_max, total, scratch, block_weight
         )
         for j in range(rows):
+            log_total[j] = total[j]
+        _log_in_place(log_total[:rows], exponents[:rows])
+        for j in range(rows):
             total_weight += row_weights[j]
-            loglik += row_weights[j] * (np.float64(row_max[j]) + math.log(np.float64(total[j])))
+            loglik += row_weights[j] * (np.float64(row_max[j]) + log_total[j])
         for k in range(n_components):
             resp = log_prob[k]
             resp_weight[k] += block_weight[k]
