@@ -475,3 +475,19 @@ def test_per_component_product_equals_the_plain_product(dtype, by_columns):
     assert kernels.per_component_product(coefficients, rows, out=out[:, 50:350]) is not None
     assert np.all(np.abs(out[:, 50:350] - expected) <= tolerance)
     assert not out[:, :50].any() and not out[:, 350:].any()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_row_of_float32_rows_far_from_zero_is_exact(weighted):
+    # NumPy's mean along the rows adds float32 rows one after another in float32: on these
+    # rows it is off by several of their standard deviations. The EM frame's origin must not be.
+    rng = np.random.RandomState(1)
+    X = (1000.0 + rng.normal(scale=1.0, size=(1_000_000, 2))).astype(np.float32)
+    weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
+    expected = np.average(X.astype(np.float64), axis=0, weights=weights)
+    if not weighted:
+        assert np.max(np.abs(X.mean(axis=0) - expected)) > 0.5  # what the origin used to be
+    result = kernels.mean_row(X, weights)
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, expected, rtol=np.finfo(np.float32).eps)
+    np.testing.assert_allclose(kernels.mean_row(X, weights, dtype=np.float64), expected, rtol=1e-13)

@@ -20,6 +20,7 @@ from . import _device
 from . import _validation as checks
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel, get_covariance_model
+from .covariance._numpy_kernels import is_numpy, mean_row
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .online import OnlineState, per_unit_weight, step_size, stepwise_update
@@ -360,8 +361,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights = checks.check_sample_weight(sample_weight, n_samples, X)
         self._check_row_counts(n_samples, None if weights is None else int(xp.count_nonzero(weights)))
         user_init = self._check_init_arrays(covariance, n_features, to_numpy(X[:0]).dtype)
-        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits.
-        origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
+        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
+        # (where the origin is summed in float64: see mean_row).
+        if is_numpy(X, weights):
+            origin = mean_row(X, weights)
+        else:
+            origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
         # EM hands whole chunks to worker threads; the start works in cache-sized ones.
         source = ArraySource(X, weights, self._source_rows(X), origin)
 

@@ -349,7 +349,7 @@ def expanded_accumulate(
     # the parameters: the chunk's mean row, or with a shift (itself the data's
     # mean row) that frame's own origin.
     if shift is None:
-        origin = X.mean(axis=0)
+        origin = kernels.mean_row(X)
         feature_origin = origin.astype(product_dtype)
     else:
         origin = np.zeros(n_features, dtype=X.dtype)

@@ -33,6 +33,33 @@ def shifted(X: Any, shift: Optional[Any]) -> Any:
     return X if shift is None else X - shift
 
 
+def mean_row(X: np.ndarray, weights: Optional[np.ndarray] = None, dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """The (weighted) mean row of ``X`` (n, D), summed in float64, in ``dtype`` (``X``'s by default).
+
+    NumPy's ``X.mean(axis=0)`` adds the rows one after another in ``X``'s dtype
+    (pairwise summation runs only along the contiguous axis): on 10^6 float32 rows
+    near 1000 it was off by 0.9 % (3 standard deviations of those data), and
+    ``weights @ X`` by 1e-5. einsum's float64 sum was exact there, and is faster than
+    the mean for float64 rows (10^6 x 2: 3.7 against 14.9 ms; 2 x 10^5 x 64: 4.2
+    against 5.9), slower for float32 ones (10^5 x 32: 2.2 against 1.7 ms).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+    weights : ndarray of shape (n,), optional
+    dtype : dtype, optional
+
+    Returns
+    -------
+    ndarray of shape (D,)
+    """
+    if weights is None:
+        total, count = np.einsum("ij->j", X, dtype=np.float64), X.shape[0]
+    else:
+        total, count = np.einsum("i,ij->j", weights, X, dtype=np.float64), np.sum(weights, dtype=np.float64)
+    return (total / count).astype(X.dtype if dtype is None else dtype, copy=False)
+
+
 def chunk_centre(
     X: np.ndarray, means: np.ndarray, shift: Optional[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,6 +82,9 @@ def chunk_centre(
         ``centre`` in the frame of the parameters (``centre - shift``: exact in
         float64 and small, so rounding it back to ``X``'s dtype costs nothing).
     """
+    # X's own dtype (not mean_row): a centring point the kernels use consistently, whose
+    # float32 error over a chunk stays far below the rows' spread, and summing in float64
+    # made tied float32 4 % slower (one chunk, one thread, 166.5 against 172.6 ns a row)
     centre = X.mean(axis=0)
     origin = centre if shift is None else (centre.astype(np.float64) - shift).astype(X.dtype)
     return centre, means - origin, origin

@@ -130,7 +130,7 @@ def screened_accumulate(
     n_components = means.shape[0]
     frame_shift = np.zeros(n_features) if shift is None else np.asarray(shift, dtype=np.float64)
     # where the float32 features are centred, in the rows' frame and in the parameters'
-    stored_origin = X.mean(axis=0, dtype=np.float64) if shift is None else frame_shift
+    stored_origin = kernels.mean_row(X, dtype=np.float64) if shift is None else frame_shift
     origin = stored_origin - frame_shift
     centred_means = means - origin
     error = screening_error(precisions, centred_means, deviations)
