@@ -11,14 +11,16 @@ clusters apart, a row has one or two of K.
 
 So, per block of rows: the float32 product gives approximate log-densities;
 the compiled kernel (:mod:`gaussmix.covariance._numba_screened`) keeps the
-(row, component) pairs within :data:`SCREENING_GAP` of each component's
-largest relative responsibility in the block (the sparse moments' threshold
-plus a margin for the float32 error), computes those exactly in float64 (a
-gathered whitening per component), normalises them per row and sums them
-about the current means. Where too many pairs are candidates (components
-still overlapping, early iterations), where the float32 error could reach the
-margin, or where the bound on what was left out is not negligible, the chunk
-is left to the float64 expanded products (``None`` is returned).
+(row, component) pairs within a gap of each component's largest relative
+responsibility in the block (the sparse moments' threshold, a margin
+:data:`SCREENING_MARGIN`, and twice the float32 error's estimate
+:func:`screening_error`), computes those exactly in float64 (a gathered
+whitening per component), normalises them per row and sums them about the
+current means. Where too many pairs are candidates (components still
+overlapping, early iterations), where the error's estimate passes
+:data:`MAX_SCREENING_ERROR`, or where the bound on what was left out is not
+negligible, the chunk is left to the float64 expanded products (``None`` is
+returned).
 """
 
 from __future__ import annotations
