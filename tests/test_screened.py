@@ -261,3 +261,28 @@ def test_float64_rows_and_few_components_are_not_screened(monkeypatch):
     )
     model.accumulate_chunk(X.astype(np.float32), None, few.converted_like(X.astype(np.float32)))
     assert outcomes == []
+
+
+def test_out_of_core_float32_fit_is_screened_and_equals_the_in_memory_fit(monkeypatch, tmp_path):
+    # A .npy file read in chunks of 1,500 rows (their own shift, their own blocks): the
+    # statistics are summed chunk by chunk, screened, and equal the in-memory fit's. Rows
+    # in random order: sample() groups them by component, and a chunk of one or two
+    # clusters gives way (components absent from it list their rows relative to their own
+    # largest, too many candidates), which is exact but no faster than float64.
+    outcomes = _spy_on_screening(monkeypatch)
+    rng = np.random.RandomState(14)
+    _, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=9000, spread=6.0)
+    X = (X[rng.permutation(len(X))] + 500.0).astype(np.float32)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    kwargs = dict(
+        n_components=8, covariance_type="full", tol=0.0, max_iter=5,
+        weights_init=params.weights, means_init=params.means + 500.3,
+    )
+    streamed = fit_quietly(GaussianMixture, str(path), chunk_size=1500, **kwargs)
+    assert len(outcomes) >= 5 * 6 and all(outcomes)
+    in_memory = fit_quietly(GaussianMixture, X, **kwargs)
+    assert streamed.means_.dtype == np.float32
+    np.testing.assert_allclose(streamed.lower_bound_, in_memory.lower_bound_, rtol=1e-7)
+    np.testing.assert_allclose(streamed.means_, in_memory.means_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(streamed.covariances_, in_memory.covariances_, rtol=1e-4, atol=1e-5)
