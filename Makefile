@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench bench-outofcore bench-dask bench-small bench-select bench-gpu clean
+.PHONY: venv demo test test-all bench bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test-all: $(STAMP)
 
 bench: $(STAMP) bench-outofcore bench-dask
 	$(PY) benchmarks/bench_em.py $(BENCH_ARGS)
+
+# One E-step chunk per case, float64 against float32, one thread (steadier than whole fits).
+bench-kernels: $(STAMP)
+	$(PY) benchmarks/bench_kernels.py $(BENCH_ARGS)
 
 bench-outofcore: $(STAMP)
 	$(PY) benchmarks/bench_outofcore.py
