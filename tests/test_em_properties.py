@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
-from gaussmix import GaussianMixture, SuffStats, get_covariance_model
+from gaussmix import CollapsedComponentError, GaussianMixture, SuffStats, get_covariance_model
 from gaussmix.em import accumulate, m_step
 from gaussmix.sources import ArraySource
 from gaussmix.em import accumulate_source
 
-from .conftest import COVARIANCE_TYPES, make_blobs
+from .conftest import COVARIANCE_TYPES, fit_quietly, make_blobs
 
 
 def _fitted_params(X, covariance_type, n_components=3, seed=0):
@@ -279,3 +279,40 @@ def test_trace_scatter_merges_like_the_traces_of_the_scatters(covariance_type):
             np.testing.assert_allclose(model.estimate(expected, 1e-6), model.estimate(a.merge(b), 1e-6), rtol=1e-12)
     with pytest.raises(ValueError, match="pooled"):
         a.pooled().traces()
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_an_empty_component_is_exempt_from_the_rounding_check_only(covariance_type):
+    # Component 1 is reg_covar alone (as an emptied one is): in float32 that is below
+    # 10 eps32 times component 0's variances. Flagged, unless exempt; a non-exempt
+    # collapsed component is still named.
+    model = get_covariance_model(covariance_type)
+    dense = np.stack([np.diag([400.0, 900.0, 300.0]), 1e-4 * np.eye(3), np.diag([2.0, 3.0, 1.0])])
+    covariances = {"full": dense, "diag": np.diagonal(dense, axis1=1, axis2=2), "spherical": dense.trace(axis1=1, axis2=2) / 3}
+    covariances = covariances[covariance_type].astype(np.float32)
+    with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
+        model.precision_cholesky(covariances)
+    factor = model.precision_cholesky(covariances, exempt=np.array([False, True, False]))
+    assert np.all(np.isfinite(factor))
+    with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
+        model.precision_cholesky(covariances, exempt=np.array([True, False, False]))
+
+
+def test_float32_fit_with_a_component_that_empties_goes_on_as_the_float64_fit():
+    # The third start is ~1000 standard deviations from every row: its float32
+    # responsibilities underflow to 0 at the first E-step, and its covariance becomes
+    # reg_covar alone. float64 (and scikit-learn's float32) carry it on at weight ~0;
+    # float32 used to stop with a CollapsedComponentError.
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.normal(-20, 1, size=(1000, 3)), rng.normal(20, 1, size=(1000, 3))])
+    X = X.astype(np.float32).astype(np.float64)
+    kwargs = dict(
+        n_components=3, covariance_type="full", tol=0.0, max_iter=5,
+        means_init=np.array([[-20.0] * 3, [20.0] * 3, [1000.0] * 3]),
+    )
+    single = fit_quietly(GaussianMixture, X.astype(np.float32), **kwargs)
+    double = fit_quietly(GaussianMixture, X, **kwargs)
+    assert single.weights_[2] < 1e-5 and double.weights_[2] < 1e-12
+    # float32 accuracy (the NumPy path without numba: 1.6e-6)
+    np.testing.assert_allclose(single.lower_bound_, double.lower_bound_, rtol=1e-5)
+    np.testing.assert_allclose(single.means_[:2], double.means_[:2], rtol=1e-5, atol=1e-4)

@@ -189,6 +189,8 @@ def m_step(
     xp = get_namespace(stats.means)
     eps = float(xp.finfo(stats.means.dtype).eps)
     # The 10*eps floor keeps an emptied component's weight positive (as scikit-learn).
+    # Such a component's covariance is reg_covar alone: no data's rounding to flag.
+    empty = stats.resp_weight < 10 * eps
     resp_weight = stats.resp_weight + 10 * eps
     weights = resp_weight / xp.sum(resp_weight)
     same_model = previous is not None and previous.covariance is covariance
@@ -196,7 +198,7 @@ def m_step(
     # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
     with one_blas_thread_for_matrices(stats.means):
         covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
-        return MixtureParams.from_covariances(weights, stats.means, covariances, covariance)
+        return MixtureParams.from_covariances(weights, stats.means, covariances, covariance, exempt=empty)
 
 
 def run_em(

@@ -41,9 +41,12 @@ class MixtureParams:
         return int(self.means.shape[1])
 
     @classmethod
-    def from_covariances(cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel) -> "MixtureParams":
-        """Build parameters, factorising the covariances (raises if one collapsed)."""
-        return cls(weights, means, covariances, covariance.precision_cholesky(covariances), covariance)
+    def from_covariances(
+        cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel, *, exempt: Any = None
+    ) -> "MixtureParams":
+        """Build parameters, factorising the covariances (raises if one collapsed; components
+        marked in ``exempt`` (K,) only if not positive definite)."""
+        return cls(weights, means, covariances, covariance.precision_cholesky(covariances, exempt=exempt), covariance)
 
     def translated(self, offset: Any) -> "MixtureParams":
         """The same mixture moved by ``offset`` (shape (D,)): means plus offset."""

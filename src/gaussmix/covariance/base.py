@@ -89,8 +89,12 @@ class CovarianceModel(ABC):
         """
 
     @abstractmethod
-    def precision_cholesky(self, covariances: Any) -> Any:
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
         """Factor ``C`` with ``C C^T = inv(covariance)``, triangular where dense.
+
+        ``exempt`` (K,) bool marks components not checked for a vanishing variance
+        (see :meth:`_raise_if_collapsed`): empty ones, whose covariance is the
+        regularisation alone (no rounding of data decided it).
 
         Raises
         ------
@@ -227,20 +231,26 @@ class CovarianceModel(ABC):
         return X - origin, means - origin
 
     @staticmethod
-    def _raise_if_collapsed(variances: Any) -> None:
+    def _raise_if_collapsed(variances: Any, exempt: Any = None) -> None:
         """Raise :class:`CollapsedComponentError` for components with a vanishing variance.
 
         ``variances`` has shape (K, D) (per-feature variances of each component;
         (1, D) for a shared covariance). A variance is treated as collapsed when
         it is not finite or not above ``10 eps`` times the largest variance of
         that feature among the components: below that, rounding and not data
-        decide its value (a component sitting on repeated rows).
+        decide its value (a component sitting on repeated rows). Components marked
+        in ``exempt`` (K,) are only required to be finite and positive: an empty
+        component's covariance is ``reg_covar`` alone, which in float32 is often
+        below that bound (float64 and scikit-learn carry such a component on).
         """
         xp = get_namespace(variances)
         eps = float(xp.finfo(variances.dtype).eps)
         finite = xp.isfinite(variances)
         largest = xp.max(xp.where(finite, variances, xp.zeros_like(variances)), axis=0, keepdims=True)
-        bad = xp.any(~(variances > 10 * eps * largest) | ~finite | ~(variances > 0), axis=1)
+        vanishing = ~(variances > 10 * eps * largest)
+        if exempt is not None:
+            vanishing = vanishing & ~xp.reshape(exempt, (-1, 1))
+        bad = xp.any(vanishing | ~finite | ~(variances > 0), axis=1)
         if bool(xp.any(bad)):
             indices = [int(i) for i in backend_for(xp).to_numpy(xp.nonzero(bad)[0])]
             raise CollapsedComponentError(indices)

@@ -30,8 +30,8 @@ class DiagCovariance(CovarianceModel):
         weight = stats.resp_weight + 10 * _tiny(get_namespace(stats.scatter), stats.scatter)
         return stats.scatter / weight[:, None] + reg_covar
 
-    def precision_cholesky(self, covariances: Any) -> Any:
-        self._raise_if_collapsed(covariances)
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
+        self._raise_if_collapsed(covariances, exempt)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

@@ -31,8 +31,8 @@ class SphericalCovariance(CovarianceModel):
         weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
         return stats.traces() / (stats.n_features * weight) + reg_covar
 
-    def precision_cholesky(self, covariances: Any) -> Any:
-        self._raise_if_collapsed(covariances[:, None])
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
+        self._raise_if_collapsed(covariances[:, None], exempt)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:
