@@ -147,6 +147,26 @@ def test_a_chunk_a_few_rows_past_whole_blocks_is_screened(monkeypatch):
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
 
 
+def test_a_chunk_of_one_cluster_is_screened_and_equals_the_reference(monkeypatch):
+    # sample() gives rows by component: the first 1,200 are one or two clusters', the other
+    # components are absent (their responsibilities e^-20 and far below). They list only
+    # what could matter against ABSENT_SHARE of their weight; the statistics of the
+    # components present are the exact ones, the absent ones' weights next to nothing.
+    outcomes = _spy_on_screening(monkeypatch)
+    rng = np.random.RandomState(15)
+    model, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=9600, spread=6.0)
+    params, X = _float32(params, X[:1200])
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert outcomes == [True]
+    resp_weight, means, scatter, reference_loglik = _reference_of_factors(X, None, params)
+    assert np.sum(resp_weight < 1e-3) >= 5  # most components absent
+    np.testing.assert_allclose(loglik, reference_loglik, rtol=1e-12)
+    np.testing.assert_allclose(stats.resp_weight, resp_weight, rtol=2e-6, atol=1e-6)
+    present = resp_weight > 1e-3
+    np.testing.assert_allclose(stats.means[present], means[present], rtol=2e-6, atol=1e-5)
+    np.testing.assert_allclose(stats.scatter[present], scatter[present], rtol=2e-6, atol=1e-4)
+
+
 def test_screening_keeps_the_largest_of_a_component_that_has_only_tiny_ones(monkeypatch):
     # A component far from every row: its responsibilities (~1e-20) are all far below each
     # row's largest, but thresholds relative to the component's largest keep its own.
@@ -263,16 +283,18 @@ def test_float64_rows_and_few_components_are_not_screened(monkeypatch):
     assert outcomes == []
 
 
-def test_out_of_core_float32_fit_is_screened_and_equals_the_in_memory_fit(monkeypatch, tmp_path):
+@pytest.mark.parametrize("by_cluster", [False, True])
+def test_out_of_core_float32_fit_is_screened_and_equals_the_in_memory_fit(by_cluster, monkeypatch, tmp_path):
     # A .npy file read in chunks of 1,500 rows (their own shift, their own blocks): the
     # statistics are summed chunk by chunk, screened, and equal the in-memory fit's. Rows
-    # in random order: sample() groups them by component, and a chunk of one or two
-    # clusters gives way (components absent from it list their rows relative to their own
-    # largest, too many candidates), which is exact but no faster than float64.
+    # stored by cluster (as sample() gives them) make chunks of one or two clusters: the
+    # components absent from a chunk once listed every row near their own best and the
+    # chunk gave way (see ABSENT_SHARE).
     outcomes = _spy_on_screening(monkeypatch)
     rng = np.random.RandomState(14)
     _, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=9000, spread=6.0)
-    X = (X[rng.permutation(len(X))] + 500.0).astype(np.float32)
+    order = np.arange(len(X)) if by_cluster else rng.permutation(len(X))
+    X = (X[order] + 500.0).astype(np.float32)
     path = tmp_path / "X.npy"
     np.save(path, X)
     kwargs = dict(

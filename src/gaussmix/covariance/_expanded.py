@@ -576,7 +576,7 @@ class CompiledSparseMoments(SparseMoments):
 
 def _truncation_is_negligible(
     features: QuadraticFeatures, precisions: np.ndarray, deviations: np.ndarray,
-    resp_weight: np.ndarray, means: np.ndarray, dropped: np.ndarray,
+    resp_weight: np.ndarray, means: np.ndarray, dropped: np.ndarray, reference: Optional[np.ndarray] = None,
 ) -> bool:
     """Whether what the sparse moments left out is below float64's own rounding of them.
 
@@ -584,16 +584,20 @@ def _truncation_is_negligible(
     most ``s`` and ``sum r c_a`` by ``sqrt(w s)``, so the covariance, in its own
     metric, by at most ``|v|^T |P| |v| / N`` with ``v = sqrt(s) + sqrt(w) |mean|``;
     that must stay under ``eps * rounding_scale`` (what the expansion itself loses).
+    ``N`` is the chunk's own weight of the component, or at least ``reference`` (K,)
+    where given: a weight the chunk's statistics will be merged into (see
+    :data:`gaussmix.covariance._screened.ABSENT_SHARE`).
     """
     weight, squares = dropped
-    live = resp_weight > 0
-    if not np.any(weight[live] > 0):
+    merged = resp_weight if reference is None else np.maximum(resp_weight, reference)
+    checked = merged > 0
+    if not np.any(weight[checked] > 0):
         return True
     bound = np.sqrt(squares)[:, None] + np.sqrt(weight)[:, None] * np.abs(means)
-    safe = np.where(live, resp_weight, 1.0)
+    safe = np.where(checked, merged, 1.0)
     loss = features.absolute_form(precisions, bound) / safe
     allowed = np.finfo(np.float64).eps * rounding_scale(features, precisions, means, deviations)
-    return bool(np.all((loss <= allowed) | ~live))
+    return bool(np.all((loss <= allowed) | ~checked))
 
 
 def axis_aligned_accumulate_chunk(

@@ -27,12 +27,12 @@ from ._numba_kernels import _exp_of_row_of, _power_of_two_of, numba
 _LOWEST = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
 
 
-def _list_candidates(approx, approx_offsets, gap, row_max, thresholds, counts, starts, pair_rows):  # pragma: no cover - compiled
+def _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, counts, starts, pair_rows):  # pragma: no cover - compiled
     """Per component k, the rows j of the block (``approx`` (K, m) + ``approx_offsets``) with
-    ``a_kj - max_i a_ij >= max_j (a_kj - max_i a_ij) - gap``, into ``pair_rows[k, :counts[k]]``;
-    ``thresholds[k]`` gets the right-hand side and ``starts[k]`` the number of pairs of the
-    components before k (where k's pairs start in a buffer of them all). Returns the number
-    of pairs."""
+    ``a_kj - max_i a_ij >= max(max_j (a_kj - max_i a_ij), floors[k]) - gap``, into
+    ``pair_rows[k, :counts[k]]``; ``thresholds[k]`` gets the right-hand side and
+    ``starts[k]`` the number of pairs of the components before k (where k's pairs start
+    in a buffer of them all). Returns the number of pairs."""
     n_components, n_rows = approx.shape
     for j in range(n_rows):
         row_max[j] = approx[0, j] + approx_offsets[0]
@@ -45,7 +45,8 @@ def _list_candidates(approx, approx_offsets, gap, row_max, thresholds, counts, s
     n_pairs = 0
     for k in range(n_components):
         # A component that is some row's largest has 0 for its own largest: list against
-        # -gap while finding it, and again in the (rare) other case.
+        # -gap while finding it, and again in the other case, against its largest or its
+        # floor (a component absent from the block lists few rows, not all near its best).
         threshold = -gap
         largest = np.float32(-np.inf)
         listed = 0
@@ -56,7 +57,7 @@ def _list_candidates(approx, approx_offsets, gap, row_max, thresholds, counts, s
             pair_rows[k, listed] = j
             listed += value >= threshold
         if largest < 0:
-            threshold = largest - gap
+            threshold = (largest if largest > floors[k] else floors[k]) - gap
             listed = 0
             for j in range(n_rows):
                 pair_rows[k, listed] = j
@@ -88,7 +89,7 @@ def _gather_centred(rows, pair_rows, n_pairs, centre, out):  # pragma: no cover 
 
 
 def _screened_block(
-    approx, approx_offsets, rows, weights, centres, factors, offsets, origin, gap, slack, max_pairs,
+    approx, approx_offsets, floors, rows, weights, centres, factors, offsets, origin, gap, slack, max_pairs,
     row_max, thresholds, counts, starts, pair_rows, pair_values, best, total, row_best, powers, centred_buffer,
     product_buffer, square, resp_weight, sums, scatter, totals, dropped,
 ):  # pragma: no cover - compiled
@@ -96,7 +97,8 @@ def _screened_block(
     where more than ``max_pairs`` pairs are candidates.
 
     ``approx`` (K, m) float32 with ``approx_offsets`` (K,): the float32 log-densities, up
-    to a constant per row. ``rows`` (m, D) as stored, ``weights`` (m,), ``centres`` (K, D)
+    to a constant per row; ``floors`` (K,) float32 the lowest a component's largest
+    log-responsibility in the block counts as (see :func:`_list_candidates`). ``rows`` (m, D) as stored, ``weights`` (m,), ``centres`` (K, D)
     the current means and ``origin`` (D,) the point that ``dropped`` measures from, in
     the rows' frame (float64). ``factors`` (K, D, D) upper precision Cholesky factors,
     ``offsets`` (K,) ``log pi_k + log det C_k - D/2 log(2 pi)``. The sums (float64) gain:
@@ -106,7 +108,7 @@ def _screened_block(
     The rest are scratch."""
     n_components, n_rows = approx.shape
     n_features = rows.shape[1]
-    n_pairs = _list_candidates(approx, approx_offsets, gap, row_max, thresholds, counts, starts, pair_rows)
+    n_pairs = _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, counts, starts, pair_rows)
     if n_pairs > max_pairs:
         return False
     # exact log-densities of the candidates: one (m_k, D) @ (D, D) whitening per component;
@@ -249,14 +251,14 @@ class ScreenedSums:
         return float(self._totals[1])
 
     def add_block(
-        self, approx: np.ndarray, approx_offsets: np.ndarray, rows: np.ndarray, weights: np.ndarray,
-        centres: np.ndarray, factors: np.ndarray, offsets: np.ndarray, origin: np.ndarray,
+        self, approx: np.ndarray, approx_offsets: np.ndarray, floors: np.ndarray, rows: np.ndarray,
+        weights: np.ndarray, centres: np.ndarray, factors: np.ndarray, offsets: np.ndarray, origin: np.ndarray,
         gap: float, slack: float, max_pairs: int,
     ) -> bool:
         """Add one block of m rows; False (nothing added) where more than ``max_pairs``
         (row, component) pairs are candidates. See :func:`_screened_block` for the arguments."""
         return bool(_compiled_screened_block(
-            approx, approx_offsets, rows, weights, centres, factors, offsets, origin,
+            approx, approx_offsets, floors, rows, weights, centres, factors, offsets, origin,
             np.float32(gap), float(slack), int(max_pairs), *self._scratch,
             self.resp_weight, self.sums, self.scatter, self._totals, self.dropped,
         ))
