@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gaussmix import get_covariance_model
-from gaussmix.covariance import _expanded
+from gaussmix.covariance import _expanded, _numba_kernels
 from gaussmix.params import MixtureParams
 
 from .test_fast_path_reference import _assert_stats_match, _reference
@@ -288,6 +288,62 @@ def test_compiled_sparse_moments_keep_the_largest_of_a_component_that_has_only_t
     assert 0 < stats.resp_weight[-1] < 1e-30
     assert calls == [True] and taken and all(taken)
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+def test_compiled_sparse_moments_take_the_blocks_of_rows_stored_by_cluster(monkeypatch):
+    # sample() gives rows by component: 3,000 rows are two clusters'. Relative to their own
+    # tiny best, the absent components' responsibilities crowd the block (it was declined);
+    # counted against ABSENT_SHARE of their weight they do not, and it is summed sparsely.
+    # The components present have the reference's statistics, the absent ones ~0 weight.
+    taken = _spy_on_compiled_sparse_blocks(monkeypatch)
+    rng = np.random.RandomState(9)
+    model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=16, n_samples=40000, spread=8.0)
+    X = X[:3000]
+    stats, loglik = model.accumulate_chunk(X, None, params)
+    assert taken and all(taken)
+    resp_weight, means, scatter, reference_loglik = _reference(X, None, params)
+    assert np.sum(resp_weight < 1e-3) >= 15
+    np.testing.assert_allclose(loglik, reference_loglik, rtol=1e-12)
+    np.testing.assert_allclose(stats.resp_weight, resp_weight, rtol=1e-10, atol=1e-12)
+    present = resp_weight > 1e-3
+    np.testing.assert_allclose(stats.means[present], means[present], rtol=1e-10)
+    np.testing.assert_allclose(stats.scatter[present], scatter[present], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["gathered", "compiled"])
+def test_floors_take_a_block_crowded_by_an_absent_component(strategy):
+    # 8 rows, each its own component's (0, 1 or 2); component 3 is 1e-60 on every row, all
+    # within 2^-100 of its own best: 16 kept of 32, more than the 8 allowed. With a floor of
+    # 0.01 for it, none of its own are kept: the block is taken, its 8e-60 tallied as left out.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(8, 2))
+    resp = np.zeros((4, 8))
+    resp[[0, 0, 1, 1, 2, 2, 2, 2], np.arange(8)] = 1.0
+    resp[3] = 1e-60
+    origin = np.zeros(2)
+    floors = np.array([0.0, 0.0, 0.0, 0.01])
+
+    def add(with_floors):
+        moments, dropped = np.zeros((4, 4)), np.zeros((2, 4))
+        if strategy == "gathered":
+            sparse = _expanded.GatheredSparseMoments(4, 8, _expanded.OuterProducts(2))
+            sparse.floors = floors if with_floors else None
+            taken = sparse.add_block(resp, None, X, origin, 0, 8, np.zeros((4, 5)), dropped)
+            return taken, dropped
+        if _numba_kernels.numba is None:
+            pytest.skip("numba is not installed")
+        taken = _numba_kernels.sparse_block_moments(
+            resp, X, origin, 2, _expanded.TRUNCATION_THRESHOLD, 8, moments, dropped, None,
+            floors if with_floors else None,
+        )
+        return taken, dropped
+
+    assert add(with_floors=False) == (False, pytest.approx(np.zeros((2, 4))))
+    taken, dropped = add(with_floors=True)
+    assert taken
+    np.testing.assert_allclose(dropped[0], [0, 0, 0, 8e-60], rtol=1e-12)
+    np.testing.assert_allclose(dropped[1], [0, 0, 0, 1e-60 * np.sum(X * X)], rtol=1e-12)
 
 
 @needs_numba

@@ -491,13 +491,51 @@ _SMALLEST_SUBNORMAL = float(np.nextafter(0.0, 1.0))
 _SCREENED_COLUMNS = 8
 
 
+def _tally(resp, norms, relative_threshold, floors, use_floors, thresholds, left_out):  # pragma: no cover - compiled
+    """Per component, ``thresholds[k]`` <- ``relative_threshold`` times its largest
+    responsibility in the block (or ``floors[k]`` where ``use_floors`` and larger), and
+    ``left_out[:, k]`` <- the sum of those below it and their sum weighted by ``norms``.
+    Returns how many reach it."""
+    n_components, n_rows = resp.shape
+    # 0. Thresholds relative to each component's largest: a component with only tiny
+    # responsibilities here keeps its largest ones, so that what is left out stays
+    # negligible against what is kept (else the chunk's bound fails).
+    for k in range(n_components):
+        largest = floors[k] if use_floors else 0.0
+        for j in range(n_rows):
+            r = np.float64(resp[k, j])
+            largest = r if r > largest else largest
+        threshold = relative_threshold * largest
+        thresholds[k] = threshold if threshold > 0.0 else _SMALLEST_SUBNORMAL  # zeros are never kept
+    # 1. How many are kept, and what the others add up to (before anything changes).
+    kept = 0
+    for k in range(n_components):
+        threshold = thresholds[k]
+        weight = 0.0
+        weighted = 0.0
+        count = 0
+        for j in range(n_rows):
+            r = np.float64(resp[k, j])
+            large = r >= threshold
+            count += large
+            left = 0.0 if large else r  # selects, not branches: vector code
+            weight += left
+            weighted += left * norms[j]
+        kept += count
+        left_out[0, k] = weight
+        left_out[1, k] = weighted
+    return kept
+
+
 def _sparse_block_moments(
-    resp, features, rows, origin, n_squares, relative_threshold, max_kept, norms, thresholds, left_out, indices,
-    starts, moments, dropped,
+    resp, features, rows, origin, n_squares, relative_threshold, floors, max_kept, norms, thresholds, left_out,
+    indices, starts, moments, dropped,
 ):  # pragma: no cover - compiled
     """``moments[k] += r_nk f(x_n)`` over the responsibilities ``resp`` (K, b) that reach
     ``relative_threshold`` times their component's largest in the block (and are not 0)
-    only, if at most ``max_kept`` do; ``dropped[0, k]`` and ``dropped[1, k]`` gain the
+    only, if at most ``max_kept`` do (else, where ``floors`` (K,) are given, those that
+    reach ``relative_threshold`` times the larger of that largest and ``floors[k]``, if
+    at most ``max_kept`` do: components absent from a crowded block); ``dropped[0, k]`` and ``dropped[1, k]`` gain the
     others and their sum weighted by ``|x_n - origin|^2``. Returns whether the block was
     summed (else nothing changed).
 
@@ -525,33 +563,9 @@ def _sparse_block_moments(
             for a in range(n_squares):
                 norm += features[j, a]
         norms[j] = norm
-    # 0. Thresholds relative to each component's largest: a component with only tiny
-    # responsibilities here keeps its largest ones, so that what is left out stays
-    # negligible against what is kept (else the chunk's bound fails).
-    for k in range(n_components):
-        largest = 0.0
-        for j in range(n_rows):
-            r = np.float64(resp[k, j])
-            largest = r if r > largest else largest
-        threshold = relative_threshold * largest
-        thresholds[k] = threshold if threshold > 0.0 else _SMALLEST_SUBNORMAL  # zeros are never kept
-    # 1. How many are kept, and what the others add up to (before anything changes).
-    kept = 0
-    for k in range(n_components):
-        threshold = thresholds[k]
-        weight = 0.0
-        weighted = 0.0
-        count = 0
-        for j in range(n_rows):
-            r = np.float64(resp[k, j])
-            large = r >= threshold
-            count += large
-            left = 0.0 if large else r  # selects, not branches: vector code
-            weight += left
-            weighted += left * norms[j]
-        kept += count
-        left_out[0, k] = weight
-        left_out[1, k] = weighted
+    kept = _tally(resp, norms, relative_threshold, floors, False, thresholds, left_out)
+    if kept > max_kept and floors.shape[0] > 0:
+        kept = _tally(resp, norms, relative_threshold, floors, True, thresholds, left_out)
     if kept > max_kept:
         return False
     for k in range(n_components):
@@ -627,8 +641,9 @@ def _sparse_block_moments(
 
 if numba is not None:
     # reassoc: the norms and left-out sums may be vectorised (a fixed order, so deterministic)
-    _compiled_sparse_block_moments = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(
-        _sparse_block_moments
+    _tally, _compiled_sparse_block_moments = (
+        numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(function)
+        for function in (_tally, _sparse_block_moments)
     )
 else:
     _compiled_sparse_block_moments = None
@@ -637,6 +652,7 @@ else:
 def sparse_block_moments(
     resp: np.ndarray, rows: np.ndarray, origin: np.ndarray, n_squares: int, relative_threshold: float,
     max_kept: int, moments: np.ndarray, dropped: np.ndarray, features: Optional[np.ndarray] = None,
+    floors: Optional[np.ndarray] = None,
 ) -> bool:
     """Moments of a block over its non-negligible responsibilities only, in one compiled pass.
 
@@ -664,6 +680,9 @@ def sparse_block_moments(
     features : ndarray of shape (b, n_squares + D), float64, optional
         ``f(x)`` of the block's rows where they are already built (read instead of
         built again from ``rows``).
+    floors : ndarray of shape (K,), optional
+        The least a component's largest responsibility counts as where the block is
+        crowded otherwise (see :data:`gaussmix.covariance._expanded.ABSENT_SHARE`).
 
     Returns
     -------
@@ -678,9 +697,10 @@ def sparse_block_moments(
     left_out = np.empty((2, n_components))
     indices = np.empty(max_kept + 1, dtype=np.intp)
     starts = np.empty(n_components + 1, dtype=np.intp)
+    floors = np.empty(0) if floors is None else np.asarray(floors, dtype=np.float64)
     return bool(_compiled_sparse_block_moments(
         resp, features, rows, np.asarray(origin, dtype=np.float64), n_squares, float(relative_threshold),
-        int(max_kept), norms, thresholds, left_out, indices, starts, moments, dropped,
+        floors, int(max_kept), norms, thresholds, left_out, indices, starts, moments, dropped,
     ))
 
 

@@ -27,12 +27,15 @@ from ._numba_kernels import _exp_of_row_of, _power_of_two_of, numba
 _LOWEST = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
 
 
-def _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, counts, starts, pair_rows):  # pragma: no cover - compiled
+def _list_candidates(
+    approx, approx_offsets, floors, use_floors, gap, row_max, thresholds, counts, starts, pair_rows,
+):  # pragma: no cover - compiled
     """Per component k, the rows j of the block (``approx`` (K, m) + ``approx_offsets``) with
-    ``a_kj - max_i a_ij >= max(max_j (a_kj - max_i a_ij), floors[k]) - gap``, into
-    ``pair_rows[k, :counts[k]]``; ``thresholds[k]`` gets the right-hand side and
-    ``starts[k]`` the number of pairs of the components before k (where k's pairs start
-    in a buffer of them all). Returns the number of pairs."""
+    ``a_kj - max_i a_ij >= max_j (a_kj - max_i a_ij) - gap`` (with ``use_floors``, the
+    larger of that largest and ``floors[k]``), into ``pair_rows[k, :counts[k]]``;
+    ``thresholds[k]`` gets the right-hand side and ``starts[k]`` the number of pairs of
+    the components before k (where k's pairs start in a buffer of them all). Returns the
+    number of pairs."""
     n_components, n_rows = approx.shape
     for j in range(n_rows):
         row_max[j] = approx[0, j] + approx_offsets[0]
@@ -45,8 +48,8 @@ def _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, c
     n_pairs = 0
     for k in range(n_components):
         # A component that is some row's largest has 0 for its own largest: list against
-        # -gap while finding it, and again in the other case, against its largest or its
-        # floor (a component absent from the block lists few rows, not all near its best).
+        # -gap while finding it, and again in the other case (with the floors, a component
+        # absent from the block lists few rows, not all near its own best).
         threshold = -gap
         largest = np.float32(-np.inf)
         listed = 0
@@ -57,7 +60,7 @@ def _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, c
             pair_rows[k, listed] = j
             listed += value >= threshold
         if largest < 0:
-            threshold = (largest if largest > floors[k] else floors[k]) - gap
+            threshold = (largest if not use_floors or largest > floors[k] else floors[k]) - gap
             listed = 0
             for j in range(n_rows):
                 pair_rows[k, listed] = j
@@ -98,9 +101,10 @@ def _screened_block(
 
     ``approx`` (K, m) float32 with ``approx_offsets`` (K,): the float32 log-densities, up
     to a constant per row; ``floors`` (K,) float32 the lowest a component's largest
-    log-responsibility in the block counts as (see :func:`_list_candidates`). ``rows`` (m, D) as stored, ``weights`` (m,), ``centres`` (K, D)
-    the current means and ``origin`` (D,) the point that ``dropped`` measures from, in
-    the rows' frame (float64). ``factors`` (K, D, D) upper precision Cholesky factors,
+    log-responsibility counts as in a block crowded otherwise (see
+    :func:`_list_candidates` and :data:`gaussmix.covariance._expanded.ABSENT_SHARE`). ``rows`` (m, D) as stored,
+    ``weights`` (m,), ``centres`` (K, D) the current means and ``origin`` (D,) the point
+    that ``dropped`` measures from, in the rows' frame (float64). ``factors`` (K, D, D) upper precision Cholesky factors,
     ``offsets`` (K,) ``log pi_k + log det C_k - D/2 log(2 pi)``. The sums (float64) gain:
     ``resp_weight`` (K,), ``sums`` (K, D) of ``r (x - mu_k)``, ``scatter`` (K, D, D) of
     ``r (x - mu_k)(x - mu_k)^T``, ``totals`` [sum w, sum w log p(x)] and ``dropped``
@@ -108,7 +112,10 @@ def _screened_block(
     The rest are scratch."""
     n_components, n_rows = approx.shape
     n_features = rows.shape[1]
-    n_pairs = _list_candidates(approx, approx_offsets, floors, gap, row_max, thresholds, counts, starts, pair_rows)
+    listing = (gap, row_max, thresholds, counts, starts, pair_rows)
+    n_pairs = _list_candidates(approx, approx_offsets, floors, False, *listing)
+    if n_pairs > max_pairs:  # crowded: again with the floors (components absent from the block)
+        n_pairs = _list_candidates(approx, approx_offsets, floors, True, *listing)
     if n_pairs > max_pairs:
         return False
     # exact log-densities of the candidates: one (m_k, D) @ (D, D) whitening per component;

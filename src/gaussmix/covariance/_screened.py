@@ -59,15 +59,6 @@ MAX_SCREENED_SHARE = 0.25
 #: rows of one screened block: the kernel's per-component gathers and products are as
 #: long as a block's candidates for that component (~rows / K)
 SCREENED_BLOCK_ROWS = 4096
-#: the least share of its mixture weight pi_k a component's weight in a chunk counts as
-#: (per row of the chunk) for the truncation: its candidates are listed within the gap of
-#: its largest log-responsibility or log(ABSENT_SHARE pi_k), whichever is larger, and what
-#: is left out is measured against ABSENT_SHARE pi_k times the chunk's weight at least.
-#: Without it, a component absent from a block (rows stored by cluster) listed every row
-#: within the gap of its own best, and such blocks gave way. The bound then holds against
-#: the merged statistics unless the component loses 2^20 times that weight in one step
-#: (and even then the error is ~2^-100 of a component nearly gone)
-ABSENT_SHARE = 2.0**-20
 
 
 def max_pairs(n_components: int, n_rows: int) -> int:
@@ -153,7 +144,8 @@ def screened_accumulate(
     offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
     approx_offsets = (offsets - 0.5 * np.sum(linear * centred_means, axis=1)).astype(np.float32)
     weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    floors = (log_weights + math.log(ABSENT_SHARE)).astype(np.float32)
+    # candidates within the gap of a component's largest or of its floor (see ABSENT_SHARE)
+    floors = (log_weights + math.log(_expanded.ABSENT_SHARE)).astype(np.float32)
     # The features are built in cache-sized blocks (as on the expanded path), several to a
     # screened block.
     feature_rows = kernels.block_rows(features.width + n_components, 4, 2 * kernels.BLOCK_BUDGET_BYTES)
@@ -184,7 +176,7 @@ def screened_accumulate(
     live = resp_weight > 0
     moved = sums.sums / np.where(live, resp_weight, 1.0)[:, None]
     new_means = means + moved
-    reference = ABSENT_SHARE * np.exp(log_weights) * sums.total_weight
+    reference = _expanded.ABSENT_SHARE * np.exp(log_weights) * sums.total_weight
     if not _expanded._truncation_is_negligible(
         features, precisions, deviations, resp_weight, new_means - origin, sums.dropped, reference
     ):
