@@ -316,3 +316,29 @@ def test_float32_fit_with_a_component_that_empties_goes_on_as_the_float64_fit():
     # float32 accuracy (the NumPy path without numba: 1.6e-6)
     np.testing.assert_allclose(single.lower_bound_, double.lower_bound_, rtol=1e-5)
     np.testing.assert_allclose(single.means_[:2], double.means_[:2], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_fit_does_not_depend_on_the_order_of_the_rows(covariance_type, monkeypatch):
+    # Rows stored by cluster, in chunks of 1,000: most chunks hold one or two clusters,
+    # so the truncation's floors for absent components come into play (see
+    # _expanded.ABSENT_SHARE; the sparse moments turned on at this size). EM's answer is
+    # the same as for the rows shuffled, to float64's rounding.
+    from gaussmix.covariance import _expanded
+
+    from .test_expanded import _separated_mixture
+
+    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
+    monkeypatch.setattr(_expanded, "MIN_COMPILED_SPARSE_WORK", {np.dtype(np.float64): 0, np.dtype(np.float32): 0})
+    rng = np.random.RandomState(4)
+    _, params, X = _separated_mixture(rng, covariance_type, n_components=20, n_features=16, n_samples=8000, spread=8.0)
+    order = rng.permutation(len(X))
+    kwargs = dict(
+        n_components=20, covariance_type=covariance_type, tol=0.0, max_iter=4, chunk_size=1000,
+        weights_init=params.weights, means_init=params.means + rng.normal(scale=0.3, size=params.means.shape),
+    )
+    by_cluster = fit_quietly(GaussianMixture, X, **kwargs)
+    shuffled = fit_quietly(GaussianMixture, X[order], **kwargs)
+    np.testing.assert_allclose(by_cluster.lower_bound_, shuffled.lower_bound_, rtol=1e-12)
+    np.testing.assert_allclose(by_cluster.means_, shuffled.means_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(by_cluster.covariances_, shuffled.covariances_, rtol=1e-9, atol=1e-12)
