@@ -535,9 +535,9 @@ def _sparse_block_moments(
     ``relative_threshold`` times their component's largest in the block (and are not 0)
     only, if at most ``max_kept`` do (else, where ``floors`` (K,) are given, those that
     reach ``relative_threshold`` times the larger of that largest and ``floors[k]``, if
-    at most ``max_kept`` do: components absent from a crowded block); ``dropped[0, k]`` and ``dropped[1, k]`` gain the
-    others and their sum weighted by ``|x_n - origin|^2``. Returns whether the block was
-    summed (else nothing changed).
+    at most ``max_kept`` do: components absent from a crowded block); ``dropped[0, k]``
+    and ``dropped[1, k]`` gain the others and their sum weighted by
+    ``|x_n - origin|^2``. Returns whether the block was summed (else nothing changed).
 
     ``f(x) = [q(x), x - origin]``: ``q(x)`` holds the squares of ``x - origin``
     (``n_squares`` = D) or its squared norm (``n_squares`` = 1). The block's ``features``
