@@ -288,7 +288,9 @@ def test_an_empty_component_is_exempt_from_the_rounding_check_only(covariance_ty
     # collapsed component is still named.
     model = get_covariance_model(covariance_type)
     dense = np.stack([np.diag([400.0, 900.0, 300.0]), 1e-4 * np.eye(3), np.diag([2.0, 3.0, 1.0])])
-    covariances = {"full": dense, "diag": np.diagonal(dense, axis1=1, axis2=2), "spherical": dense.trace(axis1=1, axis2=2) / 3}
+    covariances = {
+        "full": dense, "diag": np.diagonal(dense, axis1=1, axis2=2), "spherical": dense.trace(axis1=1, axis2=2) / 3,
+    }
     covariances = covariances[covariance_type].astype(np.float32)
     with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
         model.precision_cholesky(covariances)

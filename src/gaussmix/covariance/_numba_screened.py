@@ -102,10 +102,11 @@ def _screened_block(
     ``approx`` (K, m) float32 with ``approx_offsets`` (K,): the float32 log-densities, up
     to a constant per row; ``floors`` (K,) float32 the lowest a component's largest
     log-responsibility counts as in a block crowded otherwise (see
-    :func:`_list_candidates` and :data:`gaussmix.covariance._expanded.ABSENT_SHARE`). ``rows`` (m, D) as stored,
-    ``weights`` (m,), ``centres`` (K, D) the current means and ``origin`` (D,) the point
-    that ``dropped`` measures from, in the rows' frame (float64). ``factors`` (K, D, D) upper precision Cholesky factors,
-    ``offsets`` (K,) ``log pi_k + log det C_k - D/2 log(2 pi)``. The sums (float64) gain:
+    :func:`_list_candidates` and :data:`gaussmix.covariance._expanded.ABSENT_SHARE`).
+    ``rows`` (m, D) as stored, ``weights`` (m,), ``centres`` (K, D) the current means
+    and ``origin`` (D,) the point that ``dropped`` measures from, in the rows' frame
+    (float64). ``factors`` (K, D, D) upper precision Cholesky factors, ``offsets`` (K,)
+    ``log pi_k + log det C_k - D/2 log(2 pi)``. The sums (float64) gain:
     ``resp_weight`` (K,), ``sums`` (K, D) of ``r (x - mu_k)``, ``scatter`` (K, D, D) of
     ``r (x - mu_k)(x - mu_k)^T``, ``totals`` [sum w, sum w log p(x)] and ``dropped``
     (2, K) the bound on the left-out responsibilities and on their ``sum r |x - origin|^2``.

@@ -39,9 +39,9 @@ def mean_row(X: np.ndarray, weights: Optional[np.ndarray] = None, dtype: Optiona
     NumPy's ``X.mean(axis=0)`` adds the rows one after another in ``X``'s dtype
     (pairwise summation runs only along the contiguous axis): on 10^6 float32 rows
     drawn from N(1000, 1) it was off by 8.9 (0.9 %, nine standard deviations), and
-    ``weights @ X`` by 1e-5 relative. einsum's float64 sum was exact there, and is faster than
-    the mean for float64 rows (10^6 x 2: 3.7 against 14.9 ms; 2 x 10^5 x 64: 4.2
-    against 5.9), slower for float32 ones (10^5 x 32: 2.2 against 1.7 ms).
+    ``weights @ X`` by 1e-5 relative. einsum's float64 sum was exact there, and is
+    faster than the mean for float64 rows (10^6 x 2: 3.7 against 14.9 ms; 2 x 10^5 x
+    64: 4.2 against 5.9), slower for float32 ones (10^5 x 32: 2.2 against 1.7 ms).
 
     Parameters
     ----------
@@ -161,10 +161,9 @@ def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optio
     a copy of its transpose: OpenBLAS's sgemm (0.3.31, its SkylakeX kernels on Zen 4
     cores; not measured on other BLAS or processors) runs ``(K, W) @ (W, b)`` with a
     (b, W) row-major right operand up to twice as slowly as either the other order
-    or a (W, b) row-major one. One thread,
-    ns a row, direct / transposed with its copy: K=16 W=33 32.5 / 24.8, K=16 W=65
-    57 / 38, K=16 W=560 447 / 245, K=64 W=128 228 / 224; whole E-steps (spherical,
-    tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
+    or a (W, b) row-major one. One thread, ns a row, direct / transposed with its
+    copy: K=16 W=33 32.5 / 24.8, K=16 W=65 57 / 38, K=16 W=560 447 / 245, K=64
+    W=128 228 / 224; whole E-steps (spherical, tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
     C-contiguous, as the outer products are) already take the fast kernel, and
     float64 runs both orders alike, so for them the copy would only cost.
 

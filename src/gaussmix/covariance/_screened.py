@@ -84,7 +84,8 @@ def screening_error(precisions: np.ndarray, centred_means: np.ndarray, deviation
     deviations : ndarray of shape (K, D)
     """
     reach = np.max(np.abs(centred_means) + TAIL_DEVIATIONS * deviations, axis=0)
-    largest = np.max(np.einsum("a,kab,b->k", reach, np.abs(precisions), reach))
+    features = _expanded.OuterProducts(centred_means.shape[1])
+    largest = np.max(features.absolute_form(precisions, np.broadcast_to(reach, centred_means.shape)))
     return float(np.finfo(np.float32).eps * largest)
 
 
