@@ -420,6 +420,27 @@ def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(by_square, n_row
         np.testing.assert_array_equal(dropped, snapshot[1])
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_block_kernel_never_leaves_a_nan_out_unnoticed(dtype):
+    # A NaN responsibility (from NaN log-densities) must not vanish from the moments:
+    # it reaches what is left out, and the chunk's bound then fails (the chunk is summed
+    # without truncation, and the NaN shows).
+    rng = np.random.RandomState(3)
+    rows = rng.normal(size=(40, 3)).astype(dtype)
+    resp = np.zeros((4, 40), dtype=dtype)
+    resp[np.arange(40) % 4, np.arange(40)] = 1
+    resp[2, 7] = np.nan
+    moments, dropped = np.zeros((4, 6)), np.zeros((2, 4))
+    taken = _numba_kernels.sparse_block_moments(
+        resp, rows, np.zeros(3), 3, _expanded.TRUNCATION_THRESHOLD, resp.size, moments, dropped
+    )
+    assert taken and np.isnan(dropped[:, 2]).all()
+    assert not _expanded._truncation_is_negligible(
+        _expanded.Squares(3), np.ones((4, 3)), np.ones((4, 3)), np.full(4, 10.0), np.zeros((4, 3)), dropped
+    )
+
+
 def test_compiled_sparse_moments_skip_blocks_after_a_declined_one():
     # A declined block costs a pass over its responsibilities, so the next few go
     # straight to the product; then the kernel is tried again.

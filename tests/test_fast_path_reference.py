@@ -459,22 +459,42 @@ def test_tied_float32_sums_are_float32_only_where_they_stay_accurate(distance, c
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("by_columns", [False, True])
-def test_per_component_product_equals_the_plain_product(dtype, by_columns):
+# shapes (K, b): partial tiles of the compiled transposing copy on both axes, whole
+# tiles only, and a single value
+@pytest.mark.parametrize("n_components,n_rows", [(7, 300), (16, 64), (33, 95), (1, 1)])
+def test_per_component_product_equals_the_plain_product(dtype, by_columns, n_components, n_rows):
     # float32 rows stored row by row take another BLAS order and a transposed copy.
     rng = np.random.RandomState(0)
-    coefficients = rng.normal(size=(7, 33)).astype(dtype)
-    rows = rng.normal(size=(300, 33)).astype(dtype)
+    coefficients = rng.normal(size=(n_components, 33)).astype(dtype)
+    rows = rng.normal(size=(n_rows, 33)).astype(dtype)
     if by_columns:
         rows = np.ascontiguousarray(rows.T).T
     expected = coefficients.astype(np.float64) @ rows.T.astype(np.float64)
     tolerance = 30 * np.finfo(dtype).eps * np.abs(coefficients) @ np.abs(rows.T)
     result = kernels.per_component_product(coefficients, rows)
-    assert result.shape == (7, 300) and result.dtype == dtype and result.flags.c_contiguous
+    assert result.shape == (n_components, n_rows) and result.dtype == dtype and result.flags.c_contiguous
     assert np.all(np.abs(result - expected) <= tolerance)
-    out = np.zeros((7, 400), dtype=dtype)
-    assert kernels.per_component_product(coefficients, rows, out=out[:, 50:350]) is not None
-    assert np.all(np.abs(out[:, 50:350] - expected) <= tolerance)
-    assert not out[:, :50].any() and not out[:, 350:].any()
+    out = np.zeros((n_components, n_rows + 100), dtype=dtype)
+    assert kernels.per_component_product(coefficients, rows, out=out[:, 50:50 + n_rows]) is not None
+    assert np.all(np.abs(out[:, 50:50 + n_rows] - expected) <= tolerance)
+    assert not out[:, :50].any() and not out[:, 50 + n_rows:].any()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (31, 15), (32, 16), (100, 37), (2730, 64)])
+def test_compiled_transposing_copy_equals_numpy_transpose(shape):
+    from gaussmix.covariance import _numba_kernels
+
+    if _numba_kernels.numba is None:
+        pytest.skip("numba is not installed")
+    values = np.random.RandomState(1).normal(size=shape).astype(np.float32)
+    out = np.full(shape[::-1], np.nan, dtype=np.float32)
+    _numba_kernels.transpose_into(values, out)
+    np.testing.assert_array_equal(out, values.T)
+    # into a strided view, leaving the rest alone
+    wider = np.zeros((shape[1], shape[0] + 9), dtype=np.float32)
+    _numba_kernels.transpose_into(values, wider[:, 4:4 + shape[0]])
+    np.testing.assert_array_equal(wider[:, 4:4 + shape[0]], values.T)
+    assert not wider[:, :4].any() and not wider[:, 4 + shape[0]:].any()
 
 
 @pytest.mark.parametrize("weighted", [False, True])

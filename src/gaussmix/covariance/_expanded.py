@@ -618,7 +618,7 @@ def _truncation_is_negligible(
     weight, squares = dropped
     merged = resp_weight if reference is None else np.maximum(resp_weight, reference)
     checked = merged > 0
-    if not np.any(weight[checked] > 0):
+    if not np.any(weight[checked] != 0):  # (a NaN left out goes on to fail the bound)
         return True
     bound = np.sqrt(squares)[:, None] + np.sqrt(weight)[:, None] * np.abs(means)
     safe = np.where(checked, merged, 1.0)

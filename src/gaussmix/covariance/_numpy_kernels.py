@@ -182,8 +182,12 @@ def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optio
         return np.matmul(coefficients, rows.T, out=out)
     by_row = rows @ coefficients.T
     if out is None:
-        return np.ascontiguousarray(by_row.T)
-    out[...] = by_row.T
+        out = np.empty(by_row.shape[::-1], dtype=by_row.dtype)
+    compiled = _compiled_kernels()
+    if compiled is not None:  # tile by tile: half the time of NumPy's transposing copy
+        compiled.transpose_into(by_row, out)
+    else:
+        out[...] = by_row.T
     return out
 
 
