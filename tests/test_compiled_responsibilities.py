@@ -13,9 +13,11 @@ if numba_kernels.numba is None:
     pytest.skip("numba is not installed", allow_module_level=True)
 
 
-def _compiled_responsibilities(log_prob):
+def _compiled_responsibilities(log_prob, sample_weight=None):
     """Unweighted responsibilities in place by the compiled kernel; the log-densities, in ``log_prob``'s dtype."""
-    return numba_kernels.weighted_responsibilities(log_prob, None)[0].astype(log_prob.dtype, copy=False)
+    log_density = np.empty(log_prob.shape[1])
+    numba_kernels.weighted_responsibilities(log_prob, sample_weight, log_density=log_density)
+    return log_density.astype(log_prob.dtype, copy=False)
 
 
 def _reference(log_prob):
@@ -144,3 +146,30 @@ def test_fused_weighted_responsibilities_equal_the_numpy_steps(dtype, weighted, 
     w = np.ones(n_samples) if weights is None else weights
     np.testing.assert_allclose(compiled[0], expected * w, rtol=1e-11 if dtype == np.float64 else 1e-5, atol=1e-30)
     np.testing.assert_allclose(compiled[3], w @ log_density, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_sums_equal_the_numpy_path(dtype, weighted, monkeypatch):
+    # The kernel sums the weights and the weighted log-densities itself, tile by tile
+    # (1000 rows: four tiles, the last one short), with offsets and a scale.
+    rng = np.random.RandomState(5)
+    log_prob = (rng.normal(size=(6, 1000)) * 20).astype(dtype)
+    weights = rng.uniform(0.1, 3.0, 1000) if weighted else None
+    offsets, scale = rng.normal(size=6), -0.5
+    compiled, plain = log_prob.copy(), log_prob.copy()
+    log_density = np.empty(1000)
+    resp_weight, total_weight, loglik = numba_kernels.weighted_responsibilities(
+        compiled, weights, scale, offsets, log_density=log_density
+    )
+    monkeypatch.setenv(kernels.NUMBA_VARIABLE, "0")
+    plain_weight, plain_total, plain_loglik = kernels.weighted_responsibilities(plain, weights, scale, offsets)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    expected_total = 1000.0 if weights is None else np.sum(weights)
+    assert total_weight == pytest.approx(expected_total, rel=1e-14)
+    assert plain_total == pytest.approx(expected_total, rel=1e-14)
+    assert loglik == pytest.approx(plain_loglik, rel=rtol)
+    row_weights = np.ones(1000) if weights is None else weights
+    assert loglik == pytest.approx(np.dot(row_weights, log_density), rel=1e-12)
+    np.testing.assert_allclose(resp_weight, plain_weight, rtol=rtol)
+    np.testing.assert_allclose(compiled, plain, rtol=rtol, atol=1e-30)

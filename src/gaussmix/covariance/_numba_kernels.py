@@ -316,18 +316,47 @@ def _power_of_two_of(scratch):
     from ``scratch``'s dtype."""
 
 
+def _log_density_sums(totals, row_max, weights, start, logs, exponents):  # pragma: no cover - compiled
+    """``logs`` <- ``log totals`` (float64) over a tile of rows from row ``start`` of the
+    chunk; returns ``(sum_j w_j, sum_j w_j (logs_j + row_max_j))`` (weights 1 where
+    ``weights`` is empty)."""
+    n_rows = totals.shape[0]
+    for j in range(n_rows):
+        logs[j] = np.float64(totals[j])
+    _log_in_place(logs, exponents[:n_rows])
+    weight = 0.0
+    loglik = 0.0
+    if weights.shape[0] == 0:
+        for j in range(n_rows):
+            loglik += logs[j] + np.float64(row_max[j])
+        return np.float64(n_rows), loglik
+    for j in range(n_rows):
+        w = weights[start + j]
+        weight += w
+        loglik += w * (logs[j] + np.float64(row_max[j]))
+    return weight, loglik
+
+
 def _weighted_responsibilities(
-    log_prob, scale, offsets, lowest, weights, row_max, total, scratch, resp_weight
+    log_prob, scale, offsets, lowest, weights, row_max, total, scratch, log_total, exponents, resp_weight
 ):  # pragma: no cover - compiled
     """Columns of ``log_prob`` (K, n), read as ``scale * log_prob + offsets[:, None]``,
-    become ``w_n p(k | x_n)``; ``row_max``, ``total`` (n,) and ``resp_weight`` (K,) are filled.
-    The arithmetic is in the dtype that ``row_max``, ``total``, ``scratch``, ``offsets``,
-    ``scale`` and ``lowest`` share (float64, or float32 for float32 ``log_prob``).
+    become ``w_n p(k | x_n)`` (``weights`` (n,) or, empty, all 1); ``resp_weight`` (K,) is
+    filled, and ``row_max`` and ``log_total`` (n,) so that ``log p(x_n) = log_total_n +
+    row_max_n``. Returns ``(sum_n w_n, sum_n w_n log p(x_n))``. The arithmetic is in the
+    dtype that ``row_max``, ``total``, ``scratch``, ``offsets``, ``scale`` and ``lowest``
+    share (float64, or float32 for float32 ``log_prob``); ``log_total`` and ``exponents``
+    (at least a tile's columns) are float64; the sums are float64.
 
     Four passes over each tile of columns: max, exp (with the sum per column),
-    scaling by ``w_n / total_n`` (with the sum per row)."""
+    scaling by ``w_n / total_n`` (with the sum per row); and the log of each column's
+    total, for the log-likelihood (one call does it all: per-block calls cost ~10 us
+    of NumPy and dispatch overhead each when the log and sums were done outside)."""
     n_components, n_samples = log_prob.shape
+    weighted = weights.shape[0] > 0
     resp_weight[:] = 0.0
+    total_weight = 0.0
+    loglik = 0.0
     for start in range(0, n_samples, _TILE_COLUMNS):
         stop = min(start + _TILE_COLUMNS, n_samples)
         tile_max = row_max[start:stop]
@@ -346,9 +375,15 @@ def _weighted_responsibilities(
             _power_of_two_of(tile_scratch)
             _scale_and_sum(row, tile_scratch, tile_total)
         for j in range(stop - start):
-            tile_scratch[j] = weights[start + j] / tile_total[j]
+            tile_scratch[j] = (weights[start + j] if weighted else 1.0) / tile_total[j]
         for k in range(n_components):
             resp_weight[k] += _multiply_and_sum(log_prob[k, start:stop], tile_scratch)
+        tile_weight, tile_loglik = _log_density_sums(
+            tile_total, tile_max, weights, start, log_total[start:stop], exponents
+        )
+        total_weight += tile_weight
+        loglik += tile_loglik
+    return total_weight, loglik
 
 
 if numba is not None:
@@ -384,6 +419,8 @@ if numba is not None:
     # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
     # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
     _log_in_place = numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")(_log_in_place)
+    # reassoc: the sums may be vectorised (a fixed order, so still deterministic)
+    _log_density_sums = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_log_density_sums)
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
     _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
     # error_model="numpy": 1/0 gives inf (then NaN, as on the NumPy path) instead of raising
@@ -448,15 +485,12 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, l
                     _add_scaled(centred[a, :rows], factors[k, a, b], whitened[:rows])
                 _add_square(whitened[:rows], distance)
         row_weights = weights[start:start + rows]
-        _compiled_weighted_responsibilities(
-            log_prob, minus_half, offsets, lowest, row_weights, row_max, total, scratch, block_weight
+        block_total, block_loglik = _compiled_weighted_responsibilities(
+            log_prob, minus_half, offsets, lowest, row_weights, row_max, total, scratch, log_total, exponents,
+            block_weight,
         )
-        for j in range(rows):
-            log_total[j] = total[j]
-        _log_in_place(log_total[:rows], exponents[:rows])
-        for j in range(rows):
-            total_weight += row_weights[j]
-            loglik += row_weights[j] * (np.float64(row_max[j]) + log_total[j])
+        total_weight += block_total
+        loglik += block_loglik
         for k in range(n_components):
             resp = log_prob[k]
             resp_weight[k] += block_weight[k]
@@ -817,39 +851,39 @@ def labelled_stats(
     return SuffStats(resp_weight.astype(dtype), means.astype(dtype), scatter.astype(dtype), total_weight)
 
 
+#: e^x below a dtype's smallest normal number counts as 0 (as on the NumPy path)
+_LOWEST_EXPONENT = {
+    np.dtype(dtype): math.ceil(math.log(float(np.finfo(dtype).tiny))) for dtype in (np.float32, np.float64)
+}
+_NO_WEIGHTS = np.empty(0)
+
+
 def weighted_responsibilities(
-    log_prob: np.ndarray, sample_weight: Optional[np.ndarray], scale: float = 1.0, offsets: Optional[np.ndarray] = None
-) -> tuple[np.ndarray, np.ndarray]:
+    log_prob: np.ndarray, sample_weight: Optional[np.ndarray], scale: float = 1.0, offsets: Optional[np.ndarray] = None,
+    log_density: Optional[np.ndarray] = None,
+) -> tuple[np.ndarray, float, float]:
     """:func:`gaussmix.covariance._numpy_kernels.weighted_responsibilities`, compiled.
 
-    Takes the same arguments; ``log_prob`` (K, n) must be float32 or float64
-    and C-contiguous.
-
-    Returns
-    -------
-    log_density : ndarray of shape (n,), float64
-        ``log p(x_n)``.
-    resp_weight : ndarray of shape (K,), float64
-        ``sum_n w_n p(k | x_n)``.
+    Takes the same arguments and returns the same; ``log_prob`` (K, n) must be
+    float32 or float64 and C-contiguous. ``log_density`` (n,), float64, where
+    given, receives ``log p(x_n)``.
     """
     n_components, n_samples = log_prob.shape
     # float32 log-densities are computed on in float32 (twice the vector lanes), with
     # float64 sums over the rows
-    dtype = log_prob.dtype.type if log_prob.dtype == np.float32 else np.float64
-    weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    dtype = log_prob.dtype.type
+    weights = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if offsets is None:
         offsets = np.zeros(n_components, dtype=dtype)
     else:
         offsets = np.asarray(offsets, dtype=np.float64).reshape(n_components).astype(dtype, copy=False)
-    row_max = np.empty(n_samples, dtype=dtype)
-    total = np.empty(n_samples, dtype=dtype)
-    scratch = np.empty(n_samples, dtype=dtype)
+    scratch = np.empty((3, n_samples), dtype=dtype)
+    logs = np.empty((2, n_samples))
     resp_weight = np.empty(n_components)
-    # e^x below the dtype's smallest normal number counts as 0 (as on the NumPy path).
-    lowest = math.ceil(math.log(float(np.finfo(log_prob.dtype).tiny)))
-    _compiled_weighted_responsibilities(
-        log_prob, dtype(scale), offsets, dtype(lowest), weights, row_max, total, scratch, resp_weight
+    total_weight, loglik = _compiled_weighted_responsibilities(
+        log_prob, dtype(scale), offsets, dtype(_LOWEST_EXPONENT[log_prob.dtype]), weights, scratch[0], scratch[1],
+        scratch[2], logs[0], logs[1], resp_weight,
     )
-    with np.errstate(divide="ignore"):  # a row of density 0 (as np.log on the NumPy path would warn)
-        log_density = np.log(total, dtype=np.float64)
-    return log_density + row_max, resp_weight
+    if log_density is not None:
+        np.add(logs[0], scratch[0], out=log_density)
+    return resp_weight, float(total_weight), float(loglik)

@@ -357,10 +357,7 @@ def weighted_responsibilities(
     """
     compiled = _compiled_kernels()
     if compiled is not None and log_prob.flags.c_contiguous and log_prob.dtype in (np.float32, np.float64):
-        log_density, resp_weight = compiled.weighted_responsibilities(log_prob, sample_weight, scale, offsets)
-        if sample_weight is None:
-            return resp_weight, float(log_prob.shape[1]), float(np.sum(log_density))
-        return resp_weight, float(np.sum(sample_weight)), float(np.dot(sample_weight, log_density))
+        return compiled.weighted_responsibilities(log_prob, sample_weight, scale, offsets)
     if scale != 1.0:
         log_prob *= scale
     if offsets is not None:
