@@ -176,6 +176,27 @@ def test_shifted_chunks_match_reference_in_the_shifted_frame(model, dtype, block
     _assert_stats_match(stats, loglik, reference, rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("model", MODELS)
+def test_a_chunk_far_from_the_data_mean_matches_reference(model, dtype):
+    # Rows stored by cluster: a chunk holds the rows of one component only, far from the
+    # data's mean row (the shift, about which tied and the expanded paths centre the
+    # chunk), all 10^4 from zero.
+    rng = np.random.RandomState(23)
+    params = _random_params(model, 3, 4, rng, dtype)
+    X, labels = params.sample(1500, rng)
+    X = X + 1e4
+    shift = X.mean(axis=0)
+    far = np.argmax([np.linalg.norm(X[labels == k].mean(axis=0) - shift) for k in range(3)])
+    chunk = X[labels == far].astype(dtype)
+    assert np.linalg.norm(chunk.mean(axis=0) - shift) > 3
+    in_frame = params.translated(1e4 - shift)  # the parameters of X - shift
+    stats, loglik = model.accumulate_shifted(chunk, None, in_frame, shift)
+    reference = _reference(chunk.astype(np.float64) - shift, None, in_frame)
+    tolerance = 1e-9 if dtype == np.float64 else 2e-4
+    _assert_stats_match(stats, loglik, reference, rtol=tolerance, atol=tolerance)
+
+
 def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
