@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import CollapsedComponentError, GaussianMixture, SuffStats, get_covariance_model
 from gaussmix.em import accumulate, m_step
+from gaussmix.stats import WEIGHT_FLOOR
 from gaussmix.sources import ArraySource
 from gaussmix.em import accumulate_source
 
@@ -344,3 +345,108 @@ def test_fit_does_not_depend_on_the_order_of_the_rows(covariance_type, monkeypat
     np.testing.assert_allclose(by_cluster.lower_bound_, shuffled.lower_bound_, rtol=1e-12)
     np.testing.assert_allclose(by_cluster.means_, shuffled.means_, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(by_cluster.covariances_, shuffled.covariances_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_m_step_takes_an_emptied_components_mean_to_the_origin_only(covariance_type, dtype):
+    # Component 1's responsibilities sum to 1e-300 (float64) or 0 (float32): its mean
+    # goes to the user's origin (-origin in the frame), as scikit-learn's (sum r x /
+    # (N_k + 10 eps)); the others keep their exact means, to the bit.
+    model = get_covariance_model(covariance_type)
+    rng = np.random.RandomState(1)
+    resp_weight = np.array([120.0, 1e-300 if dtype == np.float64 else 0.0, 37.5])
+    means = rng.normal(size=(3, 4))
+    scatter = np.stack([np.eye(4) * w for w in resp_weight]) if model.full_scatter else np.outer(resp_weight, np.ones(4))
+    if covariance_type == "tied":
+        scatter = scatter.sum(axis=0, keepdims=True)
+    stats = SuffStats(*(np.asarray(a, dtype=dtype) for a in (resp_weight, means, scatter)), float(resp_weight.sum()))
+    origin = np.array([1e4, -3.0, 0.5, 7.0], dtype=dtype)
+    params = m_step(stats, model, 1e-6, origin=origin)
+    np.testing.assert_array_equal(params.means[[0, 2]], stats.means[[0, 2]])
+    np.testing.assert_allclose(params.means[1], -origin, rtol=1e-12)
+    # without an origin, to the frame's own zero
+    np.testing.assert_allclose(m_step(stats, model, 1e-6).means[1], 0.0, atol=1e-12)
+
+
+def _separated_data(seed, covariance_type, n_features, n_components, n_samples, offset):
+    """Clusters 12 apart per coordinate (a few within reach of each other in few
+    dimensions, none in many), each with its own scales, and a start of means near
+    random rows: found by fuzzing float32 against float64 fits."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=12.0, size=(n_components, n_features))
+    labels = rng.integers(0, n_components, n_samples)
+    scales = rng.uniform(0.3, 2, (n_components, n_features))
+    X = centres[labels] + rng.normal(size=(n_samples, n_features)) * scales[labels] + offset
+    means = X[rng.choice(n_samples, n_components, replace=False)] + rng.normal(scale=0.1, size=(n_components, n_features))
+    return X, dict(n_components=n_components, covariance_type=covariance_type, means_init=means)
+
+
+@pytest.mark.parametrize(
+    "seed, covariance_type, n_features, n_components, offset",
+    [
+        # Before float64's floor and the reg_covar exception (see WEIGHT_FLOOR and
+        # CovarianceModel._raise_if_collapsed), float32 stopped on a collapsed component
+        # (a component of one row: variance reg_covar, under 10 eps32 of the largest) ...
+        (2, "spherical", 64, 16, 0.0),
+        (5, "diag", 16, 16, 10.0),
+        # ... or ended 7e-4 and 8.5e-4 lower: components of ~1e-12 rows' weight, which
+        # float64 carries on and revives, were reg_covar alone at float32's floor
+        (1, "spherical", 33, 16, 0.0),
+        (8, "full", 8, 16, 10.0),
+    ],
+)
+def test_float32_fits_of_separated_clusters_follow_float64(seed, covariance_type, n_features, n_components, offset):
+    X, kwargs = _separated_data(seed, covariance_type, n_features, n_components, 3000, offset)
+    fits = {}
+    for dtype in (np.float64, np.float32):
+        typed = dict(kwargs, means_init=kwargs["means_init"].astype(dtype))
+        fits[dtype] = fit_quietly(GaussianMixture, X.astype(dtype), max_iter=15, tol=0.0, reg_covar=1e-4, **typed)
+    assert fits[np.float32].lower_bound_ == pytest.approx(fits[np.float64].lower_bound_, rel=1e-5)
+    np.testing.assert_allclose(np.sort(fits[np.float32].weights_), np.sort(fits[np.float64].weights_), atol=1e-5)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_a_variance_of_reg_covar_is_not_collapsed_in_either_dtype(covariance_type):
+    # Component 1 sits on one row: its variances are reg_covar (1e-4), 7e-7 of component
+    # 0's 144, below 10 eps32 of it. reg_covar, not rounding, decided them: kept where
+    # the M-step says it added reg_covar; still named without it, and where a variance
+    # holds less than half of it.
+    model = get_covariance_model(covariance_type)
+    dense = np.stack([144.0 * np.eye(3), 1e-4 * np.eye(3), np.diag([2.0, 3.0, 1.0])])
+    layouts = {
+        "full": lambda d: d, "diag": lambda d: np.diagonal(d, axis1=1, axis2=2).copy(),
+        "spherical": lambda d: d.trace(axis1=1, axis2=2) / 3,
+    }
+    covariances = layouts[covariance_type](dense).astype(np.float32)
+    factor = model.precision_cholesky(covariances, reg_covar=1e-4)
+    assert np.all(np.isfinite(factor))
+    with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
+        model.precision_cholesky(covariances)
+    with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
+        model.precision_cholesky(covariances, reg_covar=1e-3)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_the_weight_floor_does_not_depend_on_the_dtype(covariance_type):
+    # A component of 1e-12 rows' weight keeps its own spread in float32 as in float64
+    # (float32's 10 eps, 1.2e-6, once swamped it: its covariance became reg_covar alone).
+    model = get_covariance_model(covariance_type)
+    resp_weight = np.array([300.0, 1e-12, 50.0])
+    means = np.random.RandomState(2).normal(size=(3, 2))
+    spread = np.array([1.0, 4.0, 2.0])
+    scatter = np.stack([np.eye(2) * w * s for w, s in zip(resp_weight, spread)])
+    if not model.full_scatter:
+        scatter = np.diagonal(scatter, axis1=1, axis2=2).copy()
+    if covariance_type == "tied":
+        scatter = scatter.sum(axis=0, keepdims=True)
+    params = {}
+    for dtype in (np.float64, np.float32):
+        stats = SuffStats(*(np.asarray(a, dtype=dtype) for a in (resp_weight, means, scatter)), float(resp_weight.sum()))
+        params[dtype] = m_step(stats, model, 1e-6)
+    np.testing.assert_allclose(params[np.float32].covariances, params[np.float64].covariances, rtol=1e-6)
+    np.testing.assert_allclose(params[np.float32].weights, params[np.float64].weights, rtol=1e-6)
+    if covariance_type != "tied":
+        # (its own spread over N_k + the floor, as scikit-learn's nk + 10 eps, plus reg_covar)
+        expected = 4.0 * 1e-12 / (1e-12 + WEIGHT_FLOOR) + 1e-6
+        assert np.max(np.atleast_1d(params[np.float32].covariances[1])) == pytest.approx(expected, rel=1e-6)

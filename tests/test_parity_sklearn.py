@@ -57,3 +57,44 @@ def test_parameter_count_matches_sklearn(covariance_type, blobs):
     ours = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
     theirs = SklearnGaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
     assert ours._n_parameters() == theirs._n_parameters()
+
+
+def _emptying_start(dtype=np.float64):
+    """16-D data of 8 overlapping clusters and a start from which one component empties
+    in the first iteration (found by fuzzing float32 against float64 fits)."""
+    rng = np.random.default_rng(58)
+    centres = rng.normal(scale=0.5, size=(8, 16))
+    labels = rng.integers(0, 8, 3000)
+    scales = rng.uniform(0.3, 2, (8, 16))
+    X = centres[labels] + rng.normal(size=(3000, 16)) * scales[labels] + 10.0
+    means = X[rng.choice(3000, 8, replace=False)] + rng.normal(scale=0.1, size=(8, 16))
+    start = GaussianMixture(8, max_iter=0, means_init=means, reg_covar=1e-4).fit(X)
+    return X, dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+
+
+@pytest.mark.parametrize("n_iter", [1, 2, 10])
+def test_an_emptied_component_stays_empty_as_in_sklearn(n_iter):
+    # After the first iteration one component's responsibilities are all ~1e-300. Its
+    # exact weighted mean sat on the row nearest it, and with a covariance of reg_covar
+    # alone it took that row whole at the next E-step (log-likelihood 6.7e-4 above
+    # scikit-learn's, a one-row component). Its mean now goes to the origin, as
+    # scikit-learn's does, and the fits agree; float32 (whose responsibilities underflow
+    # to exactly 0) agrees with both.
+    import warnings
+
+    X, start = _emptying_start()
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs = dict(n_components=8, tol=0.0, max_iter=n_iter, reg_covar=1e-4)
+        reference = SklearnGaussianMixture(**kwargs, **start).fit(X)
+        for dtype in (np.float64, np.float32):
+            typed = {key: value.astype(dtype) for key, value in start.items()}
+            fits[dtype] = GaussianMixture(**kwargs, **typed).fit(X.astype(dtype))
+    assert np.sum(reference.weights_ < 1e-15) == 1
+    ours = fits[np.float64]
+    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-13)
+    np.testing.assert_allclose(ours.weights_, reference.weights_, rtol=1e-10, atol=1e-18)
+    np.testing.assert_allclose(ours.means_, reference.means_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.covariances_, reference.covariances_, rtol=1e-9, atol=1e-12)
+    assert fits[np.float32].lower_bound_ == pytest.approx(ours.lower_bound_, rel=1e-6)

@@ -20,7 +20,7 @@ from ._threads import map_chunks, one_blas_thread_for_matrices
 from .backends import get_namespace
 from .covariance import CovarianceModel
 from .params import MixtureParams
-from .stats import SuffStats
+from .stats import WEIGHT_FLOOR, SuffStats
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,16 @@ class EMConfig:
     tol : float
         Convergence threshold on the change of the mean per-sample log-likelihood.
     max_iter : int
+    origin : array of shape (D,) or None
+        The source's frame is centred on it (see :func:`m_step`).
     """
 
     covariance: CovarianceModel
     reg_covar: float
     tol: float
     max_iter: int
+    #: where the frame's zero is in the user's coordinates (see :func:`m_step`)
+    origin: Any = None
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,19 @@ def m_step(
     covariance: CovarianceModel,
     reg_covar: float,
     previous: Optional[MixtureParams] = None,
+    origin: Any = None,
 ) -> MixtureParams:
     """Parameters maximising the expected complete-data log-likelihood.
+
+    A component whose responsibilities sum to less than
+    :data:`~gaussmix.stats.WEIGHT_FLOOR` (10 eps of float64; an emptied one: they
+    are ~1e-300 each, in float32 exactly 0) keeps that floor as its weight and, as
+    in scikit-learn, the mean ``sum_n r_nk x_n / (N_k + 10 eps)`` in the user's
+    coordinates: about the origin. Its exact weighted mean would sit on the
+    rows nearest it, where its covariance, reg_covar alone, would give it one
+    of them whole at the next E-step (in 16 dimensions a density e^59 times
+    its weight of ~1e-18): a one-row component that scikit-learn, and float32
+    where the responsibilities underflow, do not make. Other means are exact.
 
     Parameters
     ----------
@@ -180,6 +195,9 @@ def m_step(
     previous : MixtureParams, optional
         The parameters of the E-step that produced ``stats``: structures whose
         M-step iterates (EVE, VVE, ...) start from their covariances.
+    origin : array of shape (D,), optional
+        The user's coordinates of the zero of ``stats``' frame (EM runs on
+        ``X - origin``); None: the same frame.
 
     Raises
     ------
@@ -187,18 +205,25 @@ def m_step(
         If a component's covariance is not positive definite.
     """
     xp = get_namespace(stats.means)
-    eps = float(xp.finfo(stats.means.dtype).eps)
-    # The 10*eps floor keeps an emptied component's weight positive (as scikit-learn).
+    # The floor keeps an emptied component's weight positive (as scikit-learn).
     # Such a component's covariance is reg_covar alone: no data's rounding to flag.
-    empty = stats.resp_weight < 10 * eps
-    resp_weight = stats.resp_weight + 10 * eps
+    empty = stats.resp_weight < WEIGHT_FLOOR
+    resp_weight = stats.resp_weight + WEIGHT_FLOOR
     weights = resp_weight / xp.sum(resp_weight)
+    # N_k / (N_k + floor) of the user's mean, for emptied components only: elsewhere the
+    # factor is within floor / N_k of 1, rounding for N_k of a row or more
+    kept = xp.where(empty, stats.resp_weight / resp_weight, xp.ones_like(resp_weight))[:, None]
+    means = stats.means * kept
+    if origin is not None:
+        means = means - (1 - kept) * xp.reshape(xp.asarray(origin, dtype=means.dtype), (1, -1))
     same_model = previous is not None and previous.covariance is covariance
     previous_covariances = previous.covariances if same_model else None
     # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
     with one_blas_thread_for_matrices(stats.means):
         covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
-        return MixtureParams.from_covariances(weights, stats.means, covariances, covariance, exempt=empty)
+        return MixtureParams.from_covariances(
+            weights, means, covariances, covariance, exempt=empty, reg_covar=reg_covar
+        )
 
 
 def run_em(
@@ -241,7 +266,7 @@ def run_em(
                 "the data may hold extreme values or a component collapsed; "
                 "scale the data or raise reg_covar"
             )
-        params = m_step(stats, config.covariance, config.reg_covar, previous=params)
+        params = m_step(stats, config.covariance, config.reg_covar, previous=params, origin=config.origin)
         change = mean_loglik - lower_bound
         lower_bound = mean_loglik
         lower_bounds.append(mean_loglik)

@@ -322,7 +322,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
         eta = step_size(state.n_batches - 1, float(self.learning_decay))
         stats = stepwise_update(state.stats, batch_stats, eta)
-        params = m_step(stats, covariance, float(self.reg_covar), previous=state.params)
+        params = m_step(stats, covariance, float(self.reg_covar), previous=state.params, origin=state.origin)
         self.lower_bound_ = loglik / batch_stats.total_weight
         return OnlineState(stats, params, state.origin, state.n_batches + 1)
 
@@ -346,7 +346,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         stats, loglik = accumulate_source(source, start)
         self.lower_bound_ = loglik / stats.total_weight
         stats = per_unit_weight(stats)
-        return OnlineState(stats, m_step(stats, covariance, float(self.reg_covar), previous=start), origin, 1)
+        params = m_step(stats, covariance, float(self.reg_covar), previous=start, origin=origin)
+        return OnlineState(stats, params, origin, 1)
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
         X = self._validate_X(X, reset=True)
@@ -412,7 +413,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 initializer = get_initializer(self.init_params)
                 stats = sampled_start(centred, summary, origin, initializer, K, full_scatter, random_state)
-            return self._with_user_init(m_step(stats, covariance, float(self.reg_covar)), user_init, covariance, origin)
+            params = m_step(stats, covariance, float(self.reg_covar), origin=origin)
+            return self._with_user_init(params, user_init, covariance, origin)
 
         self._fit_from_start(centred, origin, covariance, start, random_state)
 
@@ -444,7 +446,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``source`` yields rows in the frame centred on ``origin``; ``start``
         returns starting parameters in that frame.
         """
-        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter))
+        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin)
         do_init = not self._warm()
         n_init = self.n_init if do_init else 1
         best: Optional[FitResult] = None
@@ -515,7 +517,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             assignment = get_initializer(self.init_params)(X, weights, self.n_components, random_state)
         stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows, origin)
-        return self._with_user_init(m_step(stats, covariance, float(self.reg_covar)), user_init, covariance, origin)
+        params = m_step(stats, covariance, float(self.reg_covar), origin=origin)
+        return self._with_user_init(params, user_init, covariance, origin)
 
     @staticmethod
     def _with_user_init(params: MixtureParams, user_init: dict, covariance: CovarianceModel, origin: np.ndarray) -> MixtureParams:

@@ -42,11 +42,14 @@ class MixtureParams:
 
     @classmethod
     def from_covariances(
-        cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel, *, exempt: Any = None
+        cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel, *, exempt: Any = None,
+        reg_covar: float = 0.0,
     ) -> "MixtureParams":
         """Build parameters, factorising the covariances (raises if one collapsed; components
-        marked in ``exempt`` (K,) only if not positive definite)."""
-        return cls(weights, means, covariances, covariance.precision_cholesky(covariances, exempt=exempt), covariance)
+        marked in ``exempt`` (K,) only if not positive definite; ``reg_covar``: what the
+        M-step added to the variances, see ``CovarianceModel._raise_if_collapsed``)."""
+        factor = covariance.precision_cholesky(covariances, exempt=exempt, reg_covar=reg_covar)
+        return cls(weights, means, covariances, factor, covariance)
 
     def translated(self, offset: Any) -> "MixtureParams":
         """The same mixture moved by ``offset`` (shape (D,)): means plus offset."""

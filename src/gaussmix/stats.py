@@ -16,6 +16,15 @@ from typing import Any
 from .backends import get_namespace
 
 
+#: the least responsibility weight an M-step divides by and gives a component:
+#: added to every ``N_k`` there (as scikit-learn's ``nk + 10 eps``), and the weight
+#: below which a component counts as emptied. float64's 10 eps whatever the dtype:
+#: float32's (1.2e-6) made a component of 1e-12 rows' weight, which float64 carries
+#: on and may revive, one of reg_covar alone at weight ~4e-10, and the float32 fit
+#: went elsewhere (6 % lower log-likelihood) or stopped on a collapsed component
+WEIGHT_FLOOR = 10 * 2.0**-52
+
+
 @dataclass(frozen=True)
 class SuffStats:
     """Mergeable E-step statistics of a Gaussian mixture.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..backends import get_namespace
-from ..stats import SuffStats
+from ..stats import WEIGHT_FLOOR, SuffStats
 from .full import _eye
 
 
@@ -70,9 +70,8 @@ def counts_and_scatter(stats: SuffStats, reg_covar: float) -> tuple[Any, Any]:
     layout of ``stats.scatter``: (K, D, D), or (K, D) diagonals.
     """
     xp = get_namespace(stats.scatter)
-    eps = float(xp.finfo(stats.scatter.dtype).eps)
-    # The 10 eps floor keeps an emptied component's weight positive (as em.m_step).
-    counts = stats.resp_weight + 10 * eps
+    # The floor keeps an emptied component's weight positive (as em.m_step).
+    counts = stats.resp_weight + WEIGHT_FLOOR
     if stats.full_scatter:
         eye = _eye(xp, stats.n_features, stats.scatter)
         return counts, stats.scatter + (reg_covar * counts)[:, None, None] * eye[None, :, :]

@@ -89,12 +89,13 @@ class CovarianceModel(ABC):
         """
 
     @abstractmethod
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
         """Factor ``C`` with ``C C^T = inv(covariance)``, triangular where dense.
 
         ``exempt`` (K,) bool marks components not checked for a vanishing variance
         (see :meth:`_raise_if_collapsed`): empty ones, whose covariance is the
-        regularisation alone (no rounding of data decided it).
+        regularisation alone (no rounding of data decided it). ``reg_covar``: what
+        the M-step added to every variance (see :meth:`_raise_if_collapsed`).
 
         Raises
         ------
@@ -231,23 +232,29 @@ class CovarianceModel(ABC):
         return X - origin, means - origin
 
     @staticmethod
-    def _raise_if_collapsed(variances: Any, exempt: Any = None) -> None:
+    def _raise_if_collapsed(variances: Any, exempt: Any = None, reg_covar: float = 0.0) -> None:
         """Raise :class:`CollapsedComponentError` for components with a vanishing variance.
 
         ``variances`` has shape (K, D) (per-feature variances of each component;
         (1, D) for a shared covariance). A variance is treated as collapsed when
         it is not finite or not above ``10 eps`` times the largest variance of
         that feature among the components: below that, rounding and not data
-        decide its value (a component sitting on repeated rows). Components marked
-        in ``exempt`` (K,) are only required to be finite and positive: an empty
-        component's covariance is ``reg_covar`` alone, which in float32 is often
-        below that bound (float64 and scikit-learn carry such a component on).
+        decide its value (a component sitting on repeated rows). Except where it
+        holds at least half of ``reg_covar``, the regularisation the M-step added
+        to it: the user's floor then decides it, not rounding (in float32 the
+        bound is 1.2e-6 of the largest variance, and a component on one row,
+        whose variance is reg_covar, stopped fits that float64 and scikit-learn
+        carry on). Components marked in ``exempt`` (K,) are only required to be
+        finite and positive: an empty component's covariance is ``reg_covar``
+        alone.
         """
         xp = get_namespace(variances)
         eps = float(xp.finfo(variances.dtype).eps)
         finite = xp.isfinite(variances)
         largest = xp.max(xp.where(finite, variances, xp.zeros_like(variances)), axis=0, keepdims=True)
         vanishing = ~(variances > 10 * eps * largest)
+        if reg_covar > 0:
+            vanishing = vanishing & ~(variances > 0.5 * reg_covar)
         if exempt is not None:
             vanishing = vanishing & ~xp.reshape(exempt, (-1, 1))
         bad = xp.any(vanishing | ~finite | ~(variances > 0), axis=1)

@@ -7,10 +7,10 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backends import get_namespace
-from ..stats import SuffStats
+from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from .base import CovarianceModel
-from .full import _eye, _tiny
+from .full import _eye
 
 
 class DiagCovariance(CovarianceModel):
@@ -27,11 +27,11 @@ class DiagCovariance(CovarianceModel):
         return n_components * n_features
 
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
-        weight = stats.resp_weight + 10 * _tiny(get_namespace(stats.scatter), stats.scatter)
+        weight = stats.resp_weight + WEIGHT_FLOOR
         return stats.scatter / weight[:, None] + reg_covar
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
-        self._raise_if_collapsed(covariances, exempt)
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(covariances, exempt, reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

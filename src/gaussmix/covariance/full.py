@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
-from ..stats import SuffStats
+from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded, _screened
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
@@ -68,12 +68,12 @@ class FullCovariance(CovarianceModel):
 
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
-        weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
+        weight = stats.resp_weight + WEIGHT_FLOOR
         covariances = stats.scatter / weight[:, None, None]
         return covariances + reg_covar * _eye(xp, stats.n_features, covariances)
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
-        self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances), exempt)
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances), exempt, reg_covar)
         return dense_precision_cholesky(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:
@@ -217,7 +217,3 @@ def _fused_kernels(n_features: int, n_components: int) -> Optional[ModuleType]:
     them), numba installed, not disabled (``GAUSSMIX_NUMBA=0``)."""
     few_components = 2 * n_components <= n_features and n_components * n_features <= MAX_FUSED_WORK
     return kernels._compiled_kernels() if n_features <= MAX_FUSED_FEATURES or few_components else None
-
-
-def _tiny(xp: Any, like: Any) -> float:
-    return float(xp.finfo(like.dtype).eps)

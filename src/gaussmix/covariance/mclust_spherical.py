@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..backends import get_namespace
-from ..stats import SuffStats
-from .full import _tiny
+from ..stats import WEIGHT_FLOOR, SuffStats
 from .spherical import SphericalCovariance
 
 
@@ -25,6 +24,6 @@ class EqualSphericalCovariance(SphericalCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         # sum_k tr(W_k + reg N_k I) / (D sum_k N_k), whatever the scatter's layout
-        counts = stats.resp_weight + 10 * _tiny(xp, stats.scatter)  # the floor of every M-step
+        counts = stats.resp_weight + WEIGHT_FLOOR  # the floor of every M-step
         variance = xp.sum(stats.traces()) / (stats.n_features * xp.sum(counts)) + reg_covar
         return xp.zeros_like(counts) + variance

@@ -7,10 +7,10 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backends import get_namespace
-from ..stats import SuffStats
+from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from .base import CovarianceModel
-from .full import _eye, _tiny
+from .full import _eye
 
 
 class SphericalCovariance(CovarianceModel):
@@ -28,11 +28,11 @@ class SphericalCovariance(CovarianceModel):
 
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
-        weight = stats.resp_weight + 10 * _tiny(xp, stats.scatter)
+        weight = stats.resp_weight + WEIGHT_FLOOR
         return stats.traces() / (stats.n_features * weight) + reg_covar
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
-        self._raise_if_collapsed(covariances[:, None], exempt)
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(covariances[:, None], exempt, reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

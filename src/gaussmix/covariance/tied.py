@@ -7,11 +7,11 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backends import get_namespace
-from ..stats import SuffStats
+from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
-from .full import _eye, _tiny, dense_factor_of_precisions, dense_precision_cholesky
+from .full import _eye, dense_factor_of_precisions, dense_precision_cholesky
 
 
 def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -> np.dtype:
@@ -57,11 +57,11 @@ class TiedCovariance(CovarianceModel):
 
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
-        total = xp.sum(stats.resp_weight) + 10 * stats.n_components * _tiny(xp, stats.scatter)
+        total = xp.sum(stats.resp_weight) + stats.n_components * WEIGHT_FLOOR
         covariance = xp.sum(stats.scatter, axis=0) / total
         return covariance + reg_covar * _eye(xp, stats.n_features, covariance)
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None) -> Any:
+    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
         # one shared covariance: no component's own variance to exempt
         return dense_precision_cholesky(covariances)
 
