@@ -346,7 +346,7 @@ def _weighted_responsibilities(
     row_max_n``. Returns ``(sum_n w_n, sum_n w_n log p(x_n))``. The arithmetic is in the
     dtype that ``row_max``, ``total``, ``scratch``, ``offsets``, ``scale`` and ``lowest``
     share (float64, or float32 for float32 ``log_prob``); ``log_total`` and ``exponents``
-    (at least a tile's columns) are float64; the sums are float64.
+    (a tile's columns at least) are float64, and so are the sums.
 
     Four passes over each tile of columns: max, exp (with the sum per column),
     scaling by ``w_n / total_n`` (with the sum per row); and the log of each column's
