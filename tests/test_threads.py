@@ -96,3 +96,91 @@ def test_map_chunks_keeps_order_and_reads_a_bounded_window_ahead(n_chunks, monke
     assert results == list(range(n_chunks))
     if n_chunks == 17:
         assert len(threads) == 2
+
+
+def _numpy_chunks(n_chunks):
+    return [(np.full((3, 2), float(index)), None) for index in range(n_chunks)]
+
+
+def test_map_chunks_keeps_its_worker_threads_between_calls(monkeypatch):
+    # One EM iteration is one call: a pool per call started its threads every iteration.
+    import threading
+
+    from gaussmix._threads import THREADS_VARIABLE, map_chunks
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    seen = []
+    for _ in range(3):
+        threads = set()
+
+        def work(chunk):
+            threads.add(threading.current_thread())  # the objects: idents are reused
+            return float(chunk[0][0, 0])
+
+        assert list(map_chunks(work, _numpy_chunks(6))) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        seen.append(threads)
+    assert all(threads and threads <= seen[0] | seen[1] | seen[2] for threads in seen)
+    assert len(seen[0] | seen[1] | seen[2]) <= 2
+    assert threading.current_thread() not in seen[0] | seen[1] | seen[2]
+
+
+def test_map_chunks_inside_a_worker_runs_in_that_worker(monkeypatch):
+    # A chunk function that maps chunks itself must not wait on the pool it runs in.
+    import threading
+
+    from gaussmix._threads import THREADS_VARIABLE, map_chunks
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+
+    def inner(chunk):
+        return threading.get_ident()
+
+    def outer(chunk):
+        return threading.get_ident(), set(map_chunks(inner, _numpy_chunks(4)))
+
+    for worker, inner_threads in map_chunks(outer, _numpy_chunks(4)):
+        assert inner_threads == {worker}
+
+
+def test_map_chunks_raises_a_chunks_error_and_stays_usable(monkeypatch):
+    from gaussmix._threads import THREADS_VARIABLE, map_chunks
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    done = []
+
+    def failing(chunk):
+        index = int(chunk[0][0, 0])
+        if index == 3:
+            raise RuntimeError("chunk 3")
+        done.append(index)
+        return index
+
+    with pytest.raises(RuntimeError, match="chunk 3"):
+        list(map_chunks(failing, _numpy_chunks(40)))
+    assert len(done) < 39  # what was queued behind the error did not all run
+    assert list(map_chunks(lambda chunk: int(chunk[0][0, 0]), _numpy_chunks(5))) == [0, 1, 2, 3, 4]
+
+
+def test_map_chunks_works_in_a_forked_child(monkeypatch):
+    # The parent's pool threads do not exist in a child made by fork.
+    import multiprocessing
+
+    from gaussmix._threads import THREADS_VARIABLE, map_chunks
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    assert list(map_chunks(lambda chunk: int(chunk[0][0, 0]), _numpy_chunks(4))) == [0, 1, 2, 3]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as child:
+        assert child.apply(_map_in_child, (), ) == [0, 1, 2, 3]
+
+
+def _map_in_child():
+    from gaussmix._threads import map_chunks
+
+    return list(map_chunks(_first_value, _numpy_chunks(4)))
+
+
+def _first_value(chunk):
+    return int(chunk[0][0, 0])
