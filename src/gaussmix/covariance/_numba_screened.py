@@ -21,10 +21,10 @@ import math
 
 import numpy as np
 
-from ._numba_kernels import _exp_of_row_of, _power_of_two_of, numba
+from ._numba_kernels import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _power_of_two_of, numba
 
 #: e^x below the smallest normal float64 counts as 0 (as in the responsibilities kernel)
-_LOWEST = float(math.ceil(math.log(float(np.finfo(np.float64).tiny))))
+_LOWEST = float(_LOWEST_EXPONENT[np.dtype(np.float64)])
 
 
 def _list_candidates(
@@ -93,7 +93,7 @@ def _gather_centred(rows, pair_rows, n_pairs, centre, out):  # pragma: no cover 
 
 def _screened_block(
     approx, approx_offsets, floors, rows, weights, centres, factors, offsets, origin, gap, slack, max_pairs,
-    row_max, thresholds, counts, starts, pair_rows, pair_values, best, total, row_best, powers, centred_buffer,
+    row_max, thresholds, counts, starts, pair_rows, pair_values, best, total, row_best, powers, logs, centred_buffer,
     product_buffer, square, resp_weight, sums, scatter, totals, dropped,
 ):  # pragma: no cover - compiled
     """One block of m rows: see the module docstring. Returns False (and changes no sum)
@@ -154,12 +154,12 @@ def _screened_block(
             value = values[i] * powers[i]
             values[i] = value
             total[pair_rows[k, i]] += value
-    block_weight = 0.0
+    # the weights' and log-likelihood's sums of the responsibilities kernel (its vectorised log)
+    block_weight, block_loglik = _log_density_sums(total[:n_rows], best[:n_rows], weights, 0, logs[:n_rows], powers)
+    totals[1] += block_loglik
     block_norms = 0.0
     for j in range(n_rows):
         w = weights[j]
-        block_weight += w
-        totals[1] += w * (best[j] + math.log(total[j]))
         total[j] = w / total[j]
         norm = 0.0
         for a in range(n_features):
@@ -244,7 +244,8 @@ class ScreenedSums:
             np.empty(block_rows),  # best
             np.empty(block_rows),  # total
             np.empty(block_rows),  # each pair's row's best
-            np.empty(block_rows),  # powers of two of the exp
+            np.empty(block_rows),  # powers of two of the exp, or the log's exponents
+            np.empty(block_rows),  # the log of each row's total
             np.empty(max_pairs * n_features),  # centred rows of every candidate
             np.empty(block_rows * n_features),  # their product
             np.empty((n_features, n_features)),  # one component's scatter

@@ -165,12 +165,13 @@ def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optio
     """``coefficients @ rows.T``, one row per component: what the responsibilities read.
 
     float32 rows stored row by row (C-contiguous) take ``rows @ coefficients.T`` and
-    a copy of its transpose: OpenBLAS's sgemm (0.3.31, its SkylakeX kernels on Zen 4
-    cores; not measured on other BLAS or processors) runs ``(K, W) @ (W, b)`` with a
-    (b, W) row-major right operand up to twice as slowly as either the other order
-    or a (W, b) row-major one. One thread, ns a row, direct / transposed with its
-    copy: K=16 W=33 32.5 / 24.8, K=16 W=65 57 / 38, K=16 W=560 447 / 245, K=64
-    W=128 228 / 224; whole E-steps (spherical, tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
+    a copy of its transpose (tile by tile where numba is installed): OpenBLAS's sgemm
+    (0.3.31, its SkylakeX kernels on Zen 4 cores; not measured on other BLAS or
+    processors) runs ``(K, W) @ (W, b)`` with a (b, W) row-major right operand up to
+    twice as slowly as either the other order or a (W, b) row-major one. One thread,
+    ns a row, direct / transposed with NumPy's copy: K=16 W=33 32.5 / 24.8, K=16 W=65
+    57 / 38, K=16 W=560 447 / 245, K=64 W=128 228 / 224; whole E-steps (spherical,
+    tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
     C-contiguous, as the outer products are) already take the fast kernel, and
     float64 runs both orders alike, so for them the copy would only cost.
 
