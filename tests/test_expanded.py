@@ -398,11 +398,13 @@ def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(by_square, n_row
     before = moments.copy(), dropped.copy()
     kept = np.where(large, resp, 0).astype(np.float64)
     left = np.where(large, 0, resp).astype(np.float64)
-    # the features built from the rows (in float64 whatever their dtype), or given
-    for given in (None, features):
+    n_kept = int(np.count_nonzero(large))
+    # the features built from the rows (in float64 whatever their dtype), or given; and
+    # with exactly as many kept as allowed
+    for given, max_kept in ((None, resp.size), (features, resp.size), (None, n_kept)):
         summed, tallied = moments.copy(), dropped.copy()
         taken = _numba_kernels.sparse_block_moments(
-            resp, rows, origin, n_squares, threshold, resp.size, summed, tallied, given
+            resp, rows, origin, n_squares, threshold, max_kept, summed, tallied, given
         )
         assert taken
         np.testing.assert_allclose(summed, before[0] + kept @ features, rtol=1e-12, atol=1e-12)
@@ -410,7 +412,6 @@ def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(by_square, n_row
         np.testing.assert_allclose(tallied, expected_dropped, rtol=1e-12, atol=1e-300)
     # More kept ones than allowed: declined, and nothing is touched.
     snapshot = moments.copy(), dropped.copy()
-    n_kept = int(np.count_nonzero(large))
     if n_kept:
         declined = _numba_kernels.sparse_block_moments(
             resp, rows, origin, n_squares, threshold, n_kept - 1, moments, dropped
