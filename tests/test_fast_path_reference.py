@@ -246,7 +246,9 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("shape", [(4, 3), (3, 10)], ids=["few features", "few components"])
+@pytest.mark.parametrize(
+    "shape", [(4, 1), (5, 2), (4, 3), (3, 10)], ids=["one feature", "two features", "few features", "few components"]
+)
 def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
