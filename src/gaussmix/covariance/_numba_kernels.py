@@ -257,6 +257,44 @@ def _log_in_place(values, exponents):  # pragma: no cover - compiled
         values[j] = value if exponent < 1024.0 else (np.inf if mantissa == 1.0 else np.nan)
 
 
+# float32 totals take the same steps in float32 (twice the lanes, and five terms of the
+# series, up to s^9: truncation below 1e-8 relative), with Cephes' two-part ln 2 of the
+# float32 exp. Their error (~1e-7 of a log in [0, log K]) is that of the float32
+# log-densities' own rounding.
+_SQRT_TWO32 = np.float32(_SQRT_TWO)
+_ATANH_SERIES32 = tuple(np.float32(2.0 / (2 * i + 1)) for i in range(4, -1, -1))
+_LN2_HIGH32, _LN2_LOW32 = np.float32(0.693359375), np.float32(-2.12194440e-4)
+_HALF32, _ONE32 = np.float32(0.5), np.float32(1.0)
+_MANTISSA_BITS32 = np.int32((1 << 23) - 1)
+_ONE_BITS32 = np.int32(127 << 23)
+
+
+def _log_in_place32(values, exponents):  # pragma: no cover - compiled
+    """:func:`_log_in_place` for float32 ``values`` (``exponents`` float32 scratch):
+    within 3 float32 ulp of the exact log, as NumPy's float32 log is."""
+    bits = values.view(np.int32)
+    for j in range(bits.shape[0]):
+        word = bits[j]
+        exponents[j] = np.float32((word >> np.int32(23)) - np.int32(127))
+        bits[j] = (word & _MANTISSA_BITS32) | _ONE_BITS32
+    for j in range(values.shape[0]):
+        mantissa = values[j]
+        exponent = exponents[j]
+        large = mantissa > _SQRT_TWO32
+        m = _HALF32 * mantissa if large else mantissa
+        n = exponent + _ONE32 if large else exponent
+        s = (m - _ONE32) / (m + _ONE32)
+        z = s * s
+        p = _ATANH_SERIES32[0]
+        for coefficient in _ATANH_SERIES32[1:]:
+            p = p * z + coefficient
+        value = n * _LN2_HIGH32 + (s * p + n * _LN2_LOW32)
+        value = value if exponent > np.float32(-127.0) else np.float32(-np.inf)
+        values[j] = value if exponent < np.float32(128.0) else (
+            np.float32(np.inf) if mantissa == _ONE32 else np.float32(np.nan)
+        )
+
+
 def _scale_and_sum(row, scale, total):  # pragma: no cover - compiled
     for j in range(row.shape[0]):
         value = row[j] * scale[j]
@@ -316,14 +354,37 @@ def _power_of_two_of(scratch):
     from ``scratch``'s dtype."""
 
 
-def _log_density_sums(totals, row_max, weights, start, logs, exponents):  # pragma: no cover - compiled
-    """``logs`` <- ``log totals`` (float64) over a tile of rows from row ``start`` of the
-    chunk; returns ``(sum_j w_j, sum_j w_j (logs_j + row_max_j))`` (weights 1 where
-    ``weights`` is empty)."""
+def _logs_of(totals, logs, exponents):
+    """``logs`` (float64) <- ``log totals``, in the dtype of ``totals`` (see
+    :func:`_log_density_sums`), chosen by numba."""
+
+
+def _logs_of64(totals, logs, exponents):  # pragma: no cover - compiled
     n_rows = totals.shape[0]
     for j in range(n_rows):
-        logs[j] = np.float64(totals[j])
-    _log_in_place(logs, exponents[:n_rows])
+        logs[j] = totals[j]
+    _log_in_place(logs[:n_rows], exponents[:n_rows])
+
+
+def _logs_of32(totals, logs, exponents):  # pragma: no cover - compiled
+    # float32 scratch: the two halves of the (float64) exponents' first n_rows
+    n_rows = totals.shape[0]
+    scratch = exponents[:n_rows].view(np.float32)
+    values = scratch[:n_rows]
+    for j in range(n_rows):
+        values[j] = totals[j]
+    _log_in_place32(values, scratch[n_rows:])
+    for j in range(n_rows):
+        logs[j] = np.float64(values[j])
+
+
+def _log_density_sums(totals, row_max, weights, start, logs, exponents):  # pragma: no cover - compiled
+    """``logs`` <- ``log totals`` (float64; computed in ``totals``' dtype, float32 or
+    float64) over a tile of rows from row ``start`` of the chunk; returns ``(sum_j w_j,
+    sum_j w_j (logs_j + row_max_j))`` (weights 1 where ``weights`` is empty).
+    ``exponents`` (float64, as long as ``totals``) is scratch."""
+    n_rows = totals.shape[0]
+    _logs_of(totals, logs, exponents)
     weight = 0.0
     loglik = 0.0
     if weights.shape[0] == 0:
@@ -412,13 +473,20 @@ if numba is not None:
     def _power_of_two_typed(scratch):
         return _power_of_two_from_bits32 if scratch.dtype == numba.types.float32 else _power_of_two_from_bits
 
+    @overload(_logs_of, **_OVERLOAD_OPTIONS)
+    def _logs_of_typed(totals, logs, exponents):
+        return _logs_of32 if totals.dtype == numba.types.float32 else _logs_of64
+
     _scale_and_sum, _affine_copy = (
         numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
         for function in (_scale_and_sum, _affine_copy)
     )
     # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
     # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
-    _log_in_place = numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")(_log_in_place)
+    _log_in_place, _log_in_place32 = (
+        numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")(function)
+        for function in (_log_in_place, _log_in_place32)
+    )
     # reassoc: the sums may be vectorised (a fixed order, so still deterministic)
     _log_density_sums = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_log_density_sums)
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
