@@ -282,23 +282,26 @@ def test_trace_scatter_merges_like_the_traces_of_the_scatters(covariance_type):
         a.pooled().traces()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
-def test_an_empty_component_is_exempt_from_the_rounding_check_only(covariance_type):
-    # Component 1 is reg_covar alone (as an emptied one is): in float32 that is below
-    # 10 eps32 times component 0's variances. Flagged, unless exempt; a non-exempt
-    # collapsed component is still named.
+def test_an_emptied_component_passes_the_m_step_on_reg_covar_alone(covariance_type, dtype):
+    # Component 1's responsibilities sum to 0: its covariance is reg_covar alone, in
+    # float32 below 10 eps32 of component 0's variances. The M-step goes on (as
+    # scikit-learn's), since reg_covar, not rounding, decided it; without reg_covar the
+    # component has no variance at all, and is named.
     model = get_covariance_model(covariance_type)
-    dense = np.stack([np.diag([400.0, 900.0, 300.0]), 1e-4 * np.eye(3), np.diag([2.0, 3.0, 1.0])])
-    covariances = {
-        "full": dense, "diag": np.diagonal(dense, axis1=1, axis2=2), "spherical": dense.trace(axis1=1, axis2=2) / 3,
-    }
-    covariances = covariances[covariance_type].astype(np.float32)
+    resp_weight = np.array([120.0, 0.0, 37.5])
+    spreads = np.array([[400.0, 900.0, 300.0], [0.0, 0.0, 0.0], [2.0, 3.0, 1.0]]) * resp_weight[:, None]
+    scatter = np.stack([np.diag(row) for row in spreads]) if model.full_scatter else spreads
+    if covariance_type == "spherical":
+        scatter = spreads.sum(axis=1, keepdims=True)
+    means = np.random.RandomState(2).normal(size=(3, 3))
+    stats = SuffStats(*(np.asarray(a, dtype=dtype) for a in (resp_weight, means, scatter)), float(resp_weight.sum()))
+    params = m_step(stats, model, 1e-4)
+    assert np.all(np.isfinite(params.precisions_cholesky))
+    np.testing.assert_allclose(model.dense(params.covariances, 3, 3)[1], 1e-4 * np.eye(3), rtol=1e-6)
     with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
-        model.precision_cholesky(covariances)
-    factor = model.precision_cholesky(covariances, exempt=np.array([False, True, False]))
-    assert np.all(np.isfinite(factor))
-    with pytest.raises(CollapsedComponentError, match="component 1 collapsed"):
-        model.precision_cholesky(covariances, exempt=np.array([True, False, False]))
+        m_step(stats, model, 0.0)
 
 
 def test_float32_fit_with_a_component_that_empties_goes_on_as_the_float64_fit():

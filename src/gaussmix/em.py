@@ -205,8 +205,8 @@ def m_step(
         If a component's covariance is not positive definite.
     """
     xp = get_namespace(stats.means)
-    # The floor keeps an emptied component's weight positive (as scikit-learn).
-    # Such a component's covariance is reg_covar alone: no data's rounding to flag.
+    # The floor keeps an emptied component's weight positive (as scikit-learn). Such a
+    # component's covariance is reg_covar alone, which the collapse check accepts.
     empty = stats.resp_weight < WEIGHT_FLOOR
     resp_weight = stats.resp_weight + WEIGHT_FLOOR
     weights = resp_weight / xp.sum(resp_weight)
@@ -221,9 +221,7 @@ def m_step(
     # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
     with one_blas_thread_for_matrices(stats.means):
         covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
-        return MixtureParams.from_covariances(
-            weights, means, covariances, covariance, exempt=empty, reg_covar=reg_covar
-        )
+        return MixtureParams.from_covariances(weights, means, covariances, covariance, reg_covar=reg_covar)
 
 
 def run_em(

@@ -42,13 +42,11 @@ class MixtureParams:
 
     @classmethod
     def from_covariances(
-        cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel, *, exempt: Any = None,
-        reg_covar: float = 0.0,
+        cls, weights: Any, means: Any, covariances: Any, covariance: CovarianceModel, *, reg_covar: float = 0.0,
     ) -> "MixtureParams":
-        """Build parameters, factorising the covariances (raises if one collapsed; components
-        marked in ``exempt`` (K,) only if not positive definite; ``reg_covar``: what the
-        M-step added to the variances, see ``CovarianceModel._raise_if_collapsed``)."""
-        factor = covariance.precision_cholesky(covariances, exempt=exempt, reg_covar=reg_covar)
+        """Build parameters, factorising the covariances (raises if one collapsed; ``reg_covar``:
+        what the M-step added to the variances, see ``CovarianceModel._raise_if_collapsed``)."""
+        factor = covariance.precision_cholesky(covariances, reg_covar=reg_covar)
         return cls(weights, means, covariances, factor, covariance)
 
     def translated(self, offset: Any) -> "MixtureParams":

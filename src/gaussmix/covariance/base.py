@@ -89,13 +89,11 @@ class CovarianceModel(ABC):
         """
 
     @abstractmethod
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
+    def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
         """Factor ``C`` with ``C C^T = inv(covariance)``, triangular where dense.
 
-        ``exempt`` (K,) bool marks components not checked for a vanishing variance
-        (see :meth:`_raise_if_collapsed`): empty ones, whose covariance is the
-        regularisation alone (no rounding of data decided it). ``reg_covar``: what
-        the M-step added to every variance (see :meth:`_raise_if_collapsed`).
+        ``reg_covar``: what the M-step added to every variance (see
+        :meth:`_raise_if_collapsed`).
 
         Raises
         ------
@@ -232,7 +230,7 @@ class CovarianceModel(ABC):
         return X - origin, means - origin
 
     @staticmethod
-    def _raise_if_collapsed(variances: Any, exempt: Any = None, reg_covar: float = 0.0) -> None:
+    def _raise_if_collapsed(variances: Any, reg_covar: float = 0.0) -> None:
         """Raise :class:`CollapsedComponentError` for components with a vanishing variance.
 
         ``variances`` has shape (K, D) (per-feature variances of each component;
@@ -244,9 +242,7 @@ class CovarianceModel(ABC):
         to it: the user's floor then decides it, not rounding (in float32 the
         bound is 1.2e-6 of the largest variance, and a component on one row,
         whose variance is reg_covar, stopped fits that float64 and scikit-learn
-        carry on). Components marked in ``exempt`` (K,) are only required to be
-        finite and positive: an empty component's covariance is ``reg_covar``
-        alone.
+        carry on; an emptied component's covariance is ``reg_covar`` alone).
         """
         xp = get_namespace(variances)
         eps = float(xp.finfo(variances.dtype).eps)
@@ -255,8 +251,6 @@ class CovarianceModel(ABC):
         vanishing = ~(variances > 10 * eps * largest)
         if reg_covar > 0:
             vanishing = vanishing & ~(variances > 0.5 * reg_covar)
-        if exempt is not None:
-            vanishing = vanishing & ~xp.reshape(exempt, (-1, 1))
         bad = xp.any(vanishing | ~finite | ~(variances > 0), axis=1)
         if bool(xp.any(bad)):
             indices = [int(i) for i in backend_for(xp).to_numpy(xp.nonzero(bad)[0])]

@@ -30,8 +30,8 @@ class DiagCovariance(CovarianceModel):
         weight = stats.resp_weight + WEIGHT_FLOOR
         return stats.scatter / weight[:, None] + reg_covar
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
-        self._raise_if_collapsed(covariances, exempt, reg_covar)
+    def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(covariances, reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

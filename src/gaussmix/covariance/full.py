@@ -72,8 +72,8 @@ class FullCovariance(CovarianceModel):
         covariances = stats.scatter / weight[:, None, None]
         return covariances + reg_covar * _eye(xp, stats.n_features, covariances)
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
-        self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances), exempt, reg_covar)
+    def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances), reg_covar)
         return dense_precision_cholesky(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

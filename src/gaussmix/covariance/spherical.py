@@ -31,8 +31,8 @@ class SphericalCovariance(CovarianceModel):
         weight = stats.resp_weight + WEIGHT_FLOOR
         return stats.traces() / (stats.n_features * weight) + reg_covar
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
-        self._raise_if_collapsed(covariances[:, None], exempt, reg_covar)
+    def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
+        self._raise_if_collapsed(covariances[:, None], reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:

@@ -61,8 +61,8 @@ class TiedCovariance(CovarianceModel):
         covariance = xp.sum(stats.scatter, axis=0) / total
         return covariance + reg_covar * _eye(xp, stats.n_features, covariance)
 
-    def precision_cholesky(self, covariances: Any, *, exempt: Any = None, reg_covar: float = 0.0) -> Any:
-        # one shared covariance: no component's own variance to exempt
+    def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
+        # one covariance pooled over every row: only its factorisation can fail
         return dense_precision_cholesky(covariances)
 
     def precisions(self, precisions_cholesky: Any) -> Any:
