@@ -13,7 +13,21 @@ from .base import CovarianceModel
 from .full import _eye
 
 
-class DiagCovariance(CovarianceModel):
+class ElementwisePrecisionAlgebra:
+    """Mixin: precisions, covariances and factors as arrays of variances, element by
+    element (diagonal and spherical)."""
+
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        return precisions_cholesky**2
+
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        return 1.0 / precisions
+
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        return get_namespace(precisions).sqrt(precisions)
+
+
+class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     """Each component has its own diagonal covariance, stored as (K, D) variances."""
 
     name = "diag"
@@ -33,15 +47,6 @@ class DiagCovariance(CovarianceModel):
     def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
         self._raise_if_collapsed(covariances, reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
-
-    def precisions(self, precisions_cholesky: Any) -> Any:
-        return precisions_cholesky**2
-
-    def covariances_from_precisions(self, precisions: Any) -> Any:
-        return 1.0 / precisions
-
-    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
-        return get_namespace(precisions).sqrt(precisions)
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)

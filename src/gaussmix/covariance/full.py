@@ -53,7 +53,22 @@ def dense_factor_of_precisions(precisions: Any) -> Any:
     return factors
 
 
-class FullCovariance(CovarianceModel):
+class DensePrecisionAlgebra:
+    """Mixin: precisions, covariances and factors as (..., D, D) matrices (full and tied)."""
+
+    def precisions(self, precisions_cholesky: Any) -> Any:
+        xp = get_namespace(precisions_cholesky)
+        return precisions_cholesky @ xp.matrix_transpose(precisions_cholesky)
+
+    def covariances_from_precisions(self, precisions: Any) -> Any:
+        xp = get_namespace(precisions)
+        return xp.linalg.inv(precisions)
+
+    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
+        return dense_factor_of_precisions(precisions)
+
+
+class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
     """Each component k has its own D x D covariance."""
 
     name = "full"
@@ -75,17 +90,6 @@ class FullCovariance(CovarianceModel):
     def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
         self._raise_if_collapsed(get_namespace(covariances).linalg.diagonal(covariances), reg_covar)
         return dense_precision_cholesky(covariances)
-
-    def precisions(self, precisions_cholesky: Any) -> Any:
-        xp = get_namespace(precisions_cholesky)
-        return precisions_cholesky @ xp.matrix_transpose(precisions_cholesky)
-
-    def covariances_from_precisions(self, precisions: Any) -> Any:
-        xp = get_namespace(precisions)
-        return xp.linalg.inv(precisions)
-
-    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
-        return dense_factor_of_precisions(precisions)
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)

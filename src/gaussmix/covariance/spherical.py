@@ -10,10 +10,11 @@ from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from .base import CovarianceModel
+from .diag import ElementwisePrecisionAlgebra
 from .full import _eye
 
 
-class SphericalCovariance(CovarianceModel):
+class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     """Each component has a single variance, stored as a (K,) vector."""
 
     name = "spherical"
@@ -34,15 +35,6 @@ class SphericalCovariance(CovarianceModel):
     def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
         self._raise_if_collapsed(covariances[:, None], reg_covar)
         return 1.0 / get_namespace(covariances).sqrt(covariances)
-
-    def precisions(self, precisions_cholesky: Any) -> Any:
-        return precisions_cholesky**2
-
-    def covariances_from_precisions(self, precisions: Any) -> Any:
-        return 1.0 / precisions
-
-    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
-        return get_namespace(precisions).sqrt(precisions)
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)

@@ -11,7 +11,7 @@ from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from . import _numpy_kernels as kernels
 from .base import CovarianceModel
-from .full import _eye, dense_factor_of_precisions, dense_precision_cholesky
+from .full import DensePrecisionAlgebra, _eye, dense_precision_cholesky
 
 
 def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -> np.dtype:
@@ -42,7 +42,7 @@ def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -
     return _expanded.summing_dtype(np.float32, lost, n_features)
 
 
-class TiedCovariance(CovarianceModel):
+class TiedCovariance(DensePrecisionAlgebra, CovarianceModel):
     """All components share one D x D covariance."""
 
     name = "tied"
@@ -64,17 +64,6 @@ class TiedCovariance(CovarianceModel):
     def precision_cholesky(self, covariances: Any, *, reg_covar: float = 0.0) -> Any:
         # one covariance pooled over every row: only its factorisation can fail
         return dense_precision_cholesky(covariances)
-
-    def precisions(self, precisions_cholesky: Any) -> Any:
-        xp = get_namespace(precisions_cholesky)
-        return precisions_cholesky @ xp.matrix_transpose(precisions_cholesky)
-
-    def covariances_from_precisions(self, precisions: Any) -> Any:
-        xp = get_namespace(precisions)
-        return xp.linalg.inv(precisions)
-
-    def precision_cholesky_from_precisions(self, precisions: Any) -> Any:
-        return dense_factor_of_precisions(precisions)
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)
