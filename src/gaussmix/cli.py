@@ -23,7 +23,9 @@ from .covariance import available_covariance_types, canonical_covariance_types, 
 from .estimator import GaussianMixture
 from .init import available_initializers
 from .io import load, load_metadata, save
-from .selection import CRITERIA, SelectionResult, select
+from .degeneracy import DegenerateFitWarning
+from .selection import CRITERIA, SELECT_MAX_ITER, SELECT_TOL, SelectionResult, select
+from .selection import _check_covariance_types as selection_types
 from .selection import _starts as selection_starts
 
 #: exit status for errors in the data or model files (click uses 2 for usage errors)
@@ -79,11 +81,15 @@ def parse_components(text: str) -> list[int]:
 
 
 def parse_covariance(text: str) -> list[str]:
-    """``"all"`` or comma-separated registered names/aliases (scikit-learn's or mclust's)."""
+    """Comma-separated registered names/aliases (scikit-learn's or mclust's), ``all`` among them.
+
+    ``all`` is left for :func:`gaussmix.select` to expand: on one feature it
+    means mclust's two univariate models, E and V.
+    """
     names = [name.strip() for name in text.split(",") if name.strip()]
-    if names == ["all"]:
-        return canonical_covariance_types()
     for name in names:
+        if name == "all":
+            continue
         try:
             get_covariance_model(name)
         except ValueError:
@@ -223,9 +229,12 @@ def cli() -> None:
               help="k-means++ restarts per fit besides the hierarchical start (default 3), or restarts of --init.")
 @click.option("--init", "init_params", type=click.Choice(available_initializers()), default=None,
               help="Start every restart this way. Default: the best of mclust's hierarchical start and k-means++ ones.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
-              help="Convergence threshold on the mean log-likelihood per row.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=SELECT_MAX_ITER, show_default=True,
+              help="EM iterations per start (gaussmix.select's default too).")
+@click.option("--tol", type=click.FloatRange(min=0), default=SELECT_TOL, show_default=True,
+              help="Convergence threshold on the mean log-likelihood per row (gaussmix.select's default too).")
+@click.option("--allow-degenerate", is_flag=True,
+              help="Let degenerate fits (a covariance held up by --reg-covar alone; mclust's NA cells) be chosen.")
 @click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same for every fit).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Fits run in parallel (-1: all cores).")
@@ -236,8 +245,8 @@ def cli() -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the chosen model here (e.g. fit.png).")
 @json_option
 @quiet_option
-def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, reg_covar, seed, jobs,
-        dtype, columns, drop_missing, out, plot_path, as_json, quiet):
+def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, allow_degenerate, reg_covar,
+        seed, jobs, dtype, columns, drop_missing, out, plot_path, as_json, quiet):
     """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
 
     \b
@@ -259,13 +268,16 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
     if init_params is not None:
         settings["init_params"] = init_params
     restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
-    progress = GridProgress(len(components) * len(covariance), restarts_per_cell, max_iter,
+    n_types = len(selection_types(covariance, table.values.shape[1]))
+    progress = GridProgress(len(components) * n_types, restarts_per_cell, max_iter,
                             enabled=_show_progress(quiet, as_json))
-    with progress:
+    with progress, warnings.catch_warnings():
+        # An all-degenerate grid is said below, in words for this command line.
+        warnings.simplefilter("ignore", DegenerateFitWarning)
         result = select(
             table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
             n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
-            **settings,
+            allow_degenerate=allow_degenerate, **settings,
         )
     model = result.best_estimator_
     names = table.columns or [f"x{j}" for j in range(table.values.shape[1])]
@@ -282,15 +294,21 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
                     "model_file": out, "plot": plot_path})
         return
     click.echo(f"{data}: {n_rows} rows, features {', '.join(names)}")
+    click.echo(f"each fit: tol {tol:g}, max_iter {max_iter}, reg_covar {reg_covar:g}, "
+               f"{restarts_per_cell} start(s) per cell")
     click.echo(result.table())
     _echo_failures(result, quiet)
     best = result.best
     click.echo(
-        f"\nchosen: K={best.n_components}, covariance {best.covariance_type!r}, "
+        f"\nchosen: K={best.n_components}, covariance {best.label}, "
         f"{criterion.upper()} {best.criterion(criterion):.2f} (lowest; lower is better, as in scikit-learn; "
         f"mclust's sign: {-best.bic:.2f})"
     )
     click.echo(_describe_model(model))
+    if result.best_is_degenerate and not allow_degenerate:
+        click.echo("WARNING: every fit is degenerate (a covariance held up by --reg-covar alone); the chosen "
+                   "one is not a sound model. Try fewer components or check the data for repeated rows and "
+                   "constant or duplicated columns.", err=True)
     if not best.converged:
         _note("note: the chosen fit did not converge; raise --max-iter or --tol", quiet)
     if out:

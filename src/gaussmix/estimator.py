@@ -21,6 +21,8 @@ from . import _validation as checks
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel, get_covariance_model
 from .covariance._numpy_kernels import is_numpy, mean_row
+from .degeneracy import DegenerateFitWarning, degenerate_components
+from .degeneracy import describe as describe_degenerate
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .online import OnlineState, per_unit_weight, step_size, stepwise_update
@@ -119,6 +121,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     lower_bounds_per_init_ : list of list of float
         The same trace for every initialisation of the last ``fit``, in order
         (for convergence plots); not in scikit-learn.
+    degenerate_components_ : ndarray of bool, shape (K,)
+        Components whose covariance the data do not determine (held up by
+        ``reg_covar`` alone; :mod:`gaussmix.degeneracy` states the rule).
+        ``fit`` warns with :class:`~gaussmix.degeneracy.DegenerateFitWarning`
+        when any is; :func:`gaussmix.select` never chooses such a fit while a
+        sound one exists. Not in scikit-learn.
+    degenerate_ : bool
+        Whether any component is degenerate.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -481,6 +491,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best, origin)
         self.lower_bounds_per_init_ = traces
+        if self.degenerate_:
+            warnings.warn(describe_degenerate(self.degenerate_components_), DegenerateFitWarning)
 
     def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
         K = self.n_components
@@ -567,6 +579,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = list(result.lower_bounds)
+        self.degenerate_components_ = degenerate_components(params, float(self.reg_covar))
+        self.degenerate_ = bool(np.any(self.degenerate_components_))
 
     def _fitted_params(self, dtype: Any = None, *, like: Any = None) -> MixtureParams:
         """The fitted attributes as :class:`MixtureParams` (read afresh, as users may set them).
@@ -678,13 +692,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return -2 * loglik + 2 * self._n_parameters()
 
     def icl(self, X: Any) -> float:
-        """Integrated completed likelihood on ``X`` (lower is better).
+        """Integrated completed likelihood on ``X``, as mclust's ``icl`` (lower is better).
 
-        ``BIC + 2 * sum_n sum_k -z_nk log z_nk``: the BIC penalised by the
-        entropy of the responsibilities ``z``, so that overlapping components
-        cost more (Biernacki, Celeux & Govaert 2000). mclust's ``icl`` uses the
-        hard-assignment variant ``-2 sum_n log z_n,map(n)`` and the opposite
-        sign (higher is better), so its values differ.
+        ``BIC - 2 * sum_n log z_n,map(n)``: the BIC penalised by how far each
+        row's most probable component is from certain (Biernacki, Celeux &
+        Govaert 2000, with the hard classification mclust uses). mclust reports
+        the same value with the opposite sign. :meth:`icl_entropy` is the
+        soft variant.
+        """
+        resp = self.predict_proba(X)
+        xp = get_namespace(resp)
+        return self.bic(X) - 2 * float(xp.sum(xp.log(xp.max(resp, axis=1))))
+
+    def icl_entropy(self, X: Any) -> float:
+        """The soft ICL on ``X``: ``BIC + 2 * sum_n sum_k -z_nk log z_nk`` (lower is better).
+
+        Penalised by the entropy of the responsibilities ``z`` rather than by
+        the hard classification of :meth:`icl`; never below :meth:`icl`'s
+        ``BIC`` and never above it by more than ``2 n log K``.
         """
         resp = self.predict_proba(X)
         xp = get_namespace(resp)

@@ -23,13 +23,24 @@ from sklearn.utils.validation import check_array
 
 from . import _validation as checks
 from .covariance import canonical_covariance_types, get_covariance_model
+from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
 from .hierarchical import HierarchicalTree, draws_subset
 from ._threads import one_thread
 
-CRITERIA = ("bic", "aic", "icl")
+CRITERIA = ("bic", "aic", "icl", "icl_entropy")
 #: k-means++ starts per cell besides the hierarchical one, unless ``n_init`` says otherwise
 ROBUST_KMEANS_STARTS = 3
+#: ``tol`` of every cell unless given: mean log-likelihood change per row. On Old Faithful
+#: (EEE, 3) and iris (VEV, 2) it stops where mclust's default (relative change 1e-5)
+#: does, within 0.01 of its BIC; the estimator's 1e-3 stops Old Faithful 0.35 short.
+SELECT_TOL = 1e-5
+#: ``max_iter`` of every cell unless given
+SELECT_MAX_ITER = 500
+#: mclust's names of the four structures scikit-learn names
+MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+#: mclust's two univariate models: equal variance (E) and variable variance (V)
+UNIVARIATE_TYPES = ("E", "V")
 #: data with fewer entries (rows x features) are fitted with one BLAS/OpenMP thread
 SMALL_DATA_ENTRIES = 2**20
 
@@ -49,10 +60,16 @@ class SelectionRow:
     n_parameters : int
         Free parameters of the mixture.
     bic, aic, icl : float or None
-        Lower is better.
+        Lower is better. ``icl`` is mclust's (hard classification).
     converged : bool
     error : str or None
         The message of the exception that stopped this fit.
+    degenerate : bool
+        The fit succeeded but a component's covariance is not determined by
+        the data (:mod:`gaussmix.degeneracy`): mclust's NA cells. Such a row
+        is chosen only with ``allow_degenerate=True`` or when every row is.
+    icl_entropy : float or None
+        The soft ICL (entropy of the responsibilities).
     """
 
     n_components: int
@@ -64,11 +81,23 @@ class SelectionRow:
     icl: Optional[float]
     converged: bool
     error: Optional[str] = None
+    degenerate: bool = False
+    icl_entropy: Optional[float] = None
 
     @property
     def ok(self) -> bool:
         """Whether this fit succeeded."""
         return self.error is None
+
+    @property
+    def sound(self) -> bool:
+        """Whether this fit succeeded and is not degenerate."""
+        return self.ok and not self.degenerate
+
+    @property
+    def label(self) -> str:
+        """The covariance type with its other name: ``"tied (EEE)"``, ``"E (tied)"``."""
+        return display_name(self.covariance_type)
 
     def criterion(self, name: str) -> Optional[float]:
         """The value of criterion ``name`` ("bic", "aic" or "icl")."""
@@ -88,25 +117,45 @@ class SelectionResult:
     criterion : str
         The criterion that chose ``best``.
     best : SelectionRow
-        The successful row with the lowest criterion (ties: fewer parameters).
+        The successful, non-degenerate row with the lowest criterion (ties:
+        fewer parameters). Degenerate rows compete only with
+        ``allow_degenerate=True``, or when no sound row exists: then
+        ``best_is_degenerate`` is True and a :class:`DegenerateFitWarning` says so.
     best_estimator_ : GaussianMixture
         The fitted model of ``best``.
     estimators_ : dict
         ``(n_components, covariance_type) -> GaussianMixture`` for every
         successful fit.
+    allow_degenerate : bool
+    best_is_degenerate : bool
+    settings : dict
+        The estimator settings every cell used (``tol``, ``max_iter``, ...).
     """
 
-    def __init__(self, rows: Iterable[SelectionRow], estimators: dict, criterion: str) -> None:
+    def __init__(self, rows: Iterable[SelectionRow], estimators: dict, criterion: str,
+                 allow_degenerate: bool = False, settings: Optional[dict] = None) -> None:
         self.rows = tuple(rows)
         self.criterion = criterion
         self.estimators_ = dict(estimators)
+        self.allow_degenerate = bool(allow_degenerate)
+        self.settings = dict(settings or {})
         succeeded = [row for row in self.rows if row.ok]
         if not succeeded:
             reasons = "; ".join(
                 f"K={row.n_components} {row.covariance_type}: {row.error}" for row in self.rows[:3]
             )
             raise ValueError(f"every fit of the selection grid failed ({reasons})")
-        self.best = min(succeeded, key=lambda row: (row.criterion(criterion), row.n_parameters))
+        candidates = succeeded if allow_degenerate else [row for row in succeeded if row.sound] or succeeded
+        self.best = min(candidates, key=lambda row: (row.criterion(criterion), row.n_parameters))
+        self.best_is_degenerate = self.best.degenerate
+        if self.best_is_degenerate and not allow_degenerate:
+            warnings.warn(
+                f"every successful fit of the selection grid is degenerate; the best of them "
+                f"(K={self.best.n_components}, {self.best.label}) is NOT a sound model: a component's "
+                "covariance is held up by reg_covar alone. Use fewer components, other covariance "
+                "types, or check the data for repeated rows and constant or duplicated columns.",
+                DegenerateFitWarning,
+            )
         self.best_estimator_ = self.estimators_[(self.best.n_components, self.best.covariance_type)]
 
     @property
@@ -120,10 +169,13 @@ class SelectionResult:
         return list(dict.fromkeys(row.n_components for row in self.rows))
 
     def to_dict(self) -> dict:
-        """Plain-Python (JSON-serialisable) form: criterion, best row and all rows."""
+        """Plain-Python (JSON-serialisable) form: criterion, settings, best row and all rows."""
         return {
             "criterion": self.criterion,
             "lower_is_better": True,
+            "allow_degenerate": self.allow_degenerate,
+            "settings": {key: value for key, value in self.settings.items()
+                         if isinstance(value, (int, float, str, bool, type(None)))},
             "best": self.best.to_dict(),
             "rows": [row.to_dict() for row in self.rows],
         }
@@ -141,39 +193,39 @@ class SelectionResult:
 
         Rows are the values of K and columns the covariance types, or the
         transpose when there are more types than values of K (14 mclust
-        structures fit a terminal better as rows). Failed fits show as
-        ``failed``; the chosen cell is starred.
+        structures fit a terminal better as rows). Types show both names
+        (``tied (EEE)``). The chosen cell is starred, degenerate cells carry
+        ``!`` (never chosen while a sound cell exists), failed fits show as
+        ``failed``; a key under the grid says so.
         """
         criterion = _check_criterion(criterion or self.criterion)
         types, ks = self.covariance_types, self.n_components
         cells = {(row.n_components, row.covariance_type): row for row in self.rows}
         by_type = len(types) > len(ks)
+        texts = {key: _cell_text(row, criterion, row is self.best) for key, row in cells.items()}
         row_keys, column_keys = (types, ks) if by_type else (ks, types)
+        row_labels = [display_name(key) if by_type else str(key) for key in row_keys]
+        column_labels = [f"K={key}" if by_type else display_name(key) for key in column_keys]
         corner = "covariance" if by_type else "K"
-        label_width = max(len(corner), *(len(str(key)) for key in row_keys))
-        width = max(10, *(len(str(key)) + 1 for key in column_keys))
-        heading = f"{corner:>{label_width}}" + "".join(
-            f"{('K=' + str(key)) if by_type else key:>{width}}" for key in column_keys)
-        lines = [f"{criterion.upper()} (lower is better)", heading]
-        for row_key in row_keys:
-            line = f"{row_key:>{label_width}}"
+        label_width = max(len(corner), *(len(label) for label in row_labels))
+        # Every cell as wide as the widest: criteria of 1e6 and more stay apart.
+        width = 2 + max(9, *(len(label) for label in column_labels), *(len(text) for text in texts.values()))
+        lines = [f"{criterion.upper()} (lower is better)",
+                 f"{corner:>{label_width}}" + "".join(f"{label:>{width}}" for label in column_labels)]
+        for row_key, row_label in zip(row_keys, row_labels):
+            line = f"{row_label:>{label_width}}"
             for column_key in column_keys:
-                row = cells.get((column_key, row_key) if by_type else (row_key, column_key))
-                if row is None:
-                    text = ""
-                elif not row.ok:
-                    text = "failed"
-                else:
-                    text = f"{row.criterion(criterion):.2f}" + ("*" if row is self.best else " ")
-                line += f"{text:>{width}}"
+                key = (column_key, row_key) if by_type else (row_key, column_key)
+                line += f"{texts.get(key, ''):>{width}}"
             lines.append(line)
+        lines.append(_table_key(self))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         best = self.best
         return (
             f"<SelectionResult of {len(self.rows)} fits; best by {self.criterion}: "
-            f"K={best.n_components}, covariance_type={best.covariance_type!r}, "
+            f"K={best.n_components}, {best.label}, "
             f"{self.criterion}={best.criterion(self.criterion):.2f}>\n{self.table()}"
         )
 
@@ -188,6 +240,7 @@ def select(
     n_jobs: Optional[int] = None,
     sample_weight: Any = None,
     *,
+    allow_degenerate: bool = False,
     progress: Optional[Callable[[SelectionRow], None]] = None,
     **estimator_params: Any,
 ) -> SelectionResult:
@@ -199,9 +252,14 @@ def select(
     n_components : int or iterable of int, default=range(1, 10)
     covariance_types : str or iterable of str, default="all"
         Names or aliases from the covariance registry; ``"all"`` means one
-        name per registered structure (:func:`gaussmix.covariance.canonical_covariance_types`).
-    criterion : {"bic", "aic", "icl"}, default="bic"
-        Lower is better (scikit-learn's sign). mclust's BIC is ``-bic``.
+        name per registered structure (:func:`gaussmix.covariance.canonical_covariance_types`),
+        and may be given among other names. On one feature the structures
+        reduce to mclust's two univariate models, ``"E"`` (equal variances:
+        tied, EII, EEE, ...) and ``"V"`` (variable: full, diag, VII, ...);
+        ``"all"`` fits those two, and names that coincide are fitted once.
+    criterion : {"bic", "aic", "icl", "icl_entropy"}, default="bic"
+        Lower is better (scikit-learn's sign). mclust's BIC and ICL are ``-bic``
+        and ``-icl``; ``icl_entropy`` is the soft ICL.
     n_init : int, optional
         Starts per cell. By default (no ``init_params`` given) each cell keeps
         the best of a hierarchical start (mclust's, ``init_params="hierarchical"``)
@@ -216,11 +274,18 @@ def select(
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: the log-likelihood is ``sum_n w_n log p(x_n)`` and
         the criteria use ``n = sum_n w_n``.
+    allow_degenerate : bool, default=False
+        Let degenerate fits (:mod:`gaussmix.degeneracy`: a covariance held up
+        by ``reg_covar`` alone, mclust's NA cells) compete for ``best``. By
+        default they are marked in the table and chosen only when no sound
+        fit exists, with a warning.
     progress : callable, optional
         Called with each :class:`SelectionRow` as its fit finishes.
     **estimator_params
         Passed to every :class:`GaussianMixture` (``tol``, ``max_iter``,
         ``reg_covar``, ``init_params``, ``callback``, ``verbose``...).
+        ``tol`` defaults to :data:`SELECT_TOL` (1e-5) and ``max_iter`` to
+        :data:`SELECT_MAX_ITER` (500), the command line's defaults too.
         ``callback`` and ``verbose`` report from worker processes only when
         ``n_jobs`` is None or 1.
 
@@ -232,7 +297,8 @@ def select(
     -----
     A fit that fails in one cell (a collapsed component, fewer rows than
     components) is recorded in that row's ``error``; ``select`` raises only
-    if every cell fails.
+    if every cell fails. Of a cell's starts, the best sound (non-degenerate)
+    fit is kept, a degenerate one only when every start is.
 
     As in mclust, the hierarchical start's merge tree is built once per call
     and cut at every K (:class:`gaussmix.hierarchical.HierarchicalTree`);
@@ -243,20 +309,22 @@ def select(
         if reserved in estimator_params:
             raise TypeError(f"select() sets {reserved} itself; pass it as the grid argument instead")
     ks = _check_n_components(n_components)
-    types = _check_covariance_types(covariance_types)
     if n_init is not None:
         checks.check_param("n_init", n_init, numbers.Integral, 1)
+    estimator_params = {"tol": SELECT_TOL, "max_iter": SELECT_MAX_ITER, **estimator_params}
     starts = _starts(estimator_params, n_init)
     # Validate X once here so that a bad X is one error, not one per cell.
     array = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
     checks.check_all_finite(array)
     weights = checks.check_sample_weight(sample_weight, array.shape[0], array)
+    types = _check_covariance_types(covariance_types, array.shape[1])
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
     starts = _with_shared_tree(starts, array, weights, seeds)
     jobs = (
-        delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts])
+        delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts],
+                           allow_degenerate)
         for (k, covariance_type), seed in zip(grid, seeds)
     )
     rows, estimators = [], {}
@@ -266,32 +334,61 @@ def select(
             estimators[(row.n_components, row.covariance_type)] = model
         if progress is not None:
             progress(row)
-    return SelectionResult(rows, estimators, criterion)
+    settings = {key: value for key, value in estimator_params.items() if key not in ("callback",)}
+    return SelectionResult(rows, estimators, criterion, allow_degenerate, dict(settings, n_init=n_init))
+
+
+def display_name(covariance_type: str) -> str:
+    """A covariance type with its other scheme's name: ``tied (EEE)``, ``EEE (tied)``, ``E (tied)``."""
+    if covariance_type in MCLUST_NAMES:
+        return f"{covariance_type} ({MCLUST_NAMES[covariance_type]})"
+    other = {mclust: name for name, mclust in MCLUST_NAMES.items()}
+    other.update({"E": "tied", "V": "full"})
+    return f"{covariance_type} ({other[covariance_type]})" if covariance_type in other else covariance_type
+
+
+def _cell_text(row: SelectionRow, criterion: str, chosen: bool) -> str:
+    if not row.ok:
+        return "failed"
+    return f"{row.criterion(criterion):.2f}" + ("*" if chosen else "!" if row.degenerate else " ")
+
+
+def _table_key(result: SelectionResult) -> str:
+    parts = ["* chosen"]
+    if any(row.degenerate for row in result.rows):
+        parts.append("! degenerate: a covariance held up by reg_covar alone" +
+                     (" (allowed)" if result.allow_degenerate else " (not chosen)"))
+    if any(not row.ok for row in result.rows):
+        parts.append("failed: see the rows' errors")
+    return "; ".join(parts)
 
 
 def information_criteria(model: GaussianMixture, X: Any, sample_weight: Optional[np.ndarray] = None) -> dict:
-    """Log-likelihood, parameter count, BIC, AIC and ICL of a fitted model on ``X``.
+    """Log-likelihood, parameter count, BIC, AIC and both ICLs of a fitted model on ``X``.
 
     With frequency weights ``w``: ``log L = sum w_n log p(x_n)``, ``n = sum w_n``
-    and the entropy term is weighted too. Without weights the values equal
-    ``model.bic(X)``, ``model.aic(X)`` and ``model.icl(X)``.
+    and the classification terms are weighted too. Without weights the values
+    equal ``model.bic(X)``, ``model.aic(X)``, ``model.icl(X)`` and ``model.icl_entropy(X)``.
     """
     log_density = model.score_samples(X)
-    entropy_per_row = scipy.special.entr(model.predict_proba(X)).sum(axis=1)
+    resp = model.predict_proba(X)
+    entropy_per_row = scipy.special.entr(resp).sum(axis=1)
+    # mclust's icl: log of each row's largest responsibility (its hard classification)
+    hard_per_row = -np.log(resp.max(axis=1))
+    per_row = np.stack([log_density, entropy_per_row, hard_per_row])
     if sample_weight is None:
-        n, log_likelihood, entropy = log_density.shape[0], float(np.sum(log_density)), float(np.sum(entropy_per_row))
+        n, (log_likelihood, entropy, hard) = log_density.shape[0], np.sum(per_row, axis=1)
     else:
-        n = float(np.sum(sample_weight))
-        log_likelihood = float(np.dot(sample_weight, log_density))
-        entropy = float(np.dot(sample_weight, entropy_per_row))
+        n, (log_likelihood, entropy, hard) = float(np.sum(sample_weight)), per_row @ sample_weight
     n_parameters = model._n_parameters()
-    bic = -2 * log_likelihood + n_parameters * math.log(n)
+    bic = -2 * float(log_likelihood) + n_parameters * math.log(n)
     return {
-        "log_likelihood": log_likelihood,
+        "log_likelihood": float(log_likelihood),
         "n_parameters": n_parameters,
         "bic": bic,
-        "aic": -2 * log_likelihood + 2 * n_parameters,
-        "icl": bic + 2 * entropy,
+        "aic": -2 * float(log_likelihood) + 2 * n_parameters,
+        "icl": bic + 2 * float(hard),
+        "icl_entropy": bic + 2 * float(entropy),
     }
 
 
@@ -339,24 +436,27 @@ def _with_shared_tree(starts: list[dict], X: np.ndarray, weights: Optional[np.nd
     return result
 
 
-def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict]):
+def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict],
+              allow_degenerate: bool = False):
     """Fit one cell from each kind of start; keep the highest log-likelihood.
 
     A start that fails (e.g. a collapsed component) is skipped; the row records
-    an error only when every start fails.
+    an error only when every start fails. Unless ``allow_degenerate``, a sound
+    fit beats any degenerate one whatever their log-likelihoods.
     """
     n_parameters = get_covariance_model(covariance_type).n_parameters(k, np.shape(X)[1])
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
     # products (25x slower on a busy 2-core machine for Old Faithful); the grid's
     # parallelism comes from n_jobs instead.
     small = np.size(X) < SMALL_DATA_ENTRIES
-    best, best_values, error = None, None, None
+    best, best_key, best_values, error = None, None, None, None
     for params in starts:
         model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
         try:
             with warnings.catch_warnings(), (one_thread() if small else contextlib.nullcontext()):
-                # Non-convergence is recorded in the row instead.
+                # Non-convergence and degeneracy are recorded in the row instead.
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", DegenerateFitWarning)
                 model.fit(X, sample_weight=weights)
             values = information_criteria(model, X, weights)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
@@ -365,12 +465,15 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
         if isinstance(model.init_params, HierarchicalTree):
             # The cut of the shared tree is exactly this start; the model need not carry the tree.
             model.init_params = "hierarchical"
-        if best_values is None or values["log_likelihood"] > best_values["log_likelihood"]:
-            best, best_values = model, values
+        key = (allow_degenerate or not model.degenerate_, values["log_likelihood"])
+        if best_key is None or key > best_key:
+            best, best_key, best_values = model, key, values
     if best is None:
         row = SelectionRow(k, covariance_type, None, n_parameters, None, None, None, False, str(error))
         return row, None
-    return SelectionRow(k, covariance_type, converged=bool(best.converged_), **best_values), best
+    row = SelectionRow(k, covariance_type, converged=bool(best.converged_), degenerate=bool(best.degenerate_),
+                       **best_values)
+    return row, best
 
 
 def _check_criterion(criterion: Any) -> str:
@@ -388,17 +491,35 @@ def _check_n_components(n_components: Any) -> list[int]:
     return list(dict.fromkeys(int(v) for v in values))
 
 
-def _check_covariance_types(covariance_types: Any) -> list[str]:
+def _check_covariance_types(covariance_types: Any, n_features: Optional[int] = None) -> list[str]:
+    """Distinct structures named by ``covariance_types``, in order (``"all"`` may stand among names).
+
+    On one feature the structures coincide in mclust's two univariate models:
+    ``"all"`` is ``["E", "V"]`` and names of one model are one entry.
+    """
     if isinstance(covariance_types, str):
-        covariance_types = canonical_covariance_types() if covariance_types == "all" else [covariance_types]
+        covariance_types = [covariance_types]
     names = list(covariance_types)
     if not names:
         raise ValueError("covariance_types is empty: give at least one name, or 'all'")
+    univariate = n_features == 1
+    everything = list(UNIVARIATE_TYPES) if univariate else canonical_covariance_types()
+    expanded = [each for name in names for each in (everything if name == "all" else [name])]
     # Two spellings of one structure ("full", "VVV") are one column.
-    unique: dict[int, str] = {}
-    for name in names:
-        unique.setdefault(id(get_covariance_model(name)), name)
+    unique: dict[Any, str] = {}
+    for name in expanded:
+        model = get_covariance_model(name)
+        unique.setdefault(_univariate_model(name) if univariate else id(model), name)
     return list(unique.values())
+
+
+def _univariate_model(name: str) -> str:
+    """mclust's univariate model ("E" or "V") that a structure is on one feature."""
+    if name in UNIVARIATE_TYPES:
+        return name
+    # One feature has no shape or orientation: only the volume (E or V) is left.
+    mclust = MCLUST_NAMES.get(name, name)
+    return mclust[0] if mclust[0] in "EV" else "V"
 
 
 def _cell_seeds(random_state: Any, n_cells: int) -> list:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ._threads import n_worker_threads
+from ._threads import SMALL_FIT_ENTRIES, n_worker_threads
 from .covariance._numpy_kernels import balanced_rows
 
 #: bytes the widest per-chunk temporary (n_chunk x K x D) may take
@@ -90,6 +90,10 @@ def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsiz
     (rows, K, D) temporaries within the :func:`auto_chunk_rows` budget by
     working in blocks.
     """
+    if n_samples * n_features * n_components < SMALL_FIT_ENTRIES:
+        # Small data run on one thread (one_thread_for_small_fit): a second chunk would
+        # only add a thread-pool round trip to every iteration.
+        return max(1, n_samples)
     large = min(MAX_CHUNK_ROWS, SOURCE_CHUNK_FACTOR * auto_chunk_rows(n_components, n_features, itemsize))
     return max(MIN_CHUNK_ROWS, balanced_rows(n_samples, large, n_workers))
 

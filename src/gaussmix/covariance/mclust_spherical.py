@@ -16,7 +16,8 @@ class EqualSphericalCovariance(SphericalCovariance):
     """``Sigma_k = lambda I``, stored like ``spherical`` as (K,) equal variances."""
 
     name = "EII"
-    aliases = ()
+    #: mclust's univariate "E" (equal variances) is EII on one feature
+    aliases = ("E",)
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return 1

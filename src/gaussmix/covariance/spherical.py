@@ -18,7 +18,8 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     """Each component has a single variance, stored as a (K,) vector."""
 
     name = "spherical"
-    aliases = ("VII",)
+    #: mclust's univariate "V" (variable variances) is VII on one feature
+    aliases = ("VII", "V")
     full_scatter = False
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
