@@ -209,7 +209,7 @@ def _bad_inputs(tmp):
         (["fit", text], "column 'b' is not numeric (line 2: 'x')"),
         (["fit", good, "--columns", "a,nope"], "unknown column(s) 'nope'; its columns are: a, b"),
         (["fit", nan], "6 row(s) hold missing (NaN/empty) or infinite values, at line(s) 3, 4, 7, 8, 11, 12"),
-        (["fit", few, "-k", "1-5"], "3 row(s) are too few for 5 components"),
+        (["fit", few, "-k", "1-5"], "has 3 rows; K = 5 components need at least 5 rows"),
         (["fit", model], "is a gaussmix model file, not data"),
         (["predict", model, three], "the model expects 2 feature(s) but the data has 3 column(s)"),
         (["predict", good, good], "good.csv: not a gaussmix model file"),

@@ -1,0 +1,142 @@
+"""CLI defects a new user met (issue 20, item 6): each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import gaussmix
+import gaussmix.cli as cli_module
+from gaussmix.cli import cli, parse_covariance
+
+from .conftest import make_blobs
+
+FAST = ["-k", "1-2", "-c", "full", "--n-init", "1", "--tol", "1e-3"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_error_line(result):
+    """The single ``gaussmix: error:`` line of a failed run."""
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and lines[0].startswith("gaussmix: error: "), result.stderr
+    return lines[0]
+
+
+def write_csv(path, header, values, delimiter=","):
+    lines = [delimiter.join(header)] + [delimiter.join(str(v) for v in row) for row in values]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def blobs_csv(tmp_path):
+    X, _ = make_blobs(n_samples=60, n_features=2, n_components=2, seed=1)
+    return write_csv(tmp_path / "blobs.csv", ["a", "b"], X)
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Make any fit fail loudly: the checks under test must stop the command first."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the fit ran before the output paths were checked")
+
+    monkeypatch.setattr(cli_module, "select", forbidden)
+
+
+# ------------------------------------------------------------------ outputs checked before the fit
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_output_in_a_missing_directory_fails_before_the_fit(tmp_path, blobs_csv, no_fit, option):
+    target = tmp_path / "nodir" / "result.png"
+    line = one_error_line(run("fit", blobs_csv, *FAST, option, target))
+    assert f"{option} {target}: directory {target.parent} does not exist" in line
+    assert "mkdir -p" in line
+
+
+def test_output_under_a_file_or_at_a_directory_fails_before_the_fit(tmp_path, blobs_csv, no_fit):
+    under_file = blobs_csv / "model.gmm"  # a path below a plain file (like /dev/null/x)
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--out", under_file))
+    assert f"--out {under_file}: {blobs_csv} is not a directory" in line
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--plot", f"{tmp_path}/figures/"))
+    assert f"--plot {tmp_path}/figures/: is a directory; give a file name in it" in line
+    assert "is a directory" in one_error_line(run("fit", blobs_csv, *FAST, "--plot", tmp_path))  # click's check
+
+
+def test_unwritable_output_directory_fails_before_the_fit(tmp_path, blobs_csv, no_fit, monkeypatch):
+    # Root may write anywhere, so the permission is simulated for the target's directory only.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = cli_module.os.access
+    monkeypatch.setattr(cli_module.os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode))
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--out", locked / "m.gmm"))
+    assert f"--out {locked / 'm.gmm'}: directory {locked} is not writable" in line
+
+
+def test_plot_format_and_same_file_are_checked_before_the_fit(tmp_path, blobs_csv, no_fit):
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--plot", tmp_path / "fit.xyz"))
+    assert "cannot write a .xyz image" in line
+    same = tmp_path / "same.png"
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--out", same, "--plot", same))
+    assert "--out and --plot both name" in line
+
+
+def test_other_commands_check_out_before_working(tmp_path, blobs_csv, monkeypatch):
+    model = tmp_path / "m.gmm"
+    X, _ = make_blobs(n_samples=60, n_features=2, n_components=2, seed=1)
+    gaussmix.save(gaussmix.GaussianMixture(2, random_state=0).fit(X), model)
+
+    def forbidden(path):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(cli_module, "load", forbidden)
+    missing = tmp_path / "nodir" / "x.csv"
+    for args in (["predict", model, blobs_csv], ["score", model, blobs_csv], ["sample", model],
+                 ["plot", model]):
+        line = one_error_line(run(*args, "--out", missing))
+        assert f"--out {missing}: directory {missing.parent} does not exist" in line, args
+
+
+# ------------------------------------------------------------------ -c full,all
+def test_all_mixed_with_names_is_their_union_by_structure():
+    everything = parse_covariance("all")
+    assert parse_covariance("full,all") == everything  # "full" is all's own name for VVV
+    mixed = parse_covariance("EEE,all")
+    assert mixed[0] == "EEE" and "tied" not in mixed  # tied is EEE: one fit, by the name given
+    assert len(mixed) == len(everything)
+    assert parse_covariance("full,VVV,diag") == ["full", "diag"]
+
+
+def test_cli_accepts_full_comma_all(blobs_csv):
+    result = run("fit", blobs_csv, "-k", "1", "-c", "full,all", "--n-init", "1", "--tol", "1e-3", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["selection"]["rows"]
+    assert len(rows) == len(gaussmix.MCLUST_COVARIANCE_TYPES)
+
+
+# ------------------------------------------------------------------ too few rows
+def test_one_row_says_a_fit_needs_two(tmp_path):
+    one = write_csv(tmp_path / "one.csv", ["a", "b"], [[1.0, 2.0]])
+    line = one_error_line(run("fit", one, "-k", "1", "-c", "full"))
+    assert line.endswith("one.csv: has 1 row; a fit needs at least 2 rows: give more data")
+    line = one_error_line(run("fit", one, "-k", "1-4", "-c", "full"))
+    assert "has 1 row; a fit needs at least 2 rows (4 for K = 4 components)" in line
+
+
+def test_too_few_rows_for_k_names_what_k_needs(tmp_path):
+    three = write_csv(tmp_path / "three.csv", ["a", "b"], [[1.0, 2.0], [2.0, 1.0], [0.0, 3.0]])
+    line = one_error_line(run("fit", three, "-k", "2-5", "-c", "full"))
+    assert "has 3 rows; K = 5 components need at least 5 rows: use --components up to 3" in line
+
+
+# ------------------------------------------------------------------ --columns ""
+@pytest.mark.parametrize("value", ["", " , "])
+def test_empty_columns_is_a_clear_usage_error(blobs_csv, value):
+    line = one_error_line(run("fit", blobs_csv, *FAST, "--columns", value))
+    assert "--columns is empty: give column names separated by commas" in line
