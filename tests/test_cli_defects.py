@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +145,30 @@ def test_too_few_rows_for_k_names_what_k_needs(tmp_path):
 def test_empty_columns_is_a_clear_usage_error(blobs_csv, value):
     line = one_error_line(run("fit", blobs_csv, *FAST, "--columns", value))
     assert "--columns is empty: give column names separated by commas" in line
+
+
+# ------------------------------------------------------------------ unwritable numba cache
+def _copy_without_writable_pycache(destination):
+    """A copy of the gaussmix package whose ``__pycache__`` directories cannot be created."""
+    package = destination / "gaussmix"
+    shutil.copytree(Path(gaussmix.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    for directory in [package, *(p for p in package.rglob("*") if p.is_dir())]:
+        (directory / "__pycache__").write_text("")  # a file where the directory would go
+    return destination
+
+
+def test_unwritable_numba_cache_falls_back_with_one_warning_line(tmp_path, blobs_csv):
+    pytest.importorskip("numba")
+    root = _copy_without_writable_pycache(tmp_path / "readonly")
+    # Paths under a plain file cannot be created, even by root: no cache directory anywhere.
+    environment = {key: value for key, value in os.environ.items() if key != "GAUSSMIX_NUMBA"}
+    environment.update(NUMBA_CACHE_DIR="/dev/null/numba", HOME="/dev/null", XDG_CACHE_HOME="/dev/null/cache",
+                       PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run([sys.executable, "-m", "gaussmix", "fit", str(blobs_csv), *FAST, "--json"],
+                            capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["model"]["feature_names"] == ["a", "b"]
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and lines[0].startswith("gaussmix: warning: numba found no writable cache"), lines
+    assert "set NUMBA_CACHE_DIR" in lines[0]

@@ -7,6 +7,7 @@ A thin layer over :func:`gaussmix.select`, :mod:`gaussmix.io` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -37,9 +38,11 @@ class GaussmixGroup(click.Group):
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _warnings_as_lines():
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _warnings_as_lines():
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as error:
             command = error.ctx.command_path if error.ctx is not None else "gaussmix"
             _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
@@ -55,6 +58,22 @@ class GaussmixGroup(click.Group):
             # User-caused problems (bad data, bad model file, missing optional dependency).
             _fail(str(error), EXIT_BAD_INPUT)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Any:
+    """Show each warning as one ``gaussmix: warning: ...`` line on stderr.
+
+    Python's own form names a file and line of gaussmix's source, which says
+    nothing to someone at a shell.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        yield
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    click.echo(f"gaussmix: warning: {' '.join(str(message).split())}", err=True)
 
 
 def _fail(message: str, status: int) -> None:

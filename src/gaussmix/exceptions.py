@@ -27,3 +27,11 @@ class CollapsedComponentError(ValueError):
         if detail:
             message = f"{message} {detail}"
         super().__init__(message)
+
+
+class NumbaCacheWarning(UserWarning):
+    """numba has nowhere to write its on-disk cache: the fast kernels compile in every process.
+
+    Set ``NUMBA_CACHE_DIR`` to a writable directory to keep the compiled kernels
+    between runs.
+    """
