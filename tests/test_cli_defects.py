@@ -172,3 +172,43 @@ def test_unwritable_numba_cache_falls_back_with_one_warning_line(tmp_path, blobs
     lines = result.stderr.strip().split("\n")
     assert len(lines) == 1 and lines[0].startswith("gaussmix: warning: numba found no writable cache"), lines
     assert "set NUMBA_CACHE_DIR" in lines[0]
+
+
+# ------------------------------------------------------------------ separators
+def test_semicolon_and_tab_separated_csv_are_read_as_such(tmp_path):
+    X, _ = make_blobs(n_samples=60, n_features=2, n_components=2, seed=1)
+    reports = []
+    for name, delimiter in (("comma.csv", ","), ("semicolon.csv", ";"), ("tabs.csv", "\t")):
+        path = write_csv(tmp_path / name, ["a", "b"], X, delimiter=delimiter)
+        result = run("fit", path, *FAST, "--json")
+        assert result.exit_code == 0, (name, result.output)
+        reports.append(json.loads(result.stdout))
+    assert reports[1] == reports[0] == reports[2]
+    assert reports[1]["model"]["feature_names"] == ["a", "b"]
+
+
+def test_decimal_commas_are_named(tmp_path):
+    path = tmp_path / "european.csv"
+    path.write_text("a;b\n1,5;2,25\n2,5;3,0\n0,5;1,75\n")
+    line = one_error_line(run("fit", path, "-k", "1", "-c", "full"))
+    assert "column 'a' is not numeric (line 2: '1,5')" in line
+    assert "decimal comma" in line and "'.' as the decimal mark" in line
+
+
+def test_unclear_separators_are_refused_with_a_hint(tmp_path):
+    uneven = tmp_path / "uneven.csv"
+    uneven.write_text("a;b\n1;2\n3;4;5\n")
+    line = one_error_line(run("fit", uneven, "-k", "1"))
+    assert "the file looks ';'-separated" in line and "do not split into the same number of fields" in line
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("a;b\tc\n1;2\t3\n4;5\t6\n")
+    line = one_error_line(run("fit", mixed, "-k", "1"))
+    assert "holds no ',' but both tab and ';', so its separator is unclear" in line
+
+
+def test_one_column_with_a_semicolon_in_its_name_still_reads(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("length;mm\n" + "\n".join(str(v) for v in np.linspace(0, 1, 20)) + "\n")
+    result = run("fit", path, "-k", "1", "-c", "full", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["feature_names"] == ["length;mm"]
