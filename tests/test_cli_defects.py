@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from click.testing import CliRunner
 
 import gaussmix
 import gaussmix.cli as cli_module
+from gaussmix._validation import check_data_for_mixture
 from gaussmix.cli import cli, parse_covariance
+from gaussmix.exceptions import RepeatedRowsWarning
 
 from .conftest import make_blobs
 
@@ -212,3 +215,90 @@ def test_one_column_with_a_semicolon_in_its_name_still_reads(tmp_path):
     result = run("fit", path, "-k", "1", "-c", "full", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["model"]["feature_names"] == ["length;mm"]
+
+
+# ------------------------------------------------------------------ data no mixture can describe
+def _with_column(X, column):
+    return np.column_stack([X, column])
+
+
+@pytest.fixture
+def X():
+    return make_blobs(n_samples=80, n_features=3, n_components=2, seed=2)[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_constant_column_is_refused_by_name(X, dtype):
+    data = _with_column(X, np.full(len(X), 7.5)).astype(dtype)
+    with pytest.raises(ValueError, match=r"column 'k' is constant .* drop it"):
+        check_data_for_mixture(data, feature_names=["a", "b", "c", "k"])
+    with pytest.raises(ValueError, match=r"column 3 is constant .*\(columns numbered from 0\)"):
+        gaussmix.select(data, [1, 2], ["full"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_duplicated_and_linearly_copied_columns_are_refused_by_name(X, dtype):
+    names = ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="column 'd' duplicates column 'b': drop one of them"):
+        check_data_for_mixture(_with_column(X, X[:, 1]).astype(dtype), feature_names=names)
+    # a copy computed in the data's own precision, about a large offset
+    copied = _with_column(X + 500, 2 * (X[:, 1] + 500) + 1).astype(dtype)
+    with pytest.raises(ValueError, match=r"column 'd' is a linear copy of column 'b' \('d' = 2 \* 'b' \+ 1\)"):
+        check_data_for_mixture(copied, feature_names=names)
+    summed = _with_column(X, X[:, 0] - 3 * X[:, 2]).astype(dtype)
+    with pytest.raises(ValueError, match="columns 'a', 'c', 'd' are linearly dependent: the data span only 3 of"):
+        check_data_for_mixture(summed, feature_names=names)
+    with pytest.raises(ValueError, match="duplicates"):
+        gaussmix.select(_with_column(X, X[:, 1]).astype(dtype), [1], ["full"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ordinary_and_strongly_correlated_data_pass(X, dtype):
+    rng = np.random.default_rng(0)
+    close = X[:, 0] + 1e-3 * rng.standard_normal(len(X))  # correlated, but not a copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_data_for_mixture(_with_column(X, close).astype(dtype), feature_names=["a", "b", "c", "d"])
+        check_data_for_mixture(X[:3].astype(dtype))  # fewer rows than features + 1: nothing to say
+        check_data_for_mixture(np.repeat(X[:20], 3, axis=0).astype(dtype))  # 3 copies, 3 features: allowed
+
+
+def test_rows_repeated_more_often_than_features_warn(X):
+    data = np.vstack([X, np.repeat(X[:1], 4, axis=0), np.repeat(X[1:2], 6, axis=0)])
+    with pytest.warns(RepeatedRowsWarning, match=r"2 distinct rows are repeated more than 3 times \(12 of the 90 rows; "
+                                                 r"the most: 7 copies\).*may be flagged degenerate"):
+        check_data_for_mixture(data)
+    with pytest.warns(RepeatedRowsWarning, match="12 of the 90 rows"):
+        gaussmix.select(data, [1], ["full"])
+
+
+def test_weights_count_as_copies_and_zero_weights_as_absent(X):
+    weights = np.ones(len(X))
+    weights[0] = 5.0  # five copies of row 0, in units of the mean weight (5 / 1.05 > 3)
+    with pytest.warns(RepeatedRowsWarning, match="counting copies in units of the mean weight"):
+        check_data_for_mixture(X, sample_weight=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_data_for_mixture(X, sample_weight=weights * 0 + 5.0)  # scaling every weight changes nothing
+        # a constant column and copies among zero-weight rows only are not the data's
+        data = np.vstack([X, np.repeat(X[:1], 10, axis=0)])
+        check_data_for_mixture(data, sample_weight=np.r_[np.ones(len(X)), np.zeros(10)])
+        gaussmix.select(data, [1], ["full"], sample_weight=np.r_[np.ones(len(X)), np.zeros(10)])
+
+
+def test_cli_refuses_a_constant_column_and_warns_about_copies(tmp_path, X, no_fit):
+    constant = write_csv(tmp_path / "constant.csv", ["a", "b", "c", "k"], _with_column(X, np.ones(len(X))))
+    line = one_error_line(run("fit", constant, *FAST))
+    assert "column 'k' is constant" in line and "drop it" in line
+    duplicated = write_csv(tmp_path / "dup.csv", ["a", "b", "c", "b2"], _with_column(X, X[:, 1]))
+    assert "column 'b2' duplicates column 'b'" in one_error_line(run("fit", duplicated, *FAST))
+
+
+def test_cli_prints_one_warning_line_for_repeated_rows(tmp_path, X):
+    data = np.vstack([X, np.repeat(X[:1], 8, axis=0)])
+    path = write_csv(tmp_path / "copies.csv", ["a", "b", "c"], data)
+    result = run("fit", path, *FAST, "--json")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warned == [line for line in result.stderr.splitlines() if "repeated" in line]
+    assert len(warned) == 1 and warned[0].startswith("gaussmix: warning: 1 distinct row is repeated more than 3 times")

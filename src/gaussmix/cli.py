@@ -21,8 +21,10 @@ import numpy as np
 from . import __version__
 from ._progress import GridProgress
 from ._tabular import Table, has_column_names, read_table, write_table
+from ._validation import check_data_for_mixture
 from .covariance import available_covariance_types, canonical_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
+from .exceptions import RepeatedRowsWarning
 from .init import available_initializers
 from .io import load, load_metadata, save
 from .selection import CRITERIA, SelectionResult, select
@@ -69,6 +71,8 @@ def _warnings_as_lines() -> Any:
     """
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
+        # once per command, even when one process runs several (the demo, tests)
+        warnings.filterwarnings("default", category=UserWarning, module=r"gaussmix\.")
         yield
 
 
@@ -347,13 +351,16 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
     n_rows = table.values.shape[0]
     _check_enough_rows(data, n_rows, components)
+    check_data_for_mixture(table.values, feature_names=table.columns)
     settings = dict(max_iter=max_iter, tol=tol, reg_covar=reg_covar)
     if init_params is not None:
         settings["init_params"] = init_params
     restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
     progress = GridProgress(len(components) * len(covariance), restarts_per_cell, max_iter,
                             enabled=_show_progress(quiet, as_json))
-    with progress:
+    with progress, warnings.catch_warnings():
+        # said above with the column names; select() would say it again without them
+        warnings.simplefilter("ignore", RepeatedRowsWarning)
         result = select(
             table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
             n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
