@@ -3,20 +3,28 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps on one .venv: the demo's (what `gaussmix fit` needs: click, matplotlib, numba for
+# the fused kernel), and the tests' on top of it (pytest, Dask, HDF5/Zarr, torch), so that a first
+# `make demo` does not wait minutes for torch and Dask it never imports.
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test test-all bench bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
 
-$(STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[cli,plot,fast]"
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
 	$(PY) -m pip install -q -e ".[test,plot,cli]"
 	$(PY) -m pip install -q torch==2.13.0
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m gaussmix.demo
 
 test: $(STAMP)

@@ -209,7 +209,7 @@ def _bad_inputs(tmp):
         (["fit", text], "column 'b' is not numeric (line 2: 'x')"),
         (["fit", good, "--columns", "a,nope"], "unknown column(s) 'nope'; its columns are: a, b"),
         (["fit", nan], "6 row(s) hold missing (NaN/empty) or infinite values, at line(s) 3, 4, 7, 8, 11, 12"),
-        (["fit", few, "-k", "1-5"], "3 row(s) are too few for 5 components"),
+        (["fit", few, "-k", "1-5"], "has 3 rows; K = 5 components need at least 5 rows"),
         (["fit", model], "is a gaussmix model file, not data"),
         (["predict", model, three], "the model expects 2 feature(s) but the data has 3 column(s)"),
         (["predict", good, good], "good.csv: not a gaussmix model file"),
@@ -273,7 +273,7 @@ def test_parse_components(text, expected):
 
 
 def test_parse_covariance_accepts_names_aliases_and_all():
-    assert parse_covariance("all") == gaussmix.covariance.canonical_covariance_types()
+    assert parse_covariance("all") == ["all"]  # select() expands it (E and V on one feature)
     assert parse_covariance("full, EEE") == ["full", "EEE"]
     with pytest.raises(click.BadParameter):
         parse_covariance("nope")
@@ -320,5 +320,7 @@ def test_fit_accepts_mclust_names_and_starts_robustly_by_default(blobs_csv):
 
 
 def test_covariance_all_means_the_fourteen_mclust_structures():
-    structures = {gaussmix.get_covariance_model(name) for name in parse_covariance("all")}
+    from gaussmix.selection import _check_covariance_types as grid
+
+    structures = {gaussmix.get_covariance_model(name) for name in grid(parse_covariance("all"), 2)}
     assert structures == {gaussmix.get_covariance_model(name) for name in gaussmix.MCLUST_COVARIANCE_TYPES}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -20,7 +21,12 @@ from .io import atomic_write, is_model_file
 #: cell texts read as a missing value
 MISSING_TEXTS = frozenset({"", "na", "nan", "null", "none", "n/a"})
 TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+#: separators recognised in text files, and their names in messages
+SNIFFED_DELIMITERS = (",", "\t", ";")
+_DELIMITER_NAMES = {",": "','", "\t": "tab", ";": "';'"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: a number written with a decimal comma, as in 1,5 or -0,25 (not 1,500.0)
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+([eE][-+]?\d+)?")
 
 
 class DataFileError(ValueError):
@@ -134,7 +140,7 @@ def _read_text(path: Any, columns: Optional[Sequence[str]]) -> tuple[list[str], 
         with open(path, newline="", encoding="utf-8-sig") as handle:
             sample = handle.read(65536)
             handle.seek(0)
-            delimiter = TEXT_DELIMITERS.get(Path(path).suffix.lower()) or _sniff_delimiter(sample)
+            delimiter = _choose_delimiter(path, sample)
             rows = list(csv.reader(handle, delimiter=delimiter))
     except UnicodeDecodeError:
         raise DataFileError(path, "is not a text (UTF-8) CSV/TSV file; binary data must be .npy or Parquet") from None
@@ -157,9 +163,49 @@ def _read_text(path: Any, columns: Optional[Sequence[str]]) -> tuple[list[str], 
     return [name for _, name in selected], values
 
 
+def _choose_delimiter(path: Any, sample: str) -> str:
+    """The suffix's delimiter, unless the header shows the file is separated by another one.
+
+    Spreadsheets in many locales save ``.csv`` files with ``;`` (their decimal
+    mark is the comma): read as commas they are one column named ``a;b``.
+    When the header holds none of the suffix's delimiter but exactly one other
+    candidate, and the first lines split into the same number of fields by it,
+    that one is used; otherwise the file is refused with a hint.
+    """
+    expected = TEXT_DELIMITERS.get(Path(path).suffix.lower())
+    if expected is None:
+        return _sniff_delimiter(sample)
+    lines = sample.splitlines()
+    header = lines[0] if lines else ""
+    others = [d for d in SNIFFED_DELIMITERS if d != expected and d in header]
+    if expected in header or not others:
+        return expected
+    # the sample may end inside a line: judge only the complete ones
+    complete = lines[: len(lines) if len(sample) < 65536 else -1][:50]
+    if len(others) == 1 and _splits_evenly(complete, others[0]):
+        return others[0]
+    if not any(d in line for line in complete[1:] for d in others):
+        return expected  # one column whose name happens to hold a ';'
+    named = _DELIMITER_NAMES[expected]
+    if len(others) > 1:
+        problem = (f"its header {header[:60]!r} holds no {named} but both "
+                   f"{' and '.join(_DELIMITER_NAMES[d] for d in others)}, so its separator is unclear")
+    else:
+        other = _DELIMITER_NAMES[others[0]]
+        problem = (f"the file looks {other}-separated (its header {header[:60]!r} holds no {named}), "
+                   f"but its lines do not split into the same number of fields by {other}")
+    raise DataFileError(path, f"{problem}; save it with {named} as the separator and '.' as the decimal mark")
+
+
+def _splits_evenly(lines: list[str], delimiter: str) -> bool:
+    """Whether every non-blank line splits into the same number (two or more) of fields."""
+    counts = {len(row) for row in csv.reader(lines, delimiter=delimiter) if row}
+    return len(counts) == 1 and counts.pop() >= 2
+
+
 def _sniff_delimiter(sample: str) -> str:
     try:
-        return csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",\t;").delimiter
+        return csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters="".join(SNIFFED_DELIMITERS)).delimiter
     except csv.Error:
         return ","
 
@@ -186,12 +232,18 @@ def _parse_column(path: Any, name: str, texts: list[str]) -> np.ndarray:
         try:
             float(text)
         except ValueError:
-            raise DataFileError(
-                path,
-                f"column {name!r} is not numeric (line {index + 2}: {text!r}); "
-                "choose numeric columns with --columns",
-            ) from None
+            raise DataFileError(path, f"column {name!r} is not numeric (line {index + 2}: {text!r}); {_hint(text)}") from None
     raise AssertionError("unreachable")
+
+
+def _hint(text: str) -> str:
+    """What to do about a cell that is not a number."""
+    if _DECIMAL_COMMA.fullmatch(text):
+        return ("it looks like a decimal comma: gaussmix reads decimal points (1.5), "
+                "so save the file with '.' as the decimal mark")
+    if any(d in text for d in SNIFFED_DELIMITERS):
+        return "the cell holds a separator: check the file's separator (',' for .csv, tab for .tsv)"
+    return "choose numeric columns with --columns"
 
 
 def _read_npy(path: Any, columns: Optional[Sequence[str]]) -> np.ndarray:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+import warnings
+from typing import Any, Optional, Sequence
 
 import array_api_compat
 import numpy as np
 
 from .backends import asarray_like, get_namespace, to_numpy
+from .exceptions import RepeatedRowsWarning
+
+#: rows per block when summing the cross-products of the columns (bounds the float64 copy)
+_GRAM_BLOCK_ROWS = 65536
+#: largest relative singular value taken as an exact linear dependence whatever the rounding
+_MAX_DEPENDENCE_TOLERANCE = 1e-3
 
 
 def _row_list(rows: np.ndarray, limit: int = 5, first_row: int = 0) -> str:
@@ -192,3 +199,131 @@ def _as_float_array(values: Any, name: str, shape: tuple[int, ...], dtype: np.dt
         raise ValueError(f"{name} must have shape {shape}; got {array.shape}")
     check_all_finite(array.reshape(array.shape[0] if array.ndim else 1, -1), name)
     return array
+
+
+def check_data_for_mixture(
+    X: Any, feature_names: Optional[Sequence[str]] = None, sample_weight: Optional[Any] = None, stacklevel: int = 2
+) -> None:
+    """Refuse data no Gaussian mixture can describe; warn about rows repeated often.
+
+    A constant column has no variance to fit, and a column that is an exact
+    linear function of others leaves every covariance singular: both make
+    the criteria of every fit meaningless, so they raise. A row repeated more
+    often than there are features lets a component sit on its copies with no
+    spread: that is a :class:`~gaussmix.exceptions.RepeatedRowsWarning`.
+    Rows of zero weight are left out; with weights a row's copies are counted
+    in units of the mean weight (scaling every weight changes no fit).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite rows (after :func:`check_all_finite`).
+    feature_names : sequence of str, optional
+        Column names for the messages (default: 0-based column numbers).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Validated frequency weights.
+    stacklevel : int
+        Of the warning, as for :func:`warnings.warn`, counted from the caller.
+
+    Raises
+    ------
+    ValueError
+        Naming a constant column, or the columns of an exact linear dependence.
+    """
+    X = to_numpy(X)
+    weights = None if sample_weight is None else np.asarray(to_numpy(sample_weight), dtype=np.float64)
+    if weights is not None and not bool(np.all(weights > 0)):
+        X, weights = X[weights > 0], weights[weights > 0]
+    if X.shape[0] < 2:
+        return  # one row is every problem at once; the caller's row count check says so
+    labels = [str(j) for j in range(X.shape[1])] if feature_names is None else [repr(str(n)) for n in feature_names]
+    try:
+        _check_constant_columns(X, labels)
+        if X.shape[0] > X.shape[1]:  # fewer rows always span fewer dimensions than columns
+            _check_linear_dependence(X, labels)
+    except ValueError as error:
+        if feature_names is not None:
+            raise
+        raise ValueError(f"{error} (columns numbered from 0)") from None
+    _warn_repeated_rows(X, weights, stacklevel + 1)
+
+
+def _check_constant_columns(X: np.ndarray, labels: list[str]) -> None:
+    constant = np.flatnonzero(np.all(X == X[:1], axis=0))
+    if constant.size:
+        which = ", ".join(labels[j] for j in constant)
+        noun = "column" if constant.size == 1 else "columns"
+        raise ValueError(
+            f"{noun} {which} {'is' if constant.size == 1 else 'are'} constant (every row holds the same value, "
+            f"e.g. {X[0, constant[0]]:.6g}): a Gaussian cannot fit zero variance; drop {'it' if constant.size == 1 else 'them'}"
+        )
+
+
+def _check_linear_dependence(X: np.ndarray, labels: list[str]) -> None:
+    """Raise when some columns are an exact linear function of others (to rounding)."""
+    correlation, means, norms = _column_correlation(X)
+    values, vectors = np.linalg.eigh(correlation)
+    # Rounding of the data (relative to each column's spread, not its size) and of
+    # the float64 sums sets how small a singular value an exact dependence leaves.
+    spread_ratio = float(np.max(np.max(np.abs(X), axis=0) / (norms / np.sqrt(X.shape[0]))))
+    tolerance = min(max(10 * np.finfo(X.dtype).eps * spread_ratio, 1e-6), _MAX_DEPENDENCE_TOLERANCE)
+    null = vectors[:, values <= tolerance**2 * values[-1]]
+    if null.shape[1] == 0:
+        return
+    involved = np.flatnonzero(np.linalg.norm(null, axis=1) > 0.05)
+    if null.shape[1] == 1 and involved.size == 2:
+        raise ValueError(_copy_message(X, labels, involved, correlation, means, norms))
+    which = ", ".join(labels[j] for j in involved)
+    raise ValueError(
+        f"columns {which} are linearly dependent: the data span only {X.shape[1] - null.shape[1]} of their "
+        f"{X.shape[1]} dimensions, so every covariance would be singular; drop {null.shape[1]} of those columns"
+    )
+
+
+def _column_correlation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correlation matrix, means and centred norms of the columns, summed in float64 by blocks."""
+    means = X.mean(axis=0, dtype=np.float64)
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], _GRAM_BLOCK_ROWS):
+        centred = X[start:start + _GRAM_BLOCK_ROWS].astype(np.float64) - means
+        gram += centred.T @ centred
+    norms = np.sqrt(np.diag(gram))
+    return gram / np.outer(norms, norms), means, norms
+
+
+def _copy_message(X: np.ndarray, labels: list[str], pair: np.ndarray, correlation: np.ndarray,
+                  means: np.ndarray, norms: np.ndarray) -> str:
+    first, second = (int(j) for j in pair)
+    if np.array_equal(X[:, first], X[:, second]):
+        return f"column {labels[second]} duplicates column {labels[first]}: drop one of them"
+    slope = correlation[first, second] * norms[second] / norms[first]
+    intercept = means[second] - slope * means[first]
+    return (
+        f"column {labels[second]} is a linear copy of column {labels[first]} "
+        f"({labels[second]} = {slope:.6g} * {labels[first]} + {intercept:.6g}): "
+        "every covariance would be singular; drop one of them"
+    )
+
+
+def _warn_repeated_rows(X: np.ndarray, weights: Optional[np.ndarray], stacklevel: int) -> None:
+    """Warn when some row has more copies (in units of the mean weight) than X has features."""
+    n_features = X.shape[1]
+    # +0.0 turns -0.0 into 0.0, so that equal rows have equal bytes
+    rows = np.ascontiguousarray(X + X.dtype.type(0.0)).view(np.dtype((np.void, X.dtype.itemsize * n_features)))
+    _, inverse, counts = np.unique(rows.ravel(), return_inverse=True, return_counts=True)
+    copies = counts.astype(np.float64) if weights is None else np.bincount(inverse, weights=weights) / weights.mean()
+    often = copies > n_features
+    if not often.any():
+        return
+    repeated, distinct = int(counts[often].sum()), int(often.sum())
+    limit = {1: "once", 2: "twice"}.get(n_features, f"{n_features} times")
+    units = "" if weights is None else ", counting copies in units of the mean weight"
+    warnings.warn(
+        RepeatedRowsWarning(
+            f"{distinct} distinct row{'s are' if distinct > 1 else ' is'} repeated more than {limit}{units} "
+            f"({repeated} of the {X.shape[0]} rows; the most: {copies.max():.4g} copies): with more copies than "
+            f"features ({n_features}) a component can sit on one row's copies with no spread, and such fits may "
+            "be flagged degenerate"
+        ),
+        stacklevel=stacklevel,
+    )

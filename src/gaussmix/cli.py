@@ -7,7 +7,9 @@ A thin layer over :func:`gaussmix.select`, :mod:`gaussmix.io` and
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -19,8 +21,10 @@ import numpy as np
 from . import __version__
 from ._progress import GridProgress
 from ._tabular import Table, has_column_names, read_table, write_table
+from ._validation import check_data_for_mixture
 from .covariance import available_covariance_types, canonical_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
+from .exceptions import RepeatedRowsWarning
 from .init import available_initializers
 from .io import load, load_metadata, save
 from .degeneracy import DegenerateFitWarning
@@ -38,9 +42,11 @@ class GaussmixGroup(click.Group):
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _warnings_as_lines():
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _warnings_as_lines():
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as error:
             command = error.ctx.command_path if error.ctx is not None else "gaussmix"
             _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
@@ -56,6 +62,24 @@ class GaussmixGroup(click.Group):
             # User-caused problems (bad data, bad model file, missing optional dependency).
             _fail(str(error), EXIT_BAD_INPUT)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Any:
+    """Show each warning as one ``gaussmix: warning: ...`` line on stderr.
+
+    Python's own form names a file and line of gaussmix's source, which says
+    nothing to someone at a shell.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        # once per command, even when one process runs several (the demo, tests)
+        warnings.filterwarnings("default", category=UserWarning, module=r"gaussmix\.")
+        yield
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    click.echo(f"gaussmix: warning: {' '.join(str(message).split())}", err=True)
 
 
 def _fail(message: str, status: int) -> None:
@@ -83,10 +107,13 @@ def parse_components(text: str) -> list[int]:
 def parse_covariance(text: str) -> list[str]:
     """Comma-separated registered names/aliases (scikit-learn's or mclust's), ``all`` among them.
 
-    ``all`` is left for :func:`gaussmix.select` to expand: on one feature it
-    means mclust's two univariate models, E and V.
+    ``all`` may be mixed with names (``full,all``): :func:`gaussmix.select`
+    expands it and keeps one name per structure, in the order given (on one
+    feature, mclust's two univariate models E and V).
     """
     names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("give at least one covariance type, or all")
     for name in names:
         if name == "all":
             continue
@@ -96,13 +123,17 @@ def parse_covariance(text: str) -> list[str]:
             raise click.BadParameter(
                 f"unknown covariance type {name!r}; valid: all, " + ", ".join(available_covariance_types())
             ) from None
-    if not names:
-        raise click.BadParameter("give at least one covariance type, or all")
     return names
 
 
 def parse_columns(text: Optional[str]) -> Optional[list[str]]:
-    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+    """Comma-separated column names (or .npy indices); an empty list is a usage error."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("--columns is empty: give column names separated by commas, e.g. --columns a,b")
+    return names
 
 
 def _callback(parser):
@@ -150,6 +181,69 @@ def _read_for_model(model: GaussianMixture, data: str, columns: Optional[list[st
     if table.n_dropped:
         _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
     return table
+
+
+def check_output_path(path: Optional[str], option: str) -> None:
+    """Fail before any work when ``path`` (the value of ``option``) cannot be written.
+
+    Outputs are written only after the work (a fit can take many minutes), so
+    a typo in a directory name is caught here instead of losing the work.
+
+    Raises
+    ------
+    click.ClickException
+        Naming the target, what is wrong with it and what to do.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    if str(path).endswith(("/", os.sep)) or target.is_dir():
+        raise click.ClickException(f"{option} {path}: is a directory; give a file name in it, e.g. {target / 'out'}")
+    directory = target.parent
+    if directory.exists() and not directory.is_dir():
+        raise click.ClickException(f"{option} {path}: {directory} is not a directory; choose another path")
+    if not directory.is_dir():
+        raise click.ClickException(
+            f"{option} {path}: directory {directory} does not exist; create it (mkdir -p {directory}) "
+            "or choose another path"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise click.ClickException(
+            f"{option} {path}: directory {directory} is not writable; choose a path in a directory you can write to"
+        )
+
+
+def _check_fit_outputs(out: Optional[str], plot_path: Optional[str]) -> None:
+    """Every output of ``fit`` can be written (and drawn) before the fit starts."""
+    check_output_path(out, "--out")
+    check_output_path(plot_path, "--plot")
+    if out and plot_path and Path(out).resolve() == Path(plot_path).resolve():
+        raise click.ClickException(f"--out and --plot both name {out}; give them different files")
+    if plot_path:
+        from .plotting import check_image_path
+
+        check_image_path(plot_path)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _check_enough_rows(data: str, n_rows: int, components: Sequence[int]) -> None:
+    """A fit needs two rows, and K components need K rows: say which limit ``data`` misses."""
+    largest = max(components)
+    needed = max(2, largest)
+    if n_rows >= needed:
+        return
+    if n_rows < 2:
+        for_k = f" ({needed} for K = {largest} components)" if needed > 2 else ""
+        message = f"has {_plural(n_rows, 'row')}; a fit needs at least 2 rows{for_k}: give more data"
+    else:
+        message = (
+            f"has {_plural(n_rows, 'row')}; K = {largest} components need at least {largest} rows: "
+            f"use --components up to {n_rows}, or more data"
+        )
+    raise click.ClickException(f"{data}: {message}")
 
 
 def _quietly(function: Any, *args: Any) -> Any:
@@ -255,15 +349,13 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         gaussmix fit faithful.csv -k 1-6 -c full,tied --out model.gmm --plot fit.png
         gaussmix fit iris.csv --columns sepal_length,petal_length -c all --json
     """
+    _check_fit_outputs(out, plot_path)
     table = read_table(data, columns, dtype=np.dtype(dtype), drop_missing=drop_missing)
     if table.n_dropped:
         _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
     n_rows = table.values.shape[0]
-    if n_rows < max(2, max(components)):
-        raise click.ClickException(
-            f"{data}: {n_rows} row(s) are too few for {max(components)} components; "
-            "use fewer --components or more data"
-        )
+    _check_enough_rows(data, n_rows, components)
+    check_data_for_mixture(table.values, feature_names=table.columns)
     settings = dict(max_iter=max_iter, tol=tol, reg_covar=reg_covar)
     if init_params is not None:
         settings["init_params"] = init_params
@@ -272,8 +364,10 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
     progress = GridProgress(len(components) * n_types, restarts_per_cell, max_iter,
                             enabled=_show_progress(quiet, as_json))
     with progress, warnings.catch_warnings():
-        # An all-degenerate grid is said below, in words for this command line.
+        # An all-degenerate grid is said below, in words for this command line; repeated
+        # rows were said above with the column names.
         warnings.simplefilter("ignore", DegenerateFitWarning)
+        warnings.simplefilter("ignore", RepeatedRowsWarning)
         result = select(
             table.values, components, covariance, criterion=criterion, n_init=n_init, random_state=seed,
             n_jobs=jobs, progress=progress.on_cell, callback=progress.on_iteration if jobs == 1 else None,
@@ -342,6 +436,7 @@ def predict(model_path, data, proba, out, columns, drop_missing, as_json, quiet)
         gaussmix predict model.gmm new.csv > labels.csv
         gaussmix predict model.gmm new.csv --proba --out resp.csv
     """
+    check_output_path(out, "--out")
     model = load(model_path)
     table = _read_for_model(model, data, columns, drop_missing, quiet)
     if proba:
@@ -381,6 +476,7 @@ def score(model_path, data, out, columns, drop_missing, as_json, quiet):
         gaussmix score model.gmm new.csv --out scores.csv
         gaussmix score model.gmm new.csv --json
     """
+    check_output_path(out, "--out")
     model = load(model_path)
     table = _read_for_model(model, data, columns, drop_missing, quiet)
     log_density = _quietly(model.score_samples, table.values)
@@ -413,6 +509,7 @@ def sample(model_path, n_samples, seed, out, as_json, quiet):
     Examples:
         gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
     """
+    check_output_path(out, "--out")
     model = load(model_path)
     model.set_params(random_state=seed)
     X, labels = model.sample(n_samples)
@@ -448,8 +545,10 @@ def plot(model_path, data, out, columns, drop_missing, quiet):
         gaussmix plot model.gmm faithful.csv --out fig.png
         gaussmix plot model.gmm --out fig.svg
     """
-    from .plotting import plot_model
+    from .plotting import check_image_path, plot_model
 
+    check_output_path(out, "--out")
+    check_image_path(out)
     model = load(model_path)
     values = None
     if data is not None:

@@ -27,3 +27,20 @@ class CollapsedComponentError(ValueError):
         if detail:
             message = f"{message} {detail}"
         super().__init__(message)
+
+
+class NumbaCacheWarning(UserWarning):
+    """numba has nowhere to write its on-disk cache: the fast kernels compile in every process.
+
+    Set ``NUMBA_CACHE_DIR`` to a writable directory to keep the compiled kernels
+    between runs.
+    """
+
+
+class RepeatedRowsWarning(UserWarning):
+    """Some row of the data is repeated more often than the data has features.
+
+    A component can then sit on the copies of one row, with no spread in any
+    direction: such fits are degenerate (their likelihood grows without bound
+    as the covariance shrinks to ``reg_covar``) and may be flagged so.
+    """

@@ -357,10 +357,27 @@ def _colours(n: int) -> np.ndarray:
     return np.array([palette(k % palette.N) for k in range(n)])
 
 
-def _save_figure(figure: Any, path: Any) -> None:
+def check_image_path(path: Any) -> str:
+    """The image format of ``path`` (from its suffix, default png), if matplotlib can write it.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib.
+    ValueError
+        For a suffix matplotlib cannot write; the message lists those it can.
+    """
+    _matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
     suffix = Path(path).suffix.lower().lstrip(".") or "png"
-    supported = figure.canvas.get_supported_filetypes()
+    supported = FigureCanvasBase.get_supported_filetypes()
     if suffix not in supported:
         raise ValueError(f"cannot write a .{suffix} image; use one of: " + ", ".join(f".{s}" for s in sorted(supported)))
+    return suffix
+
+
+def _save_figure(figure: Any, path: Any) -> None:
+    suffix = check_image_path(path)
     with atomic_write(path, "wb") as handle:
         figure.savefig(handle, format=suffix, dpi=110)

@@ -317,6 +317,7 @@ def select(
     array = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
     checks.check_all_finite(array)
     weights = checks.check_sample_weight(sample_weight, array.shape[0], array)
+    checks.check_data_for_mixture(array, sample_weight=weights, stacklevel=3)
     types = _check_covariance_types(covariance_types, array.shape[1])
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]

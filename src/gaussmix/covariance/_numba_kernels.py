@@ -15,16 +15,51 @@ current means (so nothing cancels), and moved to the new means at the end.
 from __future__ import annotations
 
 import math
-from typing import Optional
+import warnings
+from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..exceptions import NumbaCacheWarning
 from ..stats import SuffStats
 
 try:
     import numba
 except ImportError:  # the optional extra is not installed: the NumPy path runs
     numba = None
+
+#: whether compiled kernels are cached on disk; False once numba has found nowhere to write
+_CACHE = True
+
+
+def _njit(**options: Any) -> Callable:
+    """``numba.njit(cache=True, **options)``, without the disk cache where numba has nowhere to write it.
+
+    numba raises at decoration time when none of ``NUMBA_CACHE_DIR``, the
+    package's ``__pycache__`` and the user's cache directory is writable (a
+    read-only install without a writable home). The kernels then compile in
+    every process instead, after one :class:`NumbaCacheWarning`.
+    """
+
+    def decorate(function: Callable) -> Any:
+        global _CACHE
+        if _CACHE:
+            try:
+                return numba.njit(cache=True, **options)(function)
+            except RuntimeError as error:
+                if "cannot cache" not in str(error):
+                    raise
+                _CACHE = False
+                warnings.warn(NumbaCacheWarning(_NO_CACHE_MESSAGE), stacklevel=2)
+        return numba.njit(**options)(function)
+
+    return decorate
+
+
+_NO_CACHE_MESSAGE = (
+    "numba found no writable cache directory (NUMBA_CACHE_DIR, gaussmix's __pycache__ or the user cache): "
+    "the fast kernels are compiled again in every process; set NUMBA_CACHE_DIR to a writable directory to keep them"
+)
 
 
 def full_accumulate(
@@ -145,10 +180,10 @@ if numba is None:
     outer_products = centred_squares = centred_norms = transpose_into = None
 else:
     outer_products, centred_squares, transpose_into = (
-        numba.njit(nogil=True, cache=True)(function) for function in (_outer_products, _centred_squares, _transpose_into)
+        _njit(nogil=True)(function) for function in (_outer_products, _centred_squares, _transpose_into)
     )
     # reassoc: the norm's sum may be vectorised (a fixed order, so still deterministic)
-    centred_norms = numba.njit(nogil=True, cache=True, fastmath={"reassoc"})(_centred_norms)
+    centred_norms = _njit(nogil=True, fastmath={"reassoc"})(_centred_norms)
 
 
 # exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
@@ -458,7 +493,7 @@ if numba is not None:
     def _affine_max_typed(row, scale, offset, largest):
         return _affine_max32 if largest.dtype == numba.types.float32 else _affine_max
 
-    _exp_of_row = numba.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_of_row)
+    _exp_of_row = _njit(nogil=True, fastmath={"contract"})(_exp_of_row)
 
     @overload(_exp_of_row_of, **_OVERLOAD_OPTIONS)
     def _exp_of_row_typed(row, scale, offset, shift, lowest, scale_bits):
@@ -478,21 +513,21 @@ if numba is not None:
         return _logs_of32 if totals.dtype == numba.types.float32 else _logs_of64
 
     _scale_and_sum, _affine_copy = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
+        _njit(nogil=True, fastmath={"contract"})(function)
         for function in (_scale_and_sum, _affine_copy)
     )
     # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
     # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
     _log_in_place, _log_in_place32 = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")(function)
+        _njit(nogil=True, fastmath={"contract"}, error_model="numpy")(function)
         for function in (_log_in_place, _log_in_place32)
     )
     # reassoc: the sums may be vectorised (a fixed order, so still deterministic)
-    _log_density_sums = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_log_density_sums)
+    _log_density_sums = _njit(nogil=True, fastmath={"contract", "reassoc"})(_log_density_sums)
     # reassoc: the row sum may be vectorised (a fixed order, so still deterministic)
-    _multiply_and_sum = numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
+    _multiply_and_sum = _njit(nogil=True, fastmath={"contract", "reassoc"})(_multiply_and_sum)
     # error_model="numpy": 1/0 gives inf (then NaN, as on the NumPy path) instead of raising
-    _compiled_weighted_responsibilities = numba.njit(nogil=True, cache=True, error_model="numpy")(
+    _compiled_weighted_responsibilities = _njit(nogil=True, error_model="numpy")(
         _weighted_responsibilities
     )
 else:
@@ -726,15 +761,15 @@ def _multiply(a, b, out):  # pragma: no cover - compiled
 
 if numba is not None:
     _centre, _add_scaled, _add_square, _multiply, _small_distances = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract"})(function)
+        _njit(nogil=True, fastmath={"contract"})(function)
         for function in (_centre, _add_scaled, _add_square, _multiply, _small_distances)
     )
     # reassoc: the sums may be vectorised (a fixed order, so still deterministic)
     _dot, _small_sums = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(function) for function in (_dot, _small_sums)
+        _njit(nogil=True, fastmath={"contract", "reassoc"})(function) for function in (_dot, _small_sums)
     )
     # error_model="numpy": a row of density 0 gives log(0) = -inf, not an exception
-    _compiled_full_estep = numba.njit(nogil=True, cache=True, error_model="numpy")(_full_estep)
+    _compiled_full_estep = _njit(nogil=True, error_model="numpy")(_full_estep)
 else:
     _compiled_full_estep = None
 
@@ -898,7 +933,7 @@ def _sparse_block_moments(
 if numba is not None:
     # reassoc: the norms and left-out sums may be vectorised (a fixed order, so deterministic)
     _tally, _add_four_features, _add_four_squares, _add_four_centred, _compiled_sparse_block_moments = (
-        numba.njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})(function)
+        _njit(nogil=True, fastmath={"contract", "reassoc"})(function)
         for function in (_tally, _add_four_features, _add_four_squares, _add_four_centred, _sparse_block_moments)
     )
 else:
@@ -1008,7 +1043,7 @@ def _labelled_sums(X, weights, labels, origin, resp_weight, means, scatter):  # 
 
 if numba is not None:
     _nearest_centres, _labelled_sums = (
-        numba.njit(nogil=True, cache=True)(function) for function in (_nearest_centres, _labelled_sums)
+        _njit(nogil=True)(function) for function in (_nearest_centres, _labelled_sums)
     )
 
 

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._numba_kernels import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _power_of_two_of, numba
+from ._numba_kernels import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _njit, _power_of_two_of, numba
 
 #: e^x below the smallest normal float64 counts as 0 (as in the responsibilities kernel)
 _LOWEST = float(_LOWEST_EXPONENT[np.dtype(np.float64)])
@@ -196,11 +196,11 @@ def _screened_block(
 
 if numba is not None:
     # reassoc: the sums may be vectorised (a fixed order, so still deterministic)
-    _OPTIONS = dict(nogil=True, cache=True, fastmath={"contract", "reassoc"})
+    _OPTIONS = dict(nogil=True, fastmath={"contract", "reassoc"})
     _list_candidates, _pair_rows_view, _centred_candidates, _gather_centred = (
-        numba.njit(**_OPTIONS)(f) for f in (_list_candidates, _pair_rows_view, _centred_candidates, _gather_centred)
+        _njit(**_OPTIONS)(f) for f in (_list_candidates, _pair_rows_view, _centred_candidates, _gather_centred)
     )
-    _compiled_screened_block = numba.njit(error_model="numpy", **_OPTIONS)(_screened_block)
+    _compiled_screened_block = _njit(error_model="numpy", **_OPTIONS)(_screened_block)
 else:
     _compiled_screened_block = None
 
