@@ -115,7 +115,7 @@ def test_command_line_and_python_give_the_same_table(tmp_path):
     np.savetxt(path, X, delimiter=",", header="acidity", comments="")
     outcome = click_testing.CliRunner().invoke(cli, ["fit", str(path), "--json", "-q"])
     assert outcome.exit_code == 0, outcome.output
-    printed = json.loads(outcome.output)["selection"]
+    printed = json.loads(outcome.stdout)["selection"]
     python = select(X, random_state=0).to_dict()
     assert printed["rows"] == python["rows"] and printed["best"] == python["best"]
     assert printed["settings"]["tol"] == python["settings"]["tol"] == 1e-5

@@ -305,14 +305,21 @@ def _copy_message(X: np.ndarray, labels: list[str], pair: np.ndarray, correlatio
     )
 
 
+#: share of the rows that copies of one row must exceed for RepeatedRowsWarning
+REPEATED_ROW_SHARE = 0.05
+
+
 def _warn_repeated_rows(X: np.ndarray, weights: Optional[np.ndarray], stacklevel: int) -> None:
-    """Warn when some row has more copies (in units of the mean weight) than X has features."""
+    """Warn when some row has more copies (in units of the mean weight) than X has features
+    and than :data:`REPEATED_ROW_SHARE` of the rows: enough to look like a cluster of its own.
+    Fewer copies are ordinary in rounded data (mclust's acidity has rows of 3 copies) and
+    their fits, where they do sit on them, are flagged degenerate anyway."""
     n_features = X.shape[1]
     # +0.0 turns -0.0 into 0.0, so that equal rows have equal bytes
     rows = np.ascontiguousarray(X + X.dtype.type(0.0)).view(np.dtype((np.void, X.dtype.itemsize * n_features)))
     _, inverse, counts = np.unique(rows.ravel(), return_inverse=True, return_counts=True)
     copies = counts.astype(np.float64) if weights is None else np.bincount(inverse, weights=weights) / weights.mean()
-    often = copies > n_features
+    often = (copies > n_features) & (copies > REPEATED_ROW_SHARE * np.sum(copies))
     if not often.any():
         return
     repeated, distinct = int(counts[often].sum()), int(often.sum())
