@@ -5,6 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zipfile
 
 import numpy as np
@@ -462,3 +467,67 @@ def test_a_header_declaring_a_huge_shape_is_not_a_memory_error(tmp_path, saved):
     _rewrite(path, target, change_metadata=lambda m: m.update(n_components=10**12), members={"weights.npy": header.getvalue()})
     with pytest.raises(ModelFileError, match=r"entry 'weights.npy' declares \d+ bytes; its header and an array of shape \(1000000000000,\) take"):
         load(target)
+
+
+# ---------------------------------------------------------------- temporaries
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path, saved):
+    model, path = saved
+    script = (
+        "import os, signal, sys, numpy as np, gaussmix\n"
+        "model = gaussmix.load(sys.argv[1])\n"
+        "np.lib.format.write_array = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "gaussmix.save(model, sys.argv[2])\n"
+    )
+    target = tmp_path / "killed.gmm"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", script, str(path), str(target)], env=env, capture_output=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    left = [name for name in os.listdir(tmp_path) if name.startswith(".killed.gmm.")]
+    assert len(left) == 1 and not target.exists()
+    save(model, target)
+    assert sorted(os.listdir(tmp_path)) == ["killed.gmm", "model.gmm"]
+
+
+def test_stale_temporaries_go_and_live_ones_stay(tmp_path, saved):
+    model, path = saved
+    host = socket.gethostname()
+    dead = tmp_path / f".model.gmm.{host}-{_dead_pid()}-abc123.tmp"
+    alive = tmp_path / f".model.gmm.{host}-{os.getppid()}-def456.tmp"
+    old = tmp_path / ".model.gmm.xyz789.tmp"  # an older gaussmix's name: only its age tells
+    recent = tmp_path / ".model.gmm.uvw000.tmp"
+    other = tmp_path / f".other.gmm.{host}-{_dead_pid()}-abc123.tmp"
+    for temporary in (dead, alive, old, recent, other):
+        temporary.write_bytes(b"partial")
+    os.utime(old, (time.time() - 2 * 3600,) * 2)
+    save(model, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.gmm", alive.name, recent.name, other.name])
+
+
+def test_file_system_errors_name_the_target_not_the_temporary(tmp_path, saved):
+    model, _ = saved
+    target = tmp_path / "folder.gmm"
+    target.mkdir()
+    with pytest.raises(OSError) as info:
+        save(model, target)
+    assert str(target) in str(info.value) and ".tmp" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories")
+def test_permission_denied_names_the_target(tmp_path, saved):
+    model, _ = saved
+    directory = tmp_path / "locked"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match=r"cannot write .*locked/m\.gmm: Permission denied") as info:
+            save(model, directory / "m.gmm")
+        assert ".tmp" not in str(info.value)
+    finally:
+        directory.chmod(0o700)

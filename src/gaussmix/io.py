@@ -14,18 +14,22 @@ and the arrays against what every fitted mixture satisfies
 never writes a file :func:`load` refuses.
 
 Files are written to a temporary file in the target directory and renamed
-over the target, so a failure never leaves a half-written or clobbered file.
+over the target, so a failure never leaves a half-written or clobbered file;
+the temporaries of killed writes are removed by the next write to the target.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import glob
 import io
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -197,31 +201,105 @@ def _as_path(path: Any) -> str:
     return os.fsdecode(path)
 
 
+# ---------------------------------------------------------------- atomic writes
+#: a temporary file of a save on another host (or from a process that may be
+#: alive) is removed once it is this old: no running save leaves its file
+#: untouched that long
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+    The temporary is named after ``path``, this host and this process, so the
+    next write to ``path`` removes what a killed one left behind (see
+    :func:`_remove_stale_temporaries`). Errors of the file system name
+    ``path``, not the temporary.
     """
-    target = Path(path)
+    target = Path(_as_path(path))
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist")
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    _remove_stale_temporaries(target)
+    with _naming_target(target):
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=_temporary_prefix(target), suffix=".tmp")
     try:
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        with os.fdopen(descriptor, mode, **open_kwargs) as handle:
+        with _naming_target(target):
+            # mkstemp creates the file private (0600); give it the mode a plain open() would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+            handle = os.fdopen(descriptor, mode, **open_kwargs)
+        with handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+            with _naming_target(target):
+                handle.flush()
+                os.fsync(handle.fileno())
+        with _naming_target(target):
+            os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _temporary_prefix(target: Path) -> str:
+    """``.<name>.<host>-<pid>-``: hidden, and telling which process writes it."""
+    return f".{target.name}.{_host_name()}-{os.getpid()}-"
+
+
+@contextlib.contextmanager
+def _naming_target(target: Path) -> Iterator[None]:
+    """Re-raise an OSError of the block with ``target`` as its file name (the user's
+    path; the temporary's name would puzzle), keeping its class and errno."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise type(error)(error.errno, f"cannot write {target}: {error.strerror}", str(target)) from None
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporaries of earlier writes to ``target`` that will never finish.
+
+    A temporary is stale when the process that made it (on this host) is
+    gone, or when it is older than :data:`STALE_TEMPORARY_SECONDS`; a
+    concurrent write's temporary is left alone.
+    """
+    directory = target.parent if str(target.parent) else Path(".")
+    pattern = f".{glob.escape(target.name)}.*.tmp"
+    for temporary in directory.glob(pattern):
+        with contextlib.suppress(OSError):
+            if temporary.is_file() and _is_stale(temporary, target):
+                temporary.unlink()
+
+
+def _is_stale(temporary: Path, target: Path) -> bool:
+    if time.time() - temporary.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+        return True
+    # .<name>.<host>-<pid>-<random>.tmp (mkstemp's random part has no "-");
+    # older gaussmix versions wrote no host and pid: only their age tells
+    parts = temporary.name[len(target.name) + 2: -len(".tmp")].rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    return parts[0] == _host_name() and not _process_exists(int(parts[1]))
+
+
+def _host_name() -> str:
+    return socket.gethostname().replace(os.sep, "_") or "host"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive under another user, or unknowable here: keep its file
+    return True
 
 
 # ---------------------------------------------------------------- reading
