@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_param_validation
 
 from gaussmix import CollapsedComponentError, GaussianMixture
 
@@ -53,18 +56,65 @@ def test_wrong_number_of_features_in_predict(X):
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(n_components=0), "n_components must be >= 1"),
-    (dict(n_components=1.5), "n_components must be an integer"),
-    (dict(reg_covar=-1e-3), "reg_covar must be >= 0"),
-    (dict(tol=-1.0), "tol must be >= 0"),
-    (dict(max_iter=-1), "max_iter must be >= 0"),
-    (dict(n_init=0), "n_init must be >= 1"),
+    (dict(n_components=0), r"'n_components' parameter .* must be an int in the range \[1, inf\)"),
+    (dict(n_components=1.5), r"'n_components' parameter .* must be an int"),
+    (dict(reg_covar=-1e-3), r"'reg_covar' parameter .* must be a float in the range \[0.0, inf\)"),
+    (dict(tol=-1.0), r"'tol' parameter .* must be a float in the range \[0.0, inf\)"),
+    (dict(max_iter=-1), r"'max_iter' parameter .* must be an int in the range \[0, inf\)"),
+    (dict(n_init=0), r"'n_init' parameter .* must be an int in the range \[1, inf\)"),
     (dict(covariance_type="fulll"), "unknown covariance_type 'fulll'; valid values are: .*'diag'.*'full'.*'spherical'.*'tied'"),
     (dict(init_params="kmeans+"), "unknown init_params 'kmeans\\+'; valid values are: .*'k-means\\+\\+'"),
 ])
 def test_invalid_parameters(X, params, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(**{"n_components": 2, **params}).fit(X)
+
+
+#: values scikit-learn's GaussianMixture refuses (gaussmix accepted them)
+REFUSED_LIKE_SKLEARN = [
+    dict(reg_covar=np.nan), dict(reg_covar=np.inf), dict(tol=np.nan), dict(tol=-np.inf),
+    dict(warm_start="yes"), dict(warm_start=1), dict(verbose=-1), dict(verbose_interval=0),
+    dict(random_state="seed"), dict(means_init="abc"), dict(max_iter=2.0), dict(n_init=1.5),
+]
+
+
+@pytest.mark.parametrize("params", REFUSED_LIKE_SKLEARN, ids=repr)
+def test_parameters_sklearn_refuses_are_refused_the_same_way(X, params):
+    name = next(iter(params))
+    for estimator in (SklearnGaussianMixture, GaussianMixture):
+        with pytest.raises(InvalidParameterError, match=rf"The '{name}' parameter of GaussianMixture must be"):
+            estimator(2, **params).fit(X)
+    with pytest.raises(InvalidParameterError):
+        GaussianMixture(2, **params).partial_fit(X)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(learning_decay=0.5), r"'learning_decay' parameter .* in the range \(0.5, 1.0\]"),
+    (dict(learning_decay=1.01), r"'learning_decay' parameter .* in the range \(0.5, 1.0\]"),
+    (dict(learning_decay=np.nan), r"'learning_decay' parameter"),
+    (dict(chunk_size=0), r"'chunk_size' parameter .* an int in the range \[1, inf\) or None"),
+    (dict(chunk_size=2.5), r"'chunk_size' parameter"),
+    (dict(callback="print"), r"'callback' parameter .* a callable or None"),
+])
+def test_gaussmix_only_parameters_are_validated(X, params, message):
+    for method in ("fit", "partial_fit"):
+        with pytest.raises(InvalidParameterError, match=message):
+            getattr(GaussianMixture(2, **params), method)(X)
+
+
+def test_every_parameter_has_a_constraint_and_a_wrong_type_is_refused():
+    # scikit-learn's own check: a constraint per parameter, an informative error for a bad type
+    check_param_validation("GaussianMixture", GaussianMixture(2))
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(covariance_type=5), "unknown covariance_type 5; valid values are"),
+    (dict(covariance_type=None), "unknown covariance_type None; valid values are"),
+    (dict(init_params=3), "unknown init_params 3; valid values are"),
+])
+def test_registry_parameters_of_a_wrong_type_are_explained(X, params, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, **params).fit(X)
 
 
 @pytest.mark.parametrize("params, message", [

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -130,13 +131,49 @@ def test_nan_is_reported_with_global_row_numbers(data, tmp_path):
     bad = data.copy()
     bad[1234, 1] = np.nan
     bad[1240, 0] = np.inf
-    bad[2999, 0] = np.inf  # in a later chunk: the first bad chunk stops the fit
-    for source in (_as_kind("npy", bad, tmp_path), ListSource(bad, chunk_rows=100)):
-        with pytest.raises(ValueError, match=r"1 NaN value\(s\) in row\(s\) 1234 .*1 infinite \(inf\) value\(s\) in row\(s\) 1240 "):
-            GaussianMixture(2, chunk_size=500).fit(source)
+    bad[2999, 0] = np.inf  # in a later chunk
     model = GaussianMixture(2, random_state=0).fit(data)
     with pytest.raises(ValueError, match=r"row\(s\) 1234"):
         model.predict(ListSource(bad, chunk_rows=1000))
+
+
+@pytest.mark.parametrize("kind", ["npy", "memmap", "chunks"])
+def test_non_finite_rows_of_every_chunk_are_reported_as_in_memory(data, tmp_path, kind):
+    bad = data.copy()
+    bad[[1234, 1500, 2999], 1] = np.nan  # three chunks of 500 rows
+    bad[[10, 1240, 2000, 2100, 2200, 2300], 0] = np.inf  # six rows: the message shows five
+    with pytest.raises(ValueError) as in_memory:
+        GaussianMixture(2).fit(bad)
+    source = ListSource(bad, chunk_rows=500) if kind == "chunks" else _as_kind(kind, bad, tmp_path)
+    with pytest.raises(ValueError) as streamed:
+        GaussianMixture(2, chunk_size=500).fit(source)
+    assert "3 NaN value(s) in row(s) 1234, 1500, 2999 (0-based)" in str(in_memory.value)
+    assert "6 infinite (inf) value(s) in row(s) 10, 1240, 2000, 2100, 2200, ..." in str(in_memory.value)
+    assert str(streamed.value) == str(in_memory.value)
+
+
+@pytest.mark.parametrize("kind", ["npy", "memmap", "chunks"])
+def test_complex_data_is_refused_as_in_memory(data, tmp_path, kind):
+    X = data + 1j
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        GaussianMixture(2).fit(X)
+    source = ListSource(X) if kind == "chunks" else _as_kind(kind, X, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning: the imaginary part was dropped
+        with pytest.raises(ValueError, match=r"holds complex numbers \(dtype complex128\); gaussmix fits real data"):
+            GaussianMixture(2).fit(source)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_truncated_npy_file_is_named(data, tmp_path, order):
+    path = tmp_path / "cut.npy"
+    np.save(path, np.asarray(data, order=order))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 8 * 100])
+    model = GaussianMixture(2, random_state=0).fit(data)
+    for call in (GaussianMixture(2).fit, model.predict):
+        with pytest.raises(ValueError, match=r"cut\.npy' is truncated: its header declares an array of shape \(3000, 3\)"):
+            call(str(path))
 
 
 def test_negative_chunk_weight_is_reported_with_global_row(data):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import array_api_compat
@@ -18,7 +19,83 @@ _GRAM_BLOCK_ROWS = 65536
 _MAX_DEPENDENCE_TOLERANCE = 1e-3
 
 
-def _row_list(rows: np.ndarray, limit: int = 5, first_row: int = 0) -> str:
+#: rows a message names before "..."
+SHOWN_ROWS = 5
+
+
+@dataclass(frozen=True)
+class NonFiniteEntries:
+    """The NaN and infinite entries of some rows: how many, and where.
+
+    Records of separate chunks merge (in any order) into the record of their
+    union, so a pass over a chunked file reports every bad row of the file, as
+    the check of an in-memory array does.
+
+    Attributes
+    ----------
+    counts : tuple of int
+        NaN values, infinite values.
+    n_rows : tuple of int
+        Rows holding a NaN, rows holding an infinity.
+    rows : tuple of tuple of int
+        The first :data:`SHOWN_ROWS` global row numbers of each kind, ascending.
+    """
+
+    counts: tuple[int, int]
+    n_rows: tuple[int, int]
+    rows: tuple[tuple[int, ...], tuple[int, ...]]
+
+    @classmethod
+    def of(cls, X: Any, first_row: int = 0) -> Optional["NonFiniteEntries"]:
+        """The record of ``X`` (rows numbered from ``first_row``), or None if all is finite.
+
+        ``X`` of shape (n,) or (n, D) may live on a device: only a failed check
+        copies it to the host.
+        """
+        xp = get_namespace(X)
+        # A sum is finite when every entry is (no N-sized mask for the common case);
+        # a sum that overflows only sends finite data to the exact check below.
+        if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
+            return None
+        X = to_numpy(X)
+        masks = (np.isnan(X), np.isinf(X))
+        bad_rows = [np.flatnonzero(mask.any(axis=1) if mask.ndim == 2 else mask) for mask in masks]
+        return cls(
+            tuple(int(mask.sum()) for mask in masks),
+            tuple(int(rows.size) for rows in bad_rows),
+            tuple(tuple(int(r) + first_row for r in rows[:SHOWN_ROWS]) for rows in bad_rows),
+        )
+
+    def merge(self, other: "NonFiniteEntries") -> "NonFiniteEntries":
+        return NonFiniteEntries(
+            tuple(a + b for a, b in zip(self.counts, other.counts)),
+            tuple(a + b for a, b in zip(self.n_rows, other.n_rows)),
+            tuple(tuple(sorted(a + b)[:SHOWN_ROWS]) for a, b in zip(self.rows, other.rows)),
+        )
+
+    def error(self, name: str = "X") -> ValueError:
+        """The error to raise: counts and rows of each kind, and what to do."""
+        problems = []
+        for label, count, n_rows, rows in zip(("NaN", "infinite (inf)"), self.counts, self.n_rows, self.rows):
+            if count:
+                shown = ", ".join(str(r) for r in rows) + (", ..." if n_rows > len(rows) else "")
+                problems.append(f"{count} {label} value(s) in row(s) {shown} (0-based)")
+        return ValueError(
+            f"Input {name} contains " + " and ".join(problems)
+            + ". Remove or impute those rows before calling gaussmix."
+        )
+
+
+def merge_non_finite(
+    first: Optional[NonFiniteEntries], second: Optional[NonFiniteEntries]
+) -> Optional[NonFiniteEntries]:
+    """The union of two records, either of which may be None (nothing found)."""
+    if first is None or second is None:
+        return first if second is None else second
+    return first.merge(second)
+
+
+def _row_list(rows: np.ndarray, limit: int = SHOWN_ROWS, first_row: int = 0) -> str:
     shown = ", ".join(str(int(r) + first_row) for r in rows[:limit])
     return shown + (", ..." if rows.size > limit else "")
 
@@ -31,22 +108,9 @@ def check_all_finite(X: Any, name: str = "X", first_row: int = 0) -> None:
     ``X`` may live on a device: only a failed check copies it to the host, to
     word the message.
     """
-    xp = get_namespace(X)
-    # A sum is finite when every entry is (no N-sized mask for the common case);
-    # a sum that overflows only sends finite data to the exact check below.
-    if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
-        return
-    X = to_numpy(X)
-    problems = []
-    for label, mask in (("NaN", np.isnan(X)), ("infinite (inf)", np.isinf(X))):
-        count = int(mask.sum())
-        if count:
-            rows = np.flatnonzero(mask.any(axis=1) if mask.ndim == 2 else mask)
-            problems.append(f"{count} {label} value(s) in row(s) {_row_list(rows, first_row=first_row)} (0-based)")
-    raise ValueError(
-        f"Input {name} contains " + " and ".join(problems)
-        + ". Remove or impute those rows before calling gaussmix."
-    )
+    entries = NonFiniteEntries.of(X, first_row)
+    if entries is not None:
+        raise entries.error(name)
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Optional[Any]:

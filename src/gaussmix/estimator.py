@@ -8,12 +8,14 @@ import numbers
 import sys
 import time
 import warnings
+from numbers import Integral, Real
 from typing import Any, Callable, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _device
@@ -176,21 +178,45 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.device = device
 
     # ------------------------------------------------------------------ checks
+    #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
+    #: parameters the two estimators share (so the same values fail the same way,
+    #: as ``InvalidParameterError``); NaN fails every interval.
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        # registry names, aliases and structures registered later: get_covariance_model checks them
+        "covariance_type": "no_validation",
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        # names and initialiser callables (select passes a tree): get_initializer checks them
+        "init_params": "no_validation",
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "callback": [callable, None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "learning_decay": [Interval(Real, 0.5, 1, closed="right")],
+        # None, a name or a torch.device (torch is optional): _device.resolve_device checks it
+        "device": "no_validation",
+    }
+
     def _check_hyperparameters(self) -> CovarianceModel:
-        checks.check_param("n_components", self.n_components, numbers.Integral, 1)
-        checks.check_param("tol", self.tol, numbers.Real, 0)
-        checks.check_param("reg_covar", self.reg_covar, numbers.Real, 0)
-        checks.check_param("max_iter", self.max_iter, numbers.Integral, 0)
-        checks.check_param("n_init", self.n_init, numbers.Integral, 1)
-        checks.check_param("verbose", self.verbose, numbers.Integral, 0)
-        checks.check_param("verbose_interval", self.verbose_interval, numbers.Integral, 1)
-        if self.chunk_size is not None:
-            checks.check_param("chunk_size", self.chunk_size, numbers.Integral, 1)
-        checks.check_param("learning_decay", self.learning_decay, numbers.Real, 0.5, low_open=True)
-        if self.learning_decay > 1:
-            raise ValueError(f"learning_decay must be in (0.5, 1]; got {self.learning_decay!r}")
-        if self.callback is not None and not callable(self.callback):
-            raise ValueError(f"callback must be callable or None; got {self.callback!r}")
+        """Validate the constructor parameters; return the covariance structure.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            (a ValueError and TypeError) For a value of the wrong type or out of range.
+        ValueError
+            For an unknown ``covariance_type``, ``init_params`` or ``device``.
+        """
+        self._validate_params()
+        _device.resolve_device(self.device)
         get_initializer(self.init_params)
         return get_covariance_model(self.covariance_type)
 

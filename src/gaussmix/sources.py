@@ -221,6 +221,7 @@ class NpyFileSource:
                     return _row_slices(np.load(path, mmap_mode="r"), sample_weight, rows_per_chunk)
                 shape, fortran_order, dtype = read_header(handle)
                 data_offset = handle.tell()
+                file_size = os.fstat(handle.fileno()).st_size
         except FileNotFoundError:
             raise ValueError(f"no such file: {os.fspath(path)!r}; pass a path to a .npy file") from None
         except ValueError as error:
@@ -232,6 +233,8 @@ class NpyFileSource:
             raise ValueError(f"{os.fspath(path)!r} holds an array of shape {shape}; expected a 2-D array (n_samples, n_features)")
         if dtype.hasobject or dtype.names is not None:
             raise ValueError(f"{os.fspath(path)!r} holds dtype {dtype}; expected a numeric 2-D array")
+        check_real_dtype(dtype, repr(os.fspath(path)))
+        _check_file_size(path, shape, dtype, data_offset, file_size)
         if fortran_order:
             return _row_slices(np.load(path, mmap_mode="r"), sample_weight, rows_per_chunk)
         _check_weight_length(sample_weight, int(shape[0]))
@@ -265,6 +268,34 @@ class NpyFileSource:
                 yield rows, weights
 
 
+def _check_file_size(path: Any, shape: tuple[int, ...], dtype: np.dtype, data_offset: int, file_size: int) -> None:
+    """Refuse a ``.npy`` file shorter than its header says (numpy's memory map would
+    fail later with "mmap length is greater than file size", naming no file)."""
+    needed = data_offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if file_size < needed:
+        raise ValueError(
+            f"{os.fspath(path)!r} is truncated: its header declares an array of shape {tuple(shape)} "
+            f"and dtype {dtype} ({needed} bytes with the header), but the file has {file_size} bytes; "
+            "copy or save it again"
+        )
+
+
+def check_real_dtype(dtype: Any, what: str) -> None:
+    """Refuse complex data, as the in-memory path does (converting would drop the imaginary part).
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+    what : str
+        The data, for the message (a file name, "chunk at row 0").
+    """
+    if np.dtype(dtype).kind == "c":
+        raise ValueError(
+            f"{what} holds complex numbers (dtype {np.dtype(dtype)}); gaussmix fits real data: "
+            "pass the real part, or the real and imaginary parts as separate features"
+        )
+
+
 def _check_weight_length(sample_weight: Optional[Any], n_samples: int) -> None:
     shape = getattr(sample_weight, "shape", None)
     if sample_weight is not None and (shape is None or tuple(shape) != (n_samples,)):
@@ -278,6 +309,7 @@ def _row_slices(X: Any, sample_weight: Optional[Any], rows_per_chunk: "RowsPerCh
     """A memmap, HDF5 or Zarr array in row slices, aligned to its storage chunks."""
     if len(getattr(X, "shape", ())) != 2:
         raise ValueError(f"expected a 2-D array (n_samples, n_features); got shape {getattr(X, 'shape', None)}")
+    check_real_dtype(X.dtype, "X")
     _check_weight_length(sample_weight, int(X.shape[0]))
     chunk_rows = _aligned_rows(rows_per_chunk(int(X.shape[1]), np.dtype(X.dtype)), getattr(X, "chunks", None))
     return ArraySource(X, sample_weight, chunk_rows)
@@ -357,7 +389,9 @@ class StreamSource:
         """The converted and checked chunks, ``origin`` not subtracted."""
         n_rows = 0
         for X, weights in self.inner.chunks():
-            X = np.asarray(X, dtype=self.dtype)
+            X = np.asarray(X)
+            check_real_dtype(X.dtype, f"the chunk at row {n_rows}")
+            X = X.astype(self.dtype, copy=False)
             if X.ndim != 2 or X.shape[1] != self.n_features:
                 raise ValueError(
                     f"chunk at row {n_rows} has shape {X.shape}; every chunk must have shape "

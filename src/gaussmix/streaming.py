@@ -132,6 +132,9 @@ class DataSummary:
         Weighted mean of the rows (merged with Chan's formula, no large sums).
     reservoir : Reservoir or None
         Sample for the initialiser, when one was asked for.
+    non_finite : NonFiniteEntries or None
+        The NaN and infinite entries found (None: none); a chunk holding any
+        adds nothing else to the summary, which :func:`summarise` then refuses.
     """
 
     n_rows: int
@@ -139,6 +142,7 @@ class DataSummary:
     total_weight: float
     mean: np.ndarray
     reservoir: Optional[Reservoir]
+    non_finite: Optional[checks.NonFiniteEntries] = None
 
     def merge(self, other: "DataSummary") -> "DataSummary":
         total = self.total_weight + other.total_weight
@@ -152,6 +156,7 @@ class DataSummary:
             total,
             self.mean + (other.mean - self.mean) * share,
             reservoir,
+            checks.merge_non_finite(self.non_finite, other.non_finite),
         )
 
     def initializer_sample(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -174,7 +179,10 @@ def summarise_chunk(
 
     ``seed`` None skips the reservoir (a start that needs no sample).
     """
-    checks.check_all_finite(X, "X", first_row)
+    non_finite = checks.NonFiniteEntries.of(X, first_row)
+    if non_finite is not None:
+        # Go on to the other chunks, so that the error names every bad row of the data.
+        return DataSummary(X.shape[0], 0, 0.0, np.zeros(X.shape[1]), None, non_finite)
     if weights is None:
         total, n_positive = float(X.shape[0]), X.shape[0]
         mean = X.mean(axis=0, dtype=np.float64) if X.shape[0] else np.zeros(X.shape[1])
@@ -188,9 +196,19 @@ def summarise_chunk(
 
 
 def summarise(source: Any, *, sample_rows: int = INIT_SAMPLE_ROWS, seed: Optional[int] = None) -> DataSummary:
-    """One validating pass over ``source``: counts, weighted mean and (with ``seed``) a sample."""
+    """One validating pass over ``source``: counts, weighted mean and (with ``seed``) a sample.
+
+    Raises
+    ------
+    ValueError
+        If rows hold NaN or infinite values: the message counts them over all
+        rows and names the first few, as for an in-memory array.
+    """
     function = functools.partial(summarise_chunk, sample_rows=sample_rows, seed=seed)
-    return reduce_chunks(source, function, DataSummary.merge)
+    summary = reduce_chunks(source, function, DataSummary.merge)
+    if summary.non_finite is not None:
+        raise summary.non_finite.error("X")
+    return summary
 
 
 def _nearest_centre_stats(
