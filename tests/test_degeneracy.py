@@ -111,3 +111,13 @@ def test_a_grid_of_only_degenerate_cells_chooses_loudly():
     with pytest.warns(DegenerateFitWarning, match="every successful fit of the selection grid is degenerate"):
         result = select(X, n_components=[3], covariance_types=["full"], init_params="k-means++", random_state=0)
     assert result.best_is_degenerate
+
+
+def test_a_loaded_model_is_judged_by_the_same_rule(tmp_path):
+    from gaussmix import load, save
+
+    X, means = _blobs_and_repeated_row()
+    model = _fit_quietly(X, n_components=3, covariance_type="VVE", means_init=means, random_state=0)
+    save(model, tmp_path / "model.gmm")
+    loaded = load(tmp_path / "model.gmm")
+    assert loaded.degenerate_components_.tolist() == model.degenerate_components_.tolist() == [False, False, True]

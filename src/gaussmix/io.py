@@ -40,6 +40,7 @@ import numpy as np
 from ._model_checks import ARRAY_NAMES, FLOAT_DTYPES, InvalidModel, check_fitted_arrays, expected_shapes
 from .backends import to_numpy
 from .covariance import available_covariance_types, get_covariance_model
+from .degeneracy import degenerate_components
 from .estimator import GaussianMixture
 
 FORMAT_NAME = "gaussmix-model"
@@ -171,6 +172,9 @@ def load(path: PathLike) -> GaussianMixture:
     model.n_features_in_ = metadata["n_features"]
     if metadata["feature_names"] is not None:
         model.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+    # Recomputed, not stored: a loaded model is judged by the same rule as a fitted one.
+    model.degenerate_components_ = degenerate_components(model._fitted_params(), float(model.reg_covar))
+    model.degenerate_ = bool(np.any(model.degenerate_components_))
     return model
 
 
