@@ -1,51 +1,135 @@
-"""Time ``gaussmix.select`` on Old Faithful: K = 1..9, all 14 structures, as ``make demo`` fits it.
+"""Model selection, gaussmix against R mclust side by side: K = 1..9 x the 14 structures.
 
-Each cell keeps the best of the hierarchical start and one k-means++ start
-(``n_init=1``, the demo's setting). Also times the hierarchical agglomeration
-itself: once per ``select`` call (the shared tree) against once per cell.
+For each data set, ``gaussmix.select(X)`` with its defaults and R's ``Mclust(X, G = 1:9)``
+with its defaults run in the same process tree, one after the other, each on one
+thread (BLAS, OpenMP and gaussmix's chunk threads held to one); then gaussmix again
+with ``n_jobs=-1``. Printed per data set: seconds of each, their ratio, both chosen
+models and BICs (mclust's sign: higher is better).
 
-Usage: ``python benchmarks/bench_select.py [--repeats 3]``
+Data: Old Faithful, iris (``../shared/data``), and four Gaussian clusters at
+N = 2,000 / 20,000 / 200,000 rows and D = 4 and 10. R comes from Debian
+(``apt-get install -y r-cran-mclust``); without ``Rscript`` gaussmix is timed alone.
+
+Usage: ``python benchmarks/bench_select.py [--sizes 2000,20000] [--dims 4,10] [--no-r]``
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-from importlib import resources
+import os
 
-import numpy as np
+# One thread each, set before NumPy loads its BLAS.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GAUSSMIX_NUM_THREADS"):
+    os.environ[_variable] = "1"
 
-from gaussmix import select
-from gaussmix.hierarchical import HierarchicalTree
-from gaussmix.selection import _check_covariance_types
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from gaussmix import select  # noqa: E402
+from gaussmix.selection import MCLUST_NAMES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1])
+data <- data[, sapply(data, is.numeric), drop = FALSE]
+seconds <- system.time(fit <- Mclust(data, G = 1:9, verbose = FALSE))[["elapsed"]]
+cat(seconds, fit$modelName, fit$G, fit$bic, "\n")
+"""
 
 
-def faithful() -> np.ndarray:
-    """Old Faithful as packaged with gaussmix: shape (272, 2)."""
-    with resources.as_file(resources.files("gaussmix.data") / "faithful.csv") as path:
-        return np.loadtxt(path, delimiter=",", skiprows=1)
+def read_numeric_csv(path: Path) -> np.ndarray:
+    """The numeric columns of a CSV file with a header, shape (n, D)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    numeric = [j for j, cell in enumerate(rows[1]) if _is_number(cell)]
+    return np.array([[float(row[j]) for j in numeric] for row in rows[1:]])
 
 
-def seconds(function, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return times
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def clusters(n_rows: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """Four Gaussian clusters of unequal size and shape, shape (n_rows, n_features)."""
+    rng = np.random.RandomState(seed)
+    sizes = rng.multinomial(n_rows, [0.4, 0.3, 0.2, 0.1])
+    parts = []
+    for k, size in enumerate(sizes):
+        centre = rng.normal(scale=4.0, size=n_features)
+        mixing = rng.normal(size=(n_features, n_features)) * (0.5 + 0.5 * k)
+        parts.append(centre + rng.normal(size=(size, n_features)) @ mixing.T / np.sqrt(n_features))
+    X = np.vstack(parts)
+    return X[rng.permutation(n_rows)]
+
+
+def time_gaussmix(X: np.ndarray, n_jobs) -> tuple[float, str, int, float]:
+    began = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select(X, random_state=0, n_jobs=n_jobs)
+    seconds = time.perf_counter() - began
+    best = result.best
+    return seconds, MCLUST_NAMES.get(best.covariance_type, best.covariance_type), best.n_components, -best.bic
+
+
+def time_mclust(path: Path, script: Path) -> tuple[float, str, int, float]:
+    environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    output = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True, check=True,
+                            env=environment).stdout.split()
+    return float(output[0]), output[1], int(output[2]), float(output[3])
+
+
+def data_sets(sizes: list[int], dims: list[int]):
+    yield "faithful", read_numeric_csv(SHARED / "faithful.csv")
+    yield "iris", read_numeric_csv(SHARED / "iris.csv")
+    for n in sizes:
+        for d in dims:
+            yield f"clusters N={n} D={d}", clusters(n, d)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="2000,20000,200000", help="synthetic row counts, comma-separated")
+    parser.add_argument("--dims", default="4,10", help="synthetic feature counts, comma-separated")
+    parser.add_argument("--no-r", action="store_true", help="time gaussmix alone")
     args = parser.parse_args()
-    X = faithful()
-    n_cells = 9 * len(_check_covariance_types("all"))
-    tree = seconds(lambda: HierarchicalTree(X, None, np.random.RandomState(0)), args.repeats)
-    grid = seconds(lambda: select(X, range(1, 10), "all", n_init=1, random_state=0), args.repeats)
-    print(f"Old Faithful {X.shape}, {n_cells} cells, best of {args.repeats}")
-    print(f"one hierarchical tree:          {min(tree):8.3f} s (x {n_cells} cells when built per cell: {min(tree) * n_cells:.2f} s)")
-    print(f"select(K=1..9, all, n_init=1):  {min(grid):8.3f} s  (all: {', '.join(f'{t:.2f}' for t in grid)})")
+    sizes = [int(v) for v in args.sizes.split(",") if v]
+    dims = [int(v) for v in args.dims.split(",") if v]
+    with_r = not args.no_r and shutil.which("Rscript") is not None
+    if not with_r:
+        print("Rscript not found (apt-get install -y r-cran-mclust): timing gaussmix alone")
+    header = (f"{'data':<24}{'mclust s':>10}{'gaussmix s':>12}{'ratio':>8}{'n_jobs=-1 s':>13}"
+              f"  {'mclust model':<18}{'gaussmix model':<18}")
+    print(header)
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "mclust.R"
+        script.write_text(R_SCRIPT)
+        for name, X in data_sets(sizes, dims):
+            path = Path(folder) / "data.csv"
+            np.savetxt(path, X, delimiter=",", header=",".join(f"x{j}" for j in range(X.shape[1])), comments="")
+            mclust = time_mclust(path, script) if with_r else None
+            ours = time_gaussmix(X, None)
+            parallel = time_gaussmix(X, -1)
+            ratio = f"{mclust[0] / ours[0]:8.2f}" if mclust else f"{'-':>8}"
+            mclust_text = f"{mclust[1]},{mclust[2]} {mclust[3]:.2f}" if mclust else "-"
+            print(f"{name:<24}{mclust[0] if mclust else float('nan'):>10.2f}{ours[0]:>12.2f}{ratio}"
+                  f"{parallel[0]:>13.2f}  {mclust_text:<18}{ours[1]},{ours[2]} {ours[3]:.2f}", flush=True)
+    print("ratio = mclust seconds / gaussmix seconds (above 1: gaussmix faster); BIC in mclust's sign")
 
 
 if __name__ == "__main__":
