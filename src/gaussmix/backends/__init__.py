@@ -26,7 +26,21 @@ _BACKENDS = {
 
 def get_namespace(*arrays: Any) -> Any:
     """The array-API namespace of ``arrays`` (numpy arrays give numpy's)."""
+    # NumPy arrays, the common case, skip array_namespace's inspection: the small
+    # M-steps of a selection grid ask for a namespace tens of times each.
+    if all(type(array) is _NDARRAY for array in arrays):
+        return _numpy_namespace()
     return array_api_compat.array_namespace(*arrays)
+
+
+_NDARRAY = __import__("numpy").ndarray
+
+
+@lru_cache(maxsize=None)
+def _numpy_namespace() -> ModuleType:
+    import numpy
+
+    return array_api_compat.array_namespace(numpy.empty(0))
 
 
 @lru_cache(maxsize=None)

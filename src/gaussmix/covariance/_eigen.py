@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
 from .full import _eye
@@ -138,7 +140,7 @@ def diagonal_objective(summaries: Any, scales: Any, counts: Any) -> float:
 
 
 def alternate_volume_and_shape(
-    summaries: Any, counts: Any, volumes: Any, control: InnerIteration, warm: bool
+    summaries: Any, counts: Any, volumes: Any, control: InnerIteration, warm: bool, compiled: bool = True
 ) -> tuple[Any, Any]:
     """Volumes ``lambda_k`` and one common shape ``A`` for ``Sigma_k = lambda_k A`` in a fixed frame.
 
@@ -156,6 +158,9 @@ def alternate_volume_and_shape(
     control : InnerIteration
     warm : bool
         Whether ``volumes`` come from the previous parameters.
+    compiled : bool, default=True
+        Let NumPy arrays take the compiled loop (:mod:`gaussmix.covariance._numba_mstep`)
+        where numba is installed.
 
     Returns
     -------
@@ -163,6 +168,13 @@ def alternate_volume_and_shape(
     shape : array of shape (D,)
     """
     xp = get_namespace(summaries)
+    compiled = _compiled_mstep() if compiled and _all_numpy(summaries, volumes) else None
+    if compiled is not None:
+        eps, tiny = np.finfo(summaries.dtype).eps, np.finfo(summaries.dtype).tiny
+        return compiled.volume_and_shape_loop(
+            summaries, counts.astype(summaries.dtype, copy=False), volumes.astype(summaries.dtype, copy=False),
+            control.limit(warm), max(control.tol, 100 * float(eps)), summaries.dtype.type(tiny),
+        )
     n_features = summaries.shape[1]
     value = None
     for _ in range(control.limit(warm)):
@@ -226,6 +238,7 @@ def fit_common_orientation(
     scales_in_frame: Callable[[Any], Any],
     control: InnerIteration,
     warm: bool,
+    compiled_mode: Optional[int] = None,
 ) -> tuple[Any, Any]:
     """Common orientation and per-component scales for EVE and VVE.
 
@@ -234,12 +247,24 @@ def fit_common_orientation(
     of the orientation given the scales, from ``orientation`` (the previous
     parameters' for a warm start). ``f`` never increases.
 
+    ``compiled_mode`` (:mod:`gaussmix.covariance._numba_mstep`'s
+    ``EQUAL_VOLUME`` or ``VARIABLE_VOLUME``, the rule ``scales_in_frame``
+    follows) lets NumPy arrays take the compiled loop where numba is installed.
+
     Returns
     -------
     orientation : array of shape (D, D)
     scales : array of shape (K, D)
     """
     shifted, spreads = shifted_scatter(scatter)
+    compiled = _compiled_mstep() if compiled_mode is not None and _all_numpy(scatter, orientation) else None
+    if compiled is not None:
+        eps, tiny = np.finfo(scatter.dtype).eps, np.finfo(scatter.dtype).tiny
+        tolerance = max(control.tol, 100 * float(eps))
+        return compiled.common_orientation_loop(
+            scatter, shifted, spreads, counts.astype(scatter.dtype, copy=False), orientation, compiled_mode,
+            control.limit(warm), tolerance, scatter.dtype.type(tiny),
+        )
     summaries = rotated_diagonals(scatter, orientation)
     scales = scales_in_frame(summaries)
     value = diagonal_objective(summaries, scales, counts)
@@ -254,6 +279,21 @@ def fit_common_orientation(
         if converged:
             break
     return orientation, scales
+
+
+def _all_numpy(*arrays: Any) -> bool:
+    return all(type(array) is np.ndarray for array in arrays)
+
+
+def _compiled_mstep() -> Optional[Any]:
+    """:mod:`gaussmix.covariance._numba_mstep` where numba is installed and not turned off."""
+    from ._numpy_kernels import _compiled_kernels
+
+    if _compiled_kernels() is None:
+        return None
+    from . import _numba_mstep
+
+    return _numba_mstep
 
 
 def shared_orientation(covariances: Any) -> Any:

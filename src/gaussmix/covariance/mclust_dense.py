@@ -79,6 +79,9 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
 class _CommonOrientation(_IterativeDense):
     """EVE and VVE: one orientation ``D`` shared by all components, found by MM."""
 
+    #: the compiled loop's rule for the scales (see _numba_mstep)
+    _compiled_mode: int
+
     def _scales_in_frame(self, summaries: Any, counts: Any) -> Any:
         """``lambda_k A_k`` (K, D) minimising ``f`` given ``diag(D^T W_k D)`` (K, D)."""
         raise NotImplementedError
@@ -93,7 +96,7 @@ class _CommonOrientation(_IterativeDense):
             orientation = shared_orientation(scatter / counts[:, None, None])
         orientation, scales = fit_common_orientation(
             scatter, counts, orientation, lambda summaries: self._scales_in_frame(summaries, counts), self.control,
-            previous is not None,
+            previous is not None, compiled_mode=self._compiled_mode,
         )
         return rotate_back(orientation, scales)
 
@@ -102,6 +105,7 @@ class ShapeOrientationCovariance(_CommonOrientation):
     """EVE: ``Sigma_k = lambda D A_k D^T``, equal volume and orientation, shapes vary."""
 
     name = "EVE"
+    _compiled_mode = 0  # _numba_mstep.EQUAL_VOLUME
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return 1 + n_components * (n_features - 1) + _n_rotation(n_features)
@@ -116,6 +120,7 @@ class CommonOrientationCovariance(_CommonOrientation):
     """VVE: ``Sigma_k = lambda_k D A_k D^T``, equal orientation, volumes and shapes vary."""
 
     name = "VVE"
+    _compiled_mode = 1  # _numba_mstep.VARIABLE_VOLUME
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features + _n_rotation(n_features)
