@@ -14,6 +14,7 @@ a stray far-away mean does not spoil the other components' digits.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Optional
@@ -327,7 +328,13 @@ def _compiled_kernels() -> Optional[Any]:
 
     Imported on first use only, so that ``import gaussmix`` does not load numba.
     """
-    if os.environ.get(NUMBA_VARIABLE, "1") == "0":
+    return _compiled_kernels_when(os.environ.get(NUMBA_VARIABLE, "1") != "0")
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_kernels_when(enabled: bool) -> Optional[Any]:
+    # Cached: every E- and M-step asks, and an import statement costs more than a small step.
+    if not enabled:
         return None
     from . import _numba_kernels
 
