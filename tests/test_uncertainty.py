@@ -243,3 +243,44 @@ def test_unfitted_model_says_so():
         with pytest.raises(NotFittedError):
             getattr(GaussianMixture(2), method)(argument)
 
+
+# ------------------------------------------------------------------ command line
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_predict_uncertainty_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from gaussmix.cli import cli
+    from gaussmix.io import save
+
+    X = _data("faithful")
+    model = _mclust_model("faithful")
+    model.feature_names_in_ = np.array(["eruptions", "waiting"], dtype=object)
+    model.converged_, model.n_iter_, model.lower_bound_ = True, 1, 0.0
+    model.lower_bounds_, model.lower_bounds_per_init_ = [0.0], [[0.0]]
+    model.degenerate_components_, model.degenerate_ = np.zeros(3, dtype=bool), False
+    path = tmp_path / "faithful.gmm"
+    save(model, path)
+    data = DATA["faithful"]
+    expected = _column(_rows("faithful_uncertainty.csv"), "uncertainty")
+    runner = CliRunner()
+
+    result = runner.invoke(cli, ["predict", str(path), str(data), "--uncertainty"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "label,uncertainty"
+    table = np.array([line.split(",") for line in lines[1:]], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], model.predict(X))
+    np.testing.assert_allclose(table[:, 1], expected, rtol=1e-9, atol=1e-12)  # printed with 10 digits
+
+    result = runner.invoke(cli, ["predict", str(path), str(data), "--proba", "--uncertainty"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "p0,p1,p2,uncertainty"
+
+    result = runner.invoke(cli, ["predict", str(path), str(data), "--uncertainty", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    np.testing.assert_allclose(payload["uncertainty"], expected, rtol=0, atol=1e-12)
+    assert payload["labels"] == model.predict(X).tolist()
+
+    plain = runner.invoke(cli, ["predict", str(path), str(data)])
+    assert plain.stdout.splitlines()[0] == "label"  # unchanged without the option
