@@ -423,18 +423,21 @@ def _echo_failures(result: SelectionResult, quiet: bool) -> None:
 @click.argument("model_path", metavar="MODEL")
 @click.argument("data")
 @click.option("--proba", is_flag=True, help="Write responsibilities p(component | row) instead of labels.")
+@click.option("--uncertainty", is_flag=True,
+              help="Add a column 1 - max responsibility per row (mclust's uncertainty; 0 = certain).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write here (.csv, .tsv, .npy) instead of stdout.")
 @columns_option
 @drop_missing_option
 @json_option
 @quiet_option
-def predict(model_path, data, proba, out, columns, drop_missing, as_json, quiet):
+def predict(model_path, data, proba, uncertainty, out, columns, drop_missing, as_json, quiet):
     """Hard labels (most probable component) or responsibilities of each row.
 
     \b
     Examples:
         gaussmix predict model.gmm new.csv > labels.csv
         gaussmix predict model.gmm new.csv --proba --out resp.csv
+        gaussmix predict model.gmm new.csv --uncertainty   # label,uncertainty
     """
     check_output_path(out, "--out")
     model = load(model_path)
@@ -445,11 +448,17 @@ def predict(model_path, data, proba, out, columns, drop_missing, as_json, quiet)
     else:
         values = _quietly(model.predict, table.values)[:, None]
         header = ["label"]
+    row_uncertainty = _quietly(model.uncertainty, table.values) if uncertainty else None
     if as_json:
         key = "responsibilities" if proba else "labels"
-        _emit_json({key: values.tolist() if proba else values[:, 0].tolist(),
-                    "rows": table.row_numbers.tolist()})
+        payload = {key: values.tolist() if proba else values[:, 0].tolist()}
+        if uncertainty:
+            payload["uncertainty"] = row_uncertainty.tolist()
+        _emit_json({**payload, "rows": table.row_numbers.tolist()})
         return
+    if uncertainty:  # labels become floats here; written as %g they still read 0, 1, ...
+        values = np.column_stack([values, row_uncertainty])
+        header = [*header, "uncertainty"]
     if table.n_dropped:  # keep the output aligned with the input's rows
         values = np.column_stack([table.row_numbers, values])
         header = ["row", *header]
