@@ -121,3 +121,23 @@ def test_a_loaded_model_is_judged_by_the_same_rule(tmp_path):
     save(model, tmp_path / "model.gmm")
     loaded = load(tmp_path / "model.gmm")
     assert loaded.degenerate_components_.tolist() == model.degenerate_components_.tolist() == [False, False, True]
+
+
+def test_command_line_marks_degenerate_cells_and_allow_degenerate_lets_them_win(tmp_path):
+    click_testing = pytest.importorskip("click.testing")
+    import json
+
+    from gaussmix.cli import cli
+
+    X, _ = _blobs_and_repeated_row()
+    path = tmp_path / "data.csv"
+    np.savetxt(path, X, delimiter=",", header="a,b,c", comments="")
+    runner = click_testing.CliRunner()
+    arguments = ["fit", str(path), "-k", "2,3", "-c", "spherical", "--init", "k-means++"]
+    text = runner.invoke(cli, arguments)
+    assert text.exit_code == 0, text.output
+    assert "!" in text.stdout and "degenerate" in text.stdout and "chosen: K=2" in text.stdout
+    chosen = [json.loads(runner.invoke(cli, arguments + extra + ["--json"]).stdout)["selection"]["best"]
+              for extra in ([], ["--allow-degenerate"])]
+    assert (chosen[0]["n_components"], chosen[0]["degenerate"]) == (2, False)
+    assert (chosen[1]["n_components"], chosen[1]["degenerate"]) == (3, True)
