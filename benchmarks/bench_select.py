@@ -22,7 +22,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
     os.environ[_variable] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -33,7 +32,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gaussmix import select  # noqa: E402
-from gaussmix.selection import MCLUST_NAMES  # noqa: E402
+
+MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -49,19 +49,9 @@ cat(seconds, fit$modelName, fit$G, fit$bic, "\n")
 
 
 def read_numeric_csv(path: Path) -> np.ndarray:
-    """The numeric columns of a CSV file with a header, shape (n, D)."""
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    numeric = [j for j, cell in enumerate(rows[1]) if _is_number(cell)]
-    return np.array([[float(row[j]) for j in numeric] for row in rows[1:]])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """The numeric columns of a CSV file with a header, shape (n, D) (text columns read as NaN)."""
+    values = np.genfromtxt(path, delimiter=",", skip_header=1)
+    return values[:, ~np.isnan(values).all(axis=0)]
 
 
 def clusters(n_rows: int, n_features: int, seed: int = 0) -> np.ndarray:

@@ -42,6 +42,7 @@ from .backends import to_numpy
 from .covariance import available_covariance_types, get_covariance_model
 from .degeneracy import degenerate_components
 from .estimator import GaussianMixture
+from .sources import read_npy_header
 
 FORMAT_NAME = "gaussmix-model"
 SCHEMA_VERSION = 1
@@ -454,14 +455,10 @@ def _read_array(archive: zipfile.ZipFile, entries: dict, metadata: dict, name: s
 def _npy_header(stream: IO[bytes], name: str) -> tuple[tuple, np.dtype, int]:
     """``(shape, dtype, header length)`` of the .npy data at the start of ``stream``."""
     try:
-        version = np.lib.format.read_magic(stream)
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }.get(version)
-        if read_header is None:
-            raise ValueError(f"unsupported .npy format version {version}")
-        shape, _, dtype = read_header(stream)
+        header = read_npy_header(stream)
+        if header is None:
+            raise ValueError("unsupported .npy format version")
+        shape, _, dtype = header
     except ValueError as error:
         raise InvalidModel(f"array {name!r} cannot be read ({error})") from None
     header_bytes = stream.tell()

@@ -98,6 +98,20 @@ def auto_source_rows(n_samples: int, n_components: int, n_features: int, itemsiz
     return max(MIN_CHUNK_ROWS, balanced_rows(n_samples, large, n_workers))
 
 
+def read_npy_header(stream: Any) -> Optional[tuple[tuple, bool, np.dtype]]:
+    """``(shape, fortran_order, dtype)`` of the .npy header at the start of ``stream``.
+
+    None for a format version NumPy's header readers do not cover (3.0: the
+    caller loads such a file whole); ValueError for data that is not .npy.
+    """
+    version = np.lib.format.read_magic(stream)
+    read_header = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }.get(version)
+    return None if read_header is None else read_header(stream)
+
+
 def _shifted_chunks(chunks: Iterator[tuple[Any, Optional[Any]]], origin: Optional[Any]) -> Iterator[tuple[Any, Optional[Any]]]:
     """``(X - origin, weights)`` for each chunk (copies), or the chunks as they are without ``origin``."""
     for rows, weights in chunks:
@@ -212,14 +226,10 @@ class NpyFileSource:
         """Read the header of ``path``; Fortran-ordered files fall back to one whole-file map."""
         try:
             with open(path, "rb") as handle:
-                version = np.lib.format.read_magic(handle)
-                read_header = {
-                    (1, 0): np.lib.format.read_array_header_1_0,
-                    (2, 0): np.lib.format.read_array_header_2_0,
-                }.get(version)
-                if read_header is None:
+                header = read_npy_header(handle)
+                if header is None:
                     return _row_slices(np.load(path, mmap_mode="r"), sample_weight, rows_per_chunk)
-                shape, fortran_order, dtype = read_header(handle)
+                shape, fortran_order, dtype = header
                 data_offset = handle.tell()
                 file_size = os.fstat(handle.fileno()).st_size
         except FileNotFoundError:
