@@ -113,7 +113,7 @@ def check_all_finite(X: Any, name: str = "X", first_row: int = 0) -> None:
         raise entries.error(name)
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Optional[Any]:
+def check_sample_weight(sample_weight: Any, n_samples: int, like: Any, *, unit_mean: bool = False) -> Optional[Any]:
     """Validate frequency weights: shape (n,), finite, non-negative, not all zero.
 
     Parameters
@@ -122,6 +122,14 @@ def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Option
     n_samples : int
     like : array
         The validated rows: the weights are returned in its namespace, device and dtype.
+    unit_mean : bool, default=False
+        Return the weights scaled to mean one (see :func:`unit_mean_weights`),
+        scaled before they take ``like``'s dtype, so that float32 neither
+        underflows nor overflows them.
+
+    Returns
+    -------
+    weights : array of shape (n_samples,) or None
     """
     if sample_weight is None:
         return None
@@ -137,11 +145,49 @@ def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Option
         )
     if not get_namespace(sample_weight).isdtype(sample_weight.dtype, ("real floating", "integral")):
         raise ValueError(f"sample_weight must be real numbers; got dtype {sample_weight.dtype}")
+    if unit_mean:
+        sample_weight = _checked_unit_mean(sample_weight)
     weights = asarray_like(sample_weight, like)
     check_chunk_weights(weights, first_row=0)
     if not bool(get_namespace(weights).sum(weights) > 0):
         raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
     return weights
+
+
+def _checked_unit_mean(sample_weight: Any) -> Any:
+    """Checked weights of shape (n,) scaled to mean one, in their own floating precision."""
+    xp = get_namespace(sample_weight)
+    if array_api_compat.is_numpy_array(sample_weight) or not xp.isdtype(sample_weight.dtype, "real floating"):
+        sample_weight = xp.astype(sample_weight, xp.float64)
+    check_chunk_weights(sample_weight, first_row=0)
+    if not bool(xp.max(sample_weight) > 0):
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+    return unit_mean_weights(sample_weight)
+
+
+def unit_mean_weights(weights: Any) -> Any:
+    """Frequency weights of shape (n,) scaled to mean one.
+
+    Only the weights' ratios say anything (multiplying all of them by a
+    constant must change no fit), but the M-step's floor
+    (:data:`~gaussmix.stats.WEIGHT_FLOOR`, 10 eps of a row) and the initialisers
+    see absolute weights: scaled to mean one, the floor is relative to the
+    total weight, and unit weights are returned unchanged to the bit.
+
+    Parameters
+    ----------
+    weights : array of shape (n,)
+        Finite, non-negative, with a positive maximum.
+
+    Returns
+    -------
+    array of shape (n,)
+    """
+    xp = get_namespace(weights)
+    # Dividing by the largest first keeps the sum at least one and at most n,
+    # so neither 1e-300 nor 1e300 weights overflow or underflow it.
+    relative = weights / xp.max(weights)
+    return relative * (weights.shape[0] / xp.sum(relative))
 
 
 def check_chunk_weights(weights: Any, first_row: int) -> None:
