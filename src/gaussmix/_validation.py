@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence
 
 import array_api_compat
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 from .backends import asarray_like, get_namespace, to_numpy
 from .exceptions import RepeatedRowsWarning
@@ -159,6 +160,8 @@ def _checked_unit_mean(sample_weight: Any) -> Any:
     xp = get_namespace(sample_weight)
     if array_api_compat.is_numpy_array(sample_weight) or not xp.isdtype(sample_weight.dtype, "real floating"):
         sample_weight = xp.astype(sample_weight, xp.float64)
+    elif _is_half(xp, sample_weight.dtype):
+        sample_weight = xp.astype(sample_weight, xp.float32)
     check_chunk_weights(sample_weight, first_row=0)
     if not bool(xp.max(sample_weight) > 0):
         raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
@@ -202,6 +205,27 @@ def check_chunk_weights(weights: Any, first_row: int) -> None:
         )
 
 
+def _is_half(xp: Any, dtype: Any) -> bool:
+    """Whether ``dtype`` is a floating type of fewer than 32 bits (float16, bfloat16)."""
+    return int(xp.finfo(dtype).bits) < 32
+
+
+def _half_as_float32(xp: Any, X: Any, estimator: str) -> Any:
+    """``X`` (n, D) of a half type as float32, with a warning saying so.
+
+    EM's sums and Cholesky factors need more than half precision's 3 digits
+    (the libraries' linear algebra has no half kernels at all): fit, predict
+    and score alike compute in float32.
+    """
+    warnings.warn(
+        f"{estimator} got {X.dtype} data and computes in float32: half-precision types "
+        "have too few digits for EM. Pass float32 data to avoid the copy.",
+        DataConversionWarning,
+        stacklevel=4,
+    )
+    return xp.astype(X, xp.float32)
+
+
 def check_array_api_rows(X: Any, *, expected_features: Optional[int], ensure_min_samples: int, estimator: str) -> Any:
     """Validate a 2-D array of another library (a torch tensor) where it lives.
 
@@ -233,6 +257,8 @@ def check_array_api_rows(X: Any, *, expected_features: Optional[int], ensure_min
         raise ValueError(f"Complex data not supported; got dtype {X.dtype}")
     if not xp.isdtype(X.dtype, "real floating"):
         X = xp.astype(X, xp.float64)
+    elif _is_half(xp, X.dtype):
+        X = _half_as_float32(xp, X, estimator)
     n_samples, n_features = (int(n) for n in X.shape)
     if n_samples < ensure_min_samples:
         raise ValueError(
