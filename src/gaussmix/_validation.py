@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence
 
 import array_api_compat
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 from .backends import asarray_like, get_namespace, to_numpy
 from .exceptions import RepeatedRowsWarning
@@ -113,7 +114,7 @@ def check_all_finite(X: Any, name: str = "X", first_row: int = 0) -> None:
         raise entries.error(name)
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Optional[Any]:
+def check_sample_weight(sample_weight: Any, n_samples: int, like: Any, *, unit_mean: bool = False) -> Optional[Any]:
     """Validate frequency weights: shape (n,), finite, non-negative, not all zero.
 
     Parameters
@@ -122,6 +123,14 @@ def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Option
     n_samples : int
     like : array
         The validated rows: the weights are returned in its namespace, device and dtype.
+    unit_mean : bool, default=False
+        Return the weights scaled to mean one (see :func:`unit_mean_weights`),
+        scaled before they take ``like``'s dtype, so that float32 neither
+        underflows nor overflows them.
+
+    Returns
+    -------
+    weights : array of shape (n_samples,) or None
     """
     if sample_weight is None:
         return None
@@ -137,11 +146,51 @@ def check_sample_weight(sample_weight: Any, n_samples: int, like: Any) -> Option
         )
     if not get_namespace(sample_weight).isdtype(sample_weight.dtype, ("real floating", "integral")):
         raise ValueError(f"sample_weight must be real numbers; got dtype {sample_weight.dtype}")
+    if unit_mean:
+        sample_weight = _checked_unit_mean(sample_weight)
     weights = asarray_like(sample_weight, like)
     check_chunk_weights(weights, first_row=0)
     if not bool(get_namespace(weights).sum(weights) > 0):
         raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
     return weights
+
+
+def _checked_unit_mean(sample_weight: Any) -> Any:
+    """Checked weights of shape (n,) scaled to mean one, in their own floating precision."""
+    xp = get_namespace(sample_weight)
+    if array_api_compat.is_numpy_array(sample_weight) or not xp.isdtype(sample_weight.dtype, "real floating"):
+        sample_weight = xp.astype(sample_weight, xp.float64)
+    elif _is_half(xp, sample_weight.dtype):
+        sample_weight = xp.astype(sample_weight, xp.float32)
+    check_chunk_weights(sample_weight, first_row=0)
+    if not bool(xp.max(sample_weight) > 0):
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+    return unit_mean_weights(sample_weight)
+
+
+def unit_mean_weights(weights: Any) -> Any:
+    """Frequency weights of shape (n,) scaled to mean one.
+
+    Only the weights' ratios say anything (multiplying all of them by a
+    constant must change no fit), but the M-step's floor
+    (:data:`~gaussmix.stats.WEIGHT_FLOOR`, 10 eps of a row) and the initialisers
+    see absolute weights: scaled to mean one, the floor is relative to the
+    total weight, and unit weights are returned unchanged to the bit.
+
+    Parameters
+    ----------
+    weights : array of shape (n,)
+        Finite, non-negative, with a positive maximum.
+
+    Returns
+    -------
+    array of shape (n,)
+    """
+    xp = get_namespace(weights)
+    # Dividing by the largest first keeps the sum at least one and at most n,
+    # so neither 1e-300 nor 1e300 weights overflow or underflow it.
+    relative = weights / xp.max(weights)
+    return relative * (weights.shape[0] / xp.sum(relative))
 
 
 def check_chunk_weights(weights: Any, first_row: int) -> None:
@@ -154,6 +203,27 @@ def check_chunk_weights(weights: Any, first_row: int) -> None:
             f"sample_weight must be non-negative; {negative.size} negative value(s) at "
             f"row(s) {_row_list(negative, first_row=first_row)}"
         )
+
+
+def _is_half(xp: Any, dtype: Any) -> bool:
+    """Whether ``dtype`` is a floating type of fewer than 32 bits (float16, bfloat16)."""
+    return int(xp.finfo(dtype).bits) < 32
+
+
+def _half_as_float32(xp: Any, X: Any, estimator: str) -> Any:
+    """``X`` (n, D) of a half type as float32, with a warning saying so.
+
+    EM's sums and Cholesky factors need more than half precision's 3 digits
+    (the libraries' linear algebra has no half kernels at all): fit, predict
+    and score alike compute in float32.
+    """
+    warnings.warn(
+        f"{estimator} got {X.dtype} data and computes in float32: half-precision types "
+        "have too few digits for EM. Pass float32 data to avoid the copy.",
+        DataConversionWarning,
+        stacklevel=4,
+    )
+    return xp.astype(X, xp.float32)
 
 
 def check_array_api_rows(X: Any, *, expected_features: Optional[int], ensure_min_samples: int, estimator: str) -> Any:
@@ -187,6 +257,8 @@ def check_array_api_rows(X: Any, *, expected_features: Optional[int], ensure_min
         raise ValueError(f"Complex data not supported; got dtype {X.dtype}")
     if not xp.isdtype(X.dtype, "real floating"):
         X = xp.astype(X, xp.float64)
+    elif _is_half(xp, X.dtype):
+        X = _half_as_float32(xp, X, estimator)
     n_samples, n_features = (int(n) for n in X.shape)
     if n_samples < ensure_min_samples:
         raise ValueError(

@@ -69,8 +69,13 @@ class DaskBlocks:
     def n_samples(self) -> int:
         return int(self.X.shape[0])
 
-    def centred(self, origin: np.ndarray, n_rows: int) -> "DaskBlocks":
-        return replace(self, origin=origin)
+    def centred(self, origin: np.ndarray, n_rows: int, weight_scale: float = 1.0) -> "DaskBlocks":
+        """The blocks in the frame centred on ``origin``, every weight multiplied by ``weight_scale``."""
+        if self.sample_weight is None or weight_scale == 1.0:
+            return replace(self, origin=origin)
+        dtype = self.sample_weight.dtype
+        scaled = (self.sample_weight.astype(np.float64) * weight_scale).astype(dtype)
+        return replace(self, origin=origin, sample_weight=scaled)
 
     def map_reduce(self, function: Callable[..., Any], merge: Callable[[Any, Any], Any]) -> Any:
         """``function(X_block, w_block, first_row)`` on every block, merged along a fixed tree."""

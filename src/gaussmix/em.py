@@ -8,6 +8,7 @@ differ only in how the per-chunk statistics are summed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -15,10 +16,13 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
+import numpy as np
+
 from ._math import logsumexp_rows
 from ._threads import map_chunks, one_blas_thread_for_matrices
 from .backends import get_namespace
 from .covariance import CovarianceModel
+from .exceptions import CollapsedComponentError
 from .params import MixtureParams
 from .stats import WEIGHT_FLOOR, SuffStats
 
@@ -205,6 +209,7 @@ def m_step(
         If a component's covariance is not positive definite.
     """
     xp = get_namespace(stats.means)
+    _check_reg_covar_fits(reg_covar, stats)
     # The floor keeps an emptied component's weight positive (as scikit-learn). Such a
     # component's covariance is reg_covar alone, which the collapse check accepts.
     empty = stats.resp_weight < WEIGHT_FLOOR
@@ -219,9 +224,50 @@ def m_step(
     same_model = previous is not None and previous.covariance is covariance
     previous_covariances = previous.covariances if same_model else None
     # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
-    with one_blas_thread_for_matrices(stats.means):
+    with one_blas_thread_for_matrices(stats.means), _numerical_failure_as_collapse(covariance, stats.n_components):
         covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
         return MixtureParams.from_covariances(weights, means, covariances, covariance, reg_covar=reg_covar)
+
+
+def _check_reg_covar_fits(reg_covar: float, stats: SuffStats) -> None:
+    """Refuse a ``reg_covar`` whose regularised scatters overflow the statistics' dtype.
+
+    The M-step adds ``reg_covar N_k`` to scatters of total weight ``N`` and
+    sums them; past the dtype's largest number every structure's linear algebra fails.
+
+    Raises
+    ------
+    ValueError
+        If ``reg_covar * N`` comes within a factor 16 of the dtype's largest number.
+    """
+    xp = get_namespace(stats.means)
+    largest = float(xp.finfo(stats.means.dtype).max)
+    total = max(float(stats.total_weight), 1.0)
+    if reg_covar * total >= largest / 16:
+        raise ValueError(
+            f"reg_covar={reg_covar:g} is too large for {stats.means.dtype} data: the regularised "
+            f"scatters (reg_covar times the total weight, {total:g}) overflow. "
+            "Use a smaller reg_covar, or pass float64 data."
+        )
+
+
+@contextlib.contextmanager
+def _numerical_failure_as_collapse(covariance: CovarianceModel, n_components: int) -> Iterator[None]:
+    """Turn a failed factorisation inside an M-step into a :class:`CollapsedComponentError`.
+
+    The iterative structures (VEE, EVE, VVE, VEV, ...) invert, decompose and
+    rotate scatters that are singular when a component lies in a lower-
+    dimensional set or the columns' scales differ by many orders; LAPACK then
+    fails on matrices it cannot say which component made, so all are named.
+    """
+    try:
+        yield
+    except (np.linalg.LinAlgError, ArithmeticError) as error:
+        raise CollapsedComponentError(
+            list(range(n_components)),
+            f"(The {covariance.name} M-step failed: {error}. A component's scatter is singular "
+            "or the columns' scales differ by many orders of magnitude: standardise the columns.)",
+        ) from error
 
 
 def run_em(

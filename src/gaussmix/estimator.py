@@ -286,7 +286,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative frequency weights: a row of weight 2 counts as two rows.
-            A chunk source yields its weights with its chunks instead.
+            Only their ratios matter: multiplying every weight by a constant
+            changes nothing. A chunk source yields its weights with its chunks instead.
 
         Returns
         -------
@@ -346,7 +347,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             state = self._start_online(X, sample_weight, covariance)
         else:
             X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
-            weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
+            weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
             with one_thread_for_small_fit(X, self.n_components):
                 state = self._online_step(state, X, weights, covariance)
         self._online = state
@@ -369,7 +370,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return self._start_online_from(X, sample_weight, covariance, fitted)
 
     def _start_online_from(self, X: Any, sample_weight: Any, covariance: CovarianceModel, fitted: bool) -> OnlineState:
-        weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
         origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
         source = ArraySource(X, weights, self._chunk_rows(X), origin)
         if fitted:
@@ -395,7 +396,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """EM on validated rows, in their namespace and on their device."""
         xp = get_namespace(X)
         n_samples, n_features = X.shape
-        weights = checks.check_sample_weight(sample_weight, n_samples, X)
+        # Scaled to mean one: a constant factor on every weight changes nothing.
+        weights = checks.check_sample_weight(sample_weight, n_samples, X, unit_mean=True)
         self._check_row_counts(n_samples, None if weights is None else int(xp.count_nonzero(weights)))
         user_init = self._check_init_arrays(covariance, n_features, to_numpy(X[:0]).dtype)
         # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
@@ -440,7 +442,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         origin = summary.mean.astype(dtype)
-        centred = stream.centred(origin, summary.n_rows)
+        # Weights of mean one, as in memory: a constant factor on every weight changes nothing.
+        centred = stream.centred(origin, summary.n_rows, summary.n_rows / summary.total_weight)
         K, full_scatter = self.n_components, covariance.full_scatter
 
         def start(random_state: np.random.RandomState) -> MixtureParams:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._math import log_weights
 from .backends import asarray_like, backend_for, get_namespace
 from .covariance import CovarianceModel
 
@@ -62,10 +63,7 @@ class MixtureParams:
 
     def log_weighted_prob(self, X: Any) -> Any:
         """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
-        xp = get_namespace(X)
-        return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + xp.log(
-            self.weights
-        )[None, :]
+        return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + log_weights(self.weights)[None, :]
 
     def n_parameters(self) -> int:
         """Number of free parameters of the mixture."""

@@ -374,6 +374,9 @@ class StreamSource:
     expected_rows : int or None
         Rows every pass must yield; a source whose ``chunks()`` is not
         re-iterable is caught here instead of fitting on nothing.
+    weight_scale : float
+        Every chunk's weights are multiplied by it (in float64, before they
+        take ``dtype``): see :meth:`centred`.
     """
 
     inner: Any
@@ -381,6 +384,7 @@ class StreamSource:
     n_features: int
     origin: Optional[Any] = None
     expected_rows: Optional[int] = None
+    weight_scale: float = 1.0
 
     @property
     def n_samples(self) -> Optional[int]:
@@ -388,9 +392,14 @@ class StreamSource:
         declared = getattr(self.inner, "n_samples", None)
         return None if declared is None else int(declared)
 
-    def centred(self, origin: np.ndarray, n_rows: int) -> "StreamSource":
-        """The same stream in the frame centred on ``origin``, checked to yield ``n_rows`` rows per pass."""
-        return replace(self, origin=origin, expected_rows=n_rows)
+    def centred(self, origin: np.ndarray, n_rows: int, weight_scale: float = 1.0) -> "StreamSource":
+        """The same stream in the frame centred on ``origin``, checked to yield ``n_rows`` rows per pass.
+
+        ``weight_scale`` multiplies every weight (``n_rows / total weight``
+        makes them mean one, as the in-memory fit's; see
+        :func:`gaussmix._validation.unit_mean_weights`).
+        """
+        return replace(self, origin=origin, expected_rows=n_rows, weight_scale=weight_scale)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
         return _shifted_chunks(self.unshifted_chunks(), self.origin)
@@ -408,7 +417,8 @@ class StreamSource:
                     f"(n_rows, {self.n_features})"
                 )
             if weights is not None:
-                weights = np.asarray(weights, dtype=self.dtype)
+                weights = np.asarray(weights, dtype=np.float64) * self.weight_scale
+                weights = weights.astype(self.dtype, copy=False)
                 if weights.shape != (X.shape[0],):
                     raise ValueError(
                         f"weights of the chunk at row {n_rows} have shape {weights.shape}; "

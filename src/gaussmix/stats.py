@@ -21,7 +21,10 @@ from .backends import get_namespace
 #: below which a component counts as emptied. float64's 10 eps whatever the dtype:
 #: float32's (1.2e-6) made a component of 1e-12 rows' weight, which float64 carries
 #: on and may revive, one of reg_covar alone at weight ~4e-10, and the float32 fit
-#: went elsewhere (6 % lower log-likelihood) or stopped on a collapsed component
+#: went elsewhere (6 % lower log-likelihood) or stopped on a collapsed component.
+#: It is relative to the total weight: the estimator scales frequency weights to
+#: mean one per row (see gaussmix._validation.unit_mean_weights), and partial_fit's
+#: running statistics have total weight one
 WEIGHT_FLOOR = 10 * 2.0**-52
 
 

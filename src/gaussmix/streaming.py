@@ -163,13 +163,14 @@ class DataSummary:
         """Rows (and weights) the initialiser runs on.
 
         When every positive-weight row fits in the reservoir, the sample is the
-        data and keeps its weights; otherwise rows were drawn with probability
+        data and keeps its weights, scaled to mean one over all rows (only
+        their ratios matter); otherwise rows were drawn with probability
         proportional to their weights and count once each.
         """
         assert self.reservoir is not None
         sample = self.reservoir.in_row_order()
         complete = self.n_positive <= sample.capacity
-        return sample.rows, (sample.weights if complete else None)
+        return sample.rows, (sample.weights * (self.n_rows / self.total_weight) if complete else None)
 
 
 def summarise_chunk(

@@ -178,7 +178,8 @@ def alternate_volume_and_shape(
     n_features = summaries.shape[1]
     value = None
     for _ in range(control.limit(warm)):
-        _, shape = split_volume(xp.sum(summaries / volumes[:, None], axis=0))
+        # The shape is scaled to det 1: the quotient up to a factor, which cannot overflow
+        _, shape = split_volume(xp.sum(summaries * relative_inverse(volumes)[:, None], axis=0))
         volumes = positive_floor(xp, xp.sum(summaries / shape[None, :], axis=1) / (n_features * counts))
         new_value = diagonal_objective(summaries, volumes[:, None] * shape[None, :], counts)
         if control.converged(value, new_value, summaries):
@@ -231,6 +232,19 @@ def orientation_mm_step(shifted: Any, orientation: Any, inverse_scales: Any, spr
     return left @ right
 
 
+def relative_inverse(scales: Any) -> Any:
+    """``min(s) / s`` of scales (K, D): their inverses up to one common factor, all in (0, 1].
+
+    The MM step's minimiser is unchanged when every ``M_k`` is multiplied by
+    the same constant. ``1 / s`` itself overflowed where a scale was floored
+    at the dtype's smallest normal number (reg_covar 0 on data of lower rank,
+    float32 on badly scaled columns): ``beta`` became inf and the SVD failed.
+    """
+    xp = get_namespace(scales)
+    floored = positive_floor(xp, scales)
+    return xp.min(floored) / floored
+
+
 def fit_common_orientation(
     scatter: Any,
     counts: Any,
@@ -269,8 +283,7 @@ def fit_common_orientation(
     scales = scales_in_frame(summaries)
     value = diagonal_objective(summaries, scales, counts)
     for _ in range(control.limit(warm)):
-        inverse_scales = 1.0 / positive_floor(get_namespace(scales), scales)
-        orientation = orientation_mm_step(shifted, orientation, inverse_scales, spreads)
+        orientation = orientation_mm_step(shifted, orientation, relative_inverse(scales), spreads)
         summaries = rotated_diagonals(scatter, orientation)
         scales = scales_in_frame(summaries)
         new_value = diagonal_objective(summaries, scales, counts)

@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._math import log_weights
 from ..stats import SuffStats
 from . import _numpy_kernels as kernels
 
@@ -649,7 +650,7 @@ def axis_aligned_accumulate_chunk(
     fast = expanded_accumulate(
         X,
         sample_weight,
-        np.log(params.weights),
+        log_weights(params.weights),
         params.means,
         precisions,
         1.0 / np.sqrt(precisions),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..backends import get_namespace
+from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats
 from ._eigen import (
     InnerIteration,
@@ -22,6 +23,7 @@ from ._eigen import (
     descending_eigh,
     fit_common_orientation,
     positive_floor,
+    relative_inverse,
     rotate_back,
     shared_orientation,
     split_volume,
@@ -63,8 +65,16 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
         volumes = starting_volumes(previous, xp.linalg.diagonal(scatter), counts, dense_volumes)
         value = None
         for _ in range(self.control.limit(previous is not None)):
-            pooled = xp.sum(scatter / volumes[:, None, None], axis=0)
-            common = pooled / dense_volumes(pooled[None, :, :])[0]
+            # sum_k W_k / lambda_k up to a factor (C is scaled to det 1): volumes floored
+            # at the dtype's smallest normal number would overflow the plain quotient
+            pooled = xp.sum(scatter * relative_inverse(volumes)[:, None, None], axis=0)
+            volume = dense_volumes(pooled[None, :, :])[0]
+            if not bool(volume > 0):
+                raise CollapsedComponentError(
+                    list(range(stats.n_components)),
+                    "(VEE: the pooled scatter is singular, so the data lie in a lower-dimensional set.)",
+                )
+            common = pooled / volume
             traces = xp.sum(xp.linalg.diagonal(scatter @ xp.linalg.inv(common)[None, :, :]), axis=-1)
             volumes = positive_floor(xp, traces / (n_features * counts))
             # At the optimal volumes tr(W_k Sigma_k^-1) = D N_k, a constant.
@@ -182,11 +192,14 @@ class EqualVolumeCovariance(FullCovariance):
     def estimate(self, stats: SuffStats, reg_covar: float, previous: Optional[Any] = None) -> Any:
         xp = get_namespace(stats.scatter)
         counts, scatter = counts_and_scatter(stats, reg_covar)
-        # A singular scatter (a component on repeated rows) has volume 0: the floor keeps the
-        # division finite, and the zero covariance is then reported as a collapse.
         volumes = positive_floor(xp, dense_volumes(scatter))
         volume = xp.sum(volumes) / xp.sum(counts)
-        return volume * scatter / volumes[:, None, None]
+        # A singular scatter (a component on repeated rows or in a lower-dimensional set) has
+        # volume 0: its covariance is left zero, which the collapse check then reports.
+        singular = ~(volumes > positive_floor(xp, xp.zeros_like(volumes)))
+        ratios = xp.where(singular, xp.zeros_like(volumes), volume / xp.where(singular, xp.ones_like(volumes), volumes))
+        # The ratio first: volume * scatter is of order reg_covar^2 N, which overflows first.
+        return ratios[:, None, None] * scatter
 
 
 __all__ = [
