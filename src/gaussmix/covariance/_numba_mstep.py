@@ -78,12 +78,15 @@ def _objective(summaries, scales, counts, tiny):
 @_njit(error_model="numpy")
 def _mm_step(shifted, orientation, scales, spreads, tiny):
     n_components, n_features = scales.shape
+    # min(s) / s: the inverses up to one common factor, which leaves the minimiser as it
+    # is; 1 / s overflowed where a scale sat at the floor (see _eigen.relative_inverse).
+    smallest = max(scales.min(), tiny)
     beta = 0.0
     gradient = np.zeros_like(orientation)
     for k in range(n_components):
         inverse = np.empty(n_features, dtype=scales.dtype)
         for j in range(n_features):
-            inverse[j] = 1.0 / max(scales[k, j], tiny)
+            inverse[j] = smallest / max(scales[k, j], tiny)
         inverse -= inverse.min()
         beta += spreads[k] * inverse.max()
         product = shifted[k] @ orientation
@@ -131,9 +134,10 @@ def volume_and_shape_loop(summaries, counts, volumes, limit, tolerance, tiny):
     value = np.nan
     for iteration in range(limit):
         pooled = np.zeros(n_features, dtype=summaries.dtype)
+        smallest = max(volumes.min(), tiny)  # relative inverses, as _eigen.relative_inverse
         for k in range(n_components):
             for j in range(n_features):
-                pooled[j] += summaries[k, j] / volumes[k]
+                pooled[j] += summaries[k, j] * (smallest / max(volumes[k], tiny))
         log_sum = 0.0
         for j in range(n_features):
             log_sum += np.log(max(pooled[j], tiny))
