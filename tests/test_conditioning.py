@@ -248,3 +248,59 @@ def test_mixture_params_methods(fitted):
     np.testing.assert_allclose(many.params(0).means, one.means)
     # tied: the conditional covariance is shared by the components
     assert one.covariances.shape == (3, 3)
+
+
+# ------------------------------------------------------------------ command line
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from gaussmix.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def faithful_model(tmp_path_factory):
+    pd = pytest.importorskip("pandas")
+    from .conftest import PACKAGE_DATA
+
+    path = tmp_path_factory.mktemp("cond") / "faithful.gmm"
+    model = GaussianMixture(2, random_state=0).fit(pd.read_csv(PACKAGE_DATA / "faithful.csv"))
+    gaussmix.save(model, path)
+    return model, path
+
+
+def test_cli_condition_prints_the_conditional_mixture(faithful_model, tmp_path):
+    model, path = faithful_model
+    result = _cli("condition", path, "--given", "waiting=80", "--out", tmp_path / "c.gmm", "-q")
+    assert result.exit_code == 0, result.output
+    expected = model.condition({"waiting": 80.0})
+    assert "p(eruptions | waiting=80)" in result.output
+    for k in range(2):
+        assert f"{expected.means_[k, 0]:.5g}" in result.output
+        assert f"{np.sqrt(expected.covariances_[k, 0, 0]):.5g}" in result.output
+    saved = gaussmix.load(tmp_path / "c.gmm")
+    np.testing.assert_allclose(saved.means_, expected.means_)
+    as_json = _cli("condition", path, "--given", "waiting=80", "--json")
+    import json
+
+    payload = json.loads(as_json.output)
+    assert payload["given"] == {"waiting": 80.0} and payload["feature_names"] == ["eruptions"]
+    np.testing.assert_allclose(payload["weights"], expected.weights_)
+    np.testing.assert_allclose(np.array(payload["stds"])[:, 0], np.sqrt(expected.covariances_[:, 0, 0]))
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ("waiting", "write feature=value"),
+        ("speed=3", "unknown feature 'speed'"),
+        ("waiting=fast", "is not a number"),
+        ("waiting=80,eruptions=3", "every feature of the model is given"),
+    ],
+)
+def test_cli_condition_errors(faithful_model, given, message):
+    _, path = faithful_model
+    result = _cli("condition", path, "--given", given)
+    assert result.exit_code != 0
+    assert message in result.output

@@ -200,3 +200,29 @@ def test_sample_y_checks_n_samples():
     with pytest.raises(ValueError, match="positive integer"):
         reg.sample_y(X, n_samples=0)
     np.testing.assert_array_equal(reg.sample_y(X, 3, random_state=1), reg.sample_y(X, 3, random_state=1))
+
+
+def test_cli_predict_target_prints_conditional_means(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from click.testing import CliRunner
+
+    from gaussmix.cli import cli
+
+    faithful = pd.read_csv(PACKAGE_DATA / "faithful.csv")
+    model = GaussianMixture(2, random_state=0).fit(faithful)
+    gaussmix.save(model, tmp_path / "m.gmm")
+    faithful.head(5).to_csv(tmp_path / "new.csv", index=False)
+    result = CliRunner().invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(tmp_path / "new.csv"),
+                                      "--target", "eruptions"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "eruptions"
+    expected = GaussianMixtureRegressor.from_mixture(model, "eruptions").predict(faithful[["waiting"]].head(5))
+    np.testing.assert_allclose([float(v) for v in lines[1:]], expected, rtol=1e-8)
+    # the data need only the inputs
+    faithful[["waiting"]].head(5).to_csv(tmp_path / "inputs.csv", index=False)
+    again = CliRunner().invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(tmp_path / "inputs.csv"),
+                                     "--target", "eruptions"])
+    assert again.output == result.output
+    wrong = CliRunner().invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(tmp_path / "new.csv"), "--target", "x"])
+    assert wrong.exit_code != 0 and "unknown feature 'x'" in wrong.output
