@@ -226,3 +226,31 @@ def test_cli_predict_target_prints_conditional_means(tmp_path):
     assert again.output == result.output
     wrong = CliRunner().invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(tmp_path / "new.csv"), "--target", "x"])
     assert wrong.exit_code != 0 and "unknown feature 'x'" in wrong.output
+
+
+def test_regression_plot_data_and_figure(tmp_path):
+    from gaussmix.plotting import plot_regression, regression_data
+
+    x, y = two_branches(500)
+    reg = GaussianMixtureRegressor(n_components=4, random_state=0).fit(x, y)
+    data = regression_data(reg, x, n_points=50)
+    mean, std = reg.predict(data["grid"][:, None], return_std=True)
+    np.testing.assert_allclose(data["mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(data["upper"] - data["lower"], 4 * std, rtol=1e-12)
+    assert data["grid"].min() < x.min() and data["grid"].max() > x.max()
+    # a two-feature mixture: input 0, target 1, names as labels
+    pd = pytest.importorskip("pandas")
+    faithful = pd.read_csv(PACKAGE_DATA / "faithful.csv")
+    gm = GaussianMixture(2, random_state=0).fit(faithful)
+    by_mixture = regression_data(gm, n_points=20)
+    assert (by_mixture["xlabel"], by_mixture["ylabel"]) == ("eruptions", "waiting")
+    swapped = regression_data(gm, target="eruptions", input="waiting", n_points=20)
+    assert swapped["xlabel"] == "waiting"
+    with pytest.raises(ValueError, match="say which to plot"):
+        regression_data(GaussianMixture(1).fit(np.random.default_rng(0).normal(size=(20, 3))))
+    with pytest.raises(ValueError, match="one: build one"):
+        regression_data(GaussianMixtureRegressor().fit(*linear_data(40)))
+    pytest.importorskip("matplotlib")
+    figure = plot_regression(reg, x, y, path=tmp_path / "reg.png")
+    assert (tmp_path / "reg.png").stat().st_size > 1000
+    assert len(figure.axes) == 1 and figure.axes[0].get_xlabel() == "x0"
