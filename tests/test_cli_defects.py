@@ -309,3 +309,14 @@ def test_cli_prints_one_warning_line_for_repeated_rows(tmp_path, X):
     warned = [line for line in result.stderr.splitlines() if "warning" in line]
     assert warned == [line for line in result.stderr.splitlines() if "repeated" in line]
     assert len(warned) == 1 and warned[0].startswith("gaussmix: warning: 1 distinct row is repeated more than 3 times")
+
+
+# ------------------------------------------------------------------ info on a derived model
+def test_info_on_a_conditioned_model_says_it_has_no_lower_bound(tmp_path, blobs_csv):
+    model, conditioned = tmp_path / "m.gmm", tmp_path / "c.gmm"
+    assert run("fit", blobs_csv, "-k", "2", "-c", "full", "--out", model, "-q").exit_code == 0
+    header = open(blobs_csv).readline().strip().split(",")
+    assert run("condition", model, "--given", f"{header[0]}=0.5", "--out", conditioned).exit_code == 0
+    result = run("info", conditioned)
+    assert result.exit_code == 0, result.output
+    assert "none (not fitted to data of its own)" in result.stdout

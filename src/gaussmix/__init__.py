@@ -5,10 +5,12 @@ matplotlib are imported by the modules that need them, when they are used.
 """
 
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
+from .conditioning import ConditionalMixtures
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .io import ModelFileError, load, save
 from .params import MixtureParams
+from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, SelectionRow, select
 from .stats import SuffStats
 
@@ -17,7 +19,9 @@ __version__ = "0.1.0"
 __all__ = [
     "MCLUST_COVARIANCE_TYPES",
     "CollapsedComponentError",
+    "ConditionalMixtures",
     "GaussianMixture",
+    "GaussianMixtureRegressor",
     "MixtureParams",
     "ModelFileError",
     "SelectionResult",

@@ -303,6 +303,8 @@ def cli() -> None:
     Use it:
         gaussmix predict model.gmm new.csv --proba --out resp.csv
         gaussmix score model.gmm new.csv          # per-row log-density (anomaly scores)
+        gaussmix condition model.gmm --given waiting=80
+        gaussmix predict model.gmm new.csv --target eruptions
         gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
         gaussmix plot model.gmm faithful.csv --out fig.png
         gaussmix info model.gmm
@@ -425,22 +427,33 @@ def _echo_failures(result: SelectionResult, quiet: bool) -> None:
 @click.option("--proba", is_flag=True, help="Write responsibilities p(component | row) instead of labels.")
 @click.option("--uncertainty", is_flag=True,
               help="Add a column 1 - max responsibility per row (mclust's uncertainty; 0 = certain).")
+@click.option("--target", "targets", multiple=True,
+              help="Predict this feature (repeat, or comma-separate, for several) from the others: "
+                   "the conditional mean E[target | other features] of each row.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write here (.csv, .tsv, .npy) instead of stdout.")
 @columns_option
 @drop_missing_option
 @json_option
 @quiet_option
-def predict(model_path, data, proba, uncertainty, out, columns, drop_missing, as_json, quiet):
-    """Hard labels (most probable component) or responsibilities of each row.
+def predict(model_path, data, proba, uncertainty, targets, out, columns, drop_missing, as_json, quiet):
+    """Hard labels (most probable component) or responsibilities of each row;
+    with --target, the conditional mean of the target feature(s) given the others.
 
     \b
     Examples:
         gaussmix predict model.gmm new.csv > labels.csv
         gaussmix predict model.gmm new.csv --proba --out resp.csv
         gaussmix predict model.gmm new.csv --uncertainty   # label,uncertainty
+        gaussmix predict model.gmm new.csv --target eruptions
     """
     check_output_path(out, "--out")
     model = load(model_path)
+    if targets:
+        if proba or uncertainty:
+            raise click.UsageError("--proba/--uncertainty and --target do not go together: "
+                                   "--target predicts feature values")
+        _predict_targets(model, data, targets, out, columns, drop_missing, as_json, quiet)
+        return
     table = _read_for_model(model, data, columns, drop_missing, quiet)
     if proba:
         values = _quietly(model.predict_proba, table.values)
@@ -593,7 +606,7 @@ def info(model_path, as_json):
         f"  features:    {metadata['n_features']} ({', '.join(_feature_names(model))})",
         f"  dtype:       {metadata['dtype']}",
         f"  converged:   {fit_info['converged']} after {fit_info['n_iter']} iteration(s), "
-        f"mean log-likelihood {fit_info['lower_bound']:.6g}",
+        f"mean log-likelihood {_number(fit_info['lower_bound'])}",
         f"  restarts:    {len(fit_info['lower_bounds_per_init'])}",
     ]
     if selection:
@@ -603,6 +616,154 @@ def info(model_path, as_json):
         lines.append(f"  fitted on:   {metadata['extra']['data']}")
     click.echo("\n".join(lines))
     click.echo(_describe_model(model))
+
+
+def _names_in(texts: Sequence[str]) -> list[str]:
+    """Repeated and comma-separated option values as one list of stripped names."""
+    return [name.strip() for text in texts for name in text.split(",") if name.strip()]
+
+
+def _resolve_cli_feature(model: GaussianMixture, name: str, option: str) -> int:
+    """A feature of ``model`` by name (``x0``, ``x1``, ... or an index where the model has no names)."""
+    names = _feature_names(model)
+    if name in names:
+        return names.index(name)
+    if getattr(model, "feature_names_in_", None) is None and name.isdigit() and int(name) < len(names):
+        return int(name)
+    raise click.BadParameter(f"unknown feature {name!r}; the model's features are: {', '.join(names)}",
+                             param_hint=option)
+
+
+def _predict_targets(model: GaussianMixture, data: str, targets: Sequence[str], out: Optional[str],
+                     columns: Optional[list[str]], drop_missing: bool, as_json: bool, quiet: bool) -> None:
+    """``predict --target``: conditional means of the targets given the model's other features."""
+    from .regression import GaussianMixtureRegressor
+
+    target_dims = [_resolve_cli_feature(model, name, "--target") for name in _names_in(targets)]
+    if len(set(target_dims)) != len(target_dims):
+        raise click.BadParameter("a feature is named twice", param_hint="--target")
+    names = _feature_names(model)
+    if len(target_dims) == len(names):
+        raise click.BadParameter(
+            f"every feature of the model is a target; leave at least one of {', '.join(names)} as input",
+            param_hint="--target",
+        )
+    regressor = GaussianMixtureRegressor.from_mixture(model, targets=target_dims)
+    inputs = [names[d] for d in regressor.input_features_]
+    if columns is None and getattr(model, "feature_names_in_", None) is not None and has_column_names(data):
+        columns = inputs
+    table = read_table(data, columns, dtype=np.float64, drop_missing=drop_missing)
+    if table.values.shape[1] != len(inputs):
+        raise click.ClickException(
+            f"{data}: predicting {', '.join(names[d] for d in target_dims)} needs the {len(inputs)} input "
+            f"feature(s) {', '.join(inputs)} but the data has {table.values.shape[1]} column(s); choose them with --columns"
+        )
+    if table.n_dropped:
+        _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
+    means = _quietly(regressor.predict, table.values)
+    header = [names[d] for d in target_dims]
+    if as_json:
+        _emit_json({"targets": header, "inputs": inputs, "means": means.tolist(), "rows": table.row_numbers.tolist()})
+        return
+    values = means
+    if table.n_dropped:
+        values, header = np.column_stack([table.row_numbers, means]), ["row", *header]
+    write_table(out, header, values, stream=sys.stdout)
+    if out:
+        _note(f"{len(values)} row(s) written to {out}", quiet)
+
+
+def parse_given(model: GaussianMixture, texts: Sequence[str]) -> tuple[list[int], list[float]]:
+    """``--given waiting=80`` (repeated or comma-separated) -> feature indices and values."""
+    dims, values = [], []
+    for item in _names_in(texts):
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: write feature=value, e.g. --given waiting=80", param_hint="--given")
+        dim = _resolve_cli_feature(model, name.strip(), "--given")
+        try:
+            value = float(text)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: {text.strip()!r} is not a number", param_hint="--given") from None
+        if not np.isfinite(value):
+            raise click.BadParameter(f"{item!r}: give a finite value", param_hint="--given")
+        if dim in dims:
+            raise click.BadParameter(f"{name.strip()!r} is given twice", param_hint="--given")
+        dims.append(dim)
+        values.append(value)
+    return dims, values
+
+
+def _describe_conditional(conditional: GaussianMixture, given: str) -> str:
+    """Weights, means and standard deviations of a conditional mixture, and of the whole."""
+    names = _feature_names(conditional)
+    params = conditional._fitted_params()
+    deviations = np.sqrt(np.diagonal(params.dense_covariances(), axis1=1, axis2=2))
+    batch_mean = conditional.weights_ @ conditional.means_
+    spread = conditional.weights_ @ (deviations**2 + (conditional.means_ - batch_mean) ** 2)
+    width = max(12, *(len(n) + 2 for n in names))
+    lines = [f"p({', '.join(names)} | {given}): {conditional.n_components} component(s), "
+             f"covariance {conditional.covariance_type!r}",
+             f"{'':<16}{'weight':>10}" + "".join(f"{n:>{width}}" for n in names)]
+    for k in range(conditional.n_components):
+        lines.append(f"{f'component {k}':<16}{conditional.weights_[k]:>10.4f}")
+        lines.append(f"{'  mean':<26}" + "".join(f"{v:>{width}.5g}" for v in conditional.means_[k]))
+        lines.append(f"{'  std':<26}" + "".join(f"{v:>{width}.5g}" for v in deviations[k]))
+    lines.append(f"{'mixture':<16}{1:>10.4f}")
+    lines.append(f"{'  mean':<26}" + "".join(f"{v:>{width}.5g}" for v in batch_mean))
+    lines.append(f"{'  std':<26}" + "".join(f"{v:>{width}.5g}" for v in np.sqrt(spread)))
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--given", "given", multiple=True, required=True,
+              help="feature=value to condition on (repeat, or comma-separate, for several).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Also save the conditional mixture here (.gmm).")
+@json_option
+@quiet_option
+def condition(model_path, given, out, as_json, quiet):
+    """The mixture of the other features given some feature values.
+
+    Prints each component's weight (re-weighted by how well it explains the
+    given values), means and standard deviations, and the mean and standard
+    deviation of the whole conditional mixture (which can be multimodal:
+    its mean may lie between its components).
+
+    \b
+    Examples:
+        gaussmix condition model.gmm --given waiting=80
+        gaussmix condition model.gmm --given waiting=80 --out eruptions.gmm
+    """
+    check_output_path(out, "--out")
+    model = load(model_path)
+    dims, values = parse_given(model, given)
+    if len(dims) == model.n_features_in_:
+        raise click.BadParameter(
+            "every feature of the model is given: nothing is left to describe; give fewer features "
+            "(gaussmix score gives the density of whole rows)", param_hint="--given",
+        )
+    conditional = model.condition(dims, values)
+    if out:
+        save(conditional, out)
+    names = _feature_names(model)
+    given_text = ", ".join(f"{names[d]}={v:g}" for d, v in zip(dims, values))
+    if as_json:
+        deviations = np.sqrt(np.diagonal(conditional._fitted_params().dense_covariances(), axis1=1, axis2=2))
+        _emit_json({
+            "given": {names[d]: v for d, v in zip(dims, values)},
+            **_model_summary(conditional, _feature_names(conditional)),
+            "stds": deviations.tolist(),
+        })
+    else:
+        click.echo(_describe_conditional(conditional, given_text))
+    if out:
+        _note(f"conditional mixture saved to {out}", quiet)
+
+
+def _number(value: Optional[float]) -> str:
+    # A model derived from another (condition, marginal) or never iterated has no lower bound.
+    return "none (not fitted to data of its own)" if value is None else f"{value:.6g}"
 
 
 def main() -> None:

@@ -73,6 +73,38 @@ class MixtureParams:
         """Covariances as a dense (K, D, D) stack."""
         return self.covariance.dense(self.covariances, self.n_components, self.n_features)
 
+    def marginal(self, dims: Any) -> "MixtureParams":
+        """The marginal mixture over features ``dims`` (sequence of int, in that order).
+
+        See :func:`gaussmix.conditioning.marginal` (which structure it has, errors).
+        """
+        from .conditioning import marginal  # conditioning builds on this class
+
+        return marginal(self, dims)
+
+    def condition(self, dims: Any, values: Any) -> Any:
+        """The mixture over the other features given ``x_dims = values``.
+
+        Parameters
+        ----------
+        dims : sequence of int
+            G given features (not all D).
+        values : array of shape (G,) or (n, G)
+
+        Returns
+        -------
+        MixtureParams
+            For one row of values: K components over the other features.
+        ConditionalMixtures
+            For n rows: the n conditional mixtures as arrays (see
+            :class:`gaussmix.conditioning.ConditionalMixtures`).
+        """
+        from .conditioning import Conditioner, condition
+
+        if getattr(values, "ndim", 1) == 2:
+            return Conditioner(self, dims)(values)
+        return condition(self, dims, values)
+
     def sample(self, n_samples: int, rng: Any) -> tuple[Any, Any]:
         """Draw ``n_samples`` rows: a component from the weights, then a Gaussian draw.
 

@@ -1,4 +1,4 @@
-"""Plots of fitted mixtures: clusters with ellipses and density contours, pair plots, BIC curves, convergence.
+"""Plots of fitted mixtures: clusters, ellipses, density contours, pair plots, BIC curves, convergence, regression.
 
 Each plot has a pure ``*_data`` function (numpy only, tested numerically) and
 a drawing function. matplotlib is imported only inside the drawing functions;
@@ -381,3 +381,144 @@ def _save_figure(figure: Any, path: Any) -> None:
     suffix = check_image_path(path)
     with atomic_write(path, "wb") as handle:
         figure.savefig(handle, format=suffix, dpi=110)
+
+
+# ---------------------------------------------------------------- regression
+def _one_input_regressor(estimator: Any, target: Any, input: Any) -> tuple[Any, int]:
+    """A one-input :class:`~gaussmix.GaussianMixtureRegressor` from ``estimator``, and the output column to show."""
+    from .regression import GaussianMixtureRegressor
+
+    if isinstance(estimator, GaussianMixture):
+        n_features = estimator.means_.shape[1]
+        if (target is None or input is None) and n_features != 2:
+            raise ValueError(f"the mixture has {n_features} features: say which to plot, e.g. target='y', input='x'")
+        estimator = GaussianMixtureRegressor.from_mixture(
+            estimator, [1 if target is None else target], None if input is None else [input]
+        )
+        target = None
+    if not isinstance(estimator, GaussianMixtureRegressor):
+        raise TypeError(f"plot_regression needs a GaussianMixtureRegressor or a GaussianMixture, got {type(estimator).__name__}")
+    if estimator.n_features_in_ != 1:
+        raise ValueError(
+            f"the regressor has {estimator.n_features_in_} inputs; the plot shows one: build one with "
+            "GaussianMixtureRegressor.from_mixture(mixture, targets=..., inputs=[one feature])"
+        )
+    names = _names_of(estimator, estimator.target_features_)
+    if target is None:
+        column = 0
+    elif isinstance(target, str):
+        if target not in names:
+            raise ValueError(f"unknown target {target!r}; the regressor's targets are: {', '.join(names)}")
+        column = names.index(target)
+    else:
+        column = int(target)
+        if not 0 <= column < len(names):
+            raise ValueError(f"target {column} is out of range for {len(names)} output(s); use 0..{len(names) - 1}")
+    return estimator, column
+
+
+def _names_of(regressor: Any, dims: Sequence[int]) -> list[str]:
+    """Names of the mixture's features ``dims`` (x0, x1, ... without names)."""
+    names = getattr(regressor.mixture_, "feature_names_in_", None)
+    return [f"x{d}" if names is None else str(names[d]) for d in dims]
+
+
+def regression_data(estimator: Any, X: Optional[Any] = None, *, target: Any = None, input: Any = None,
+                    n_points: int = 200, n_sigma: float = 2.0) -> dict:
+    """Conditional mean and ``+-n_sigma`` band of a one-input regression on a grid.
+
+    Parameters
+    ----------
+    estimator : GaussianMixtureRegressor or GaussianMixture
+        A regressor with one input, or a fitted mixture (then ``target`` and
+        ``input`` name its features; for two features they default to 1 and 0).
+    X : array-like of shape (n,) or (n, 1), optional
+        Input values that set the grid's range; default: the input's mixture
+        marginal, its means +- 3 standard deviations.
+    target : int or str, optional
+        For a multi-output regressor, which output (default the first); for a
+        mixture, which feature.
+    input : int or str, optional
+        For a mixture: the input feature.
+    n_points : int
+    n_sigma : float
+
+    Returns
+    -------
+    dict
+        ``grid``, ``mean``, ``lower``, ``upper`` (arrays of shape (n_points,)),
+        ``xlabel`` and ``ylabel`` (feature names).
+    """
+    regressor, column = _one_input_regressor(estimator, target, input)
+    if X is not None:
+        values = np.asarray(X, dtype=np.float64).reshape(-1)
+        low, high = float(values.min()), float(values.max())
+        pad = 0.05 * (high - low or 1.0)
+        low, high = low - pad, high + pad
+    else:
+        marginal = regressor.mixture_.marginal(regressor.input_features_)
+        means = np.asarray(marginal.means_, dtype=np.float64)[:, 0]
+        deviations = np.sqrt(np.asarray(marginal._fitted_params().dense_covariances(), dtype=np.float64)[:, 0, 0])
+        low, high = float(np.min(means - 3 * deviations)), float(np.max(means + 3 * deviations))
+    grid = np.linspace(low, high, n_points)
+    from .conditioning import Conditioner
+
+    # the grid has no column names: condition the parameters directly, not through predict's name check
+    params = regressor.mixture_._fitted_params(np.float64)
+    conditional = Conditioner(params, regressor.input_features_, regressor.target_features_)(grid[:, None])
+    mean, std = conditional.mean()[:, column], conditional.std()[:, column]
+    return {
+        "grid": grid, "mean": mean, "lower": mean - n_sigma * std, "upper": mean + n_sigma * std,
+        "xlabel": _names_of(regressor, regressor.input_features_)[0],
+        "ylabel": _names_of(regressor, regressor.target_features_)[column],
+    }
+
+
+def plot_regression(estimator: Any, X: Optional[Any] = None, y: Optional[Any] = None, *, target: Any = None,
+                    input: Any = None, n_sigma: float = 2.0, n_points: int = 200, ax: Any = None,
+                    path: Optional[Any] = None) -> Any:
+    """The conditional mean ``E[y | x]`` and a ``+-n_sigma`` band of a one-input regression, with the data.
+
+    The band is the conditional mixture's standard deviation (within and
+    between components); where ``p(y | x)`` is multimodal the mean may run
+    between the branches of the data, and the band covers both.
+
+    Parameters
+    ----------
+    estimator : GaussianMixtureRegressor or GaussianMixture
+        See :func:`regression_data`.
+    X : array-like of shape (n,) or (n, 1), optional
+        Inputs of the data to scatter (they also set the grid's range).
+    y : array-like of shape (n,), optional
+        Their targets.
+    target, input, n_sigma, n_points
+        See :func:`regression_data`.
+    ax : matplotlib Axes, optional
+        Draw here; default: a new figure.
+    path : str or path-like, optional
+        Save the figure here (format from the suffix), written atomically.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _matplotlib()
+    from matplotlib.figure import Figure
+
+    data = regression_data(estimator, X, target=target, input=input, n_points=n_points, n_sigma=n_sigma)
+    if ax is None:
+        figure = Figure(figsize=(7, 4.5), layout="constrained")
+        ax = figure.subplots()
+    else:
+        figure = ax.figure
+    if X is not None and y is not None:
+        ax.scatter(np.asarray(X, dtype=np.float64).reshape(-1), np.asarray(y, dtype=np.float64).reshape(-1),
+                   s=6, color="0.6", label="data")
+    ax.fill_between(data["grid"], data["lower"], data["upper"], color="C0", alpha=0.25, label=f"±{n_sigma:g}σ")
+    ax.plot(data["grid"], data["mean"], color="C0", label="E[y | x]")
+    ax.set_xlabel(data["xlabel"])
+    ax.set_ylabel(data["ylabel"])
+    ax.legend(fontsize=8)
+    if path is not None:
+        _save_figure(figure, path)
+    return figure

@@ -229,6 +229,13 @@ class SelectionResult:
             f"{self.criterion}={best.criterion(self.criterion):.2f}>\n{self.table()}"
         )
 
+    def regressor(self, targets: Any, inputs: Any = None) -> Any:
+        """The best model as a :class:`~gaussmix.GaussianMixtureRegressor` predicting ``targets``
+        from ``inputs`` (default: the other features); see ``GaussianMixtureRegressor.from_mixture``."""
+        from .regression import GaussianMixtureRegressor  # regression imports the estimator, as this module does
+
+        return GaussianMixtureRegressor.from_mixture(self.best_estimator_, targets, inputs)
+
 
 def select(
     X: Any,

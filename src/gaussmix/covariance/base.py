@@ -46,6 +46,10 @@ class CovarianceModel(ABC):
     aliases: ClassVar[tuple[str, ...]] = ()
     #: whether the M-step needs full (K, D, D) scatter matrices or only diagonals
     full_scatter: ClassVar[bool]
+    #: registered names of the structures a marginal / a conditional of this one satisfies;
+    #: None: this structure itself (see :mod:`gaussmix.conditioning`)
+    marginal_structure: ClassVar[Optional[str]] = None
+    conditional_structure: ClassVar[Optional[str]] = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -91,6 +91,8 @@ class _CommonOrientation(_IterativeDense):
 
     #: the compiled loop's rule for the scales (see _numba_mstep)
     _compiled_mode: int
+    # A block of D A_k D^T has no common eigenbasis: marginals and conditionals are unconstrained.
+    marginal_structure = conditional_structure = "full"
 
     def _scales_in_frame(self, summaries: Any, counts: Any) -> Any:
         """``lambda_k A_k`` (K, D) minimising ``f`` given ``diag(D^T W_k D)`` (K, D)."""
@@ -147,6 +149,8 @@ class EqualVolumeShapeCovariance(FullCovariance):
     """
 
     name = "EEV"
+    # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
+    marginal_structure = conditional_structure = "full"
     aliases = ()
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
@@ -168,6 +172,8 @@ class VolumeShapeCovariance(_IterativeDense):
     """
 
     name = "VEV"
+    # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
+    marginal_structure = conditional_structure = "full"
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_components + (n_features - 1) + n_components * _n_rotation(n_features)
@@ -184,6 +190,8 @@ class EqualVolumeCovariance(FullCovariance):
     """EVV: ``Sigma_k = lambda C_k`` with ``det C_k = 1``: equal volume, the rest varies (closed form)."""
 
     name = "EVV"
+    # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
+    marginal_structure = conditional_structure = "full"
     aliases = ()
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:

@@ -64,6 +64,8 @@ class ShapeDiagonalCovariance(DiagCovariance):
     """EVI: ``Sigma_k = lambda A_k``, one volume and a diagonal shape per component (closed form)."""
 
     name = "EVI"
+    # the shapes of a subset of features no longer have equal volumes (gaussmix.conditioning)
+    marginal_structure = conditional_structure = "diag"
     aliases = ()
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
