@@ -19,7 +19,6 @@ import numpy as np
 
 from .backends import asarray_like, get_namespace
 from .conditioning import ConditionalMixtures, Conditioner, marginal
-from .degeneracy import degenerate_components
 from .params import MixtureParams
 
 
@@ -149,11 +148,8 @@ def as_fitted_mixture(source: Any, params: MixtureParams, names: Optional[Sequen
     # and warn in every prediction; the smallest normal number changes no result
     tiny = float(xp.finfo(params.weights.dtype).smallest_normal)
     weights = xp.where(params.weights > 0, params.weights, xp.zeros_like(params.weights) + tiny)
-    model.weights_ = weights / xp.sum(weights)
-    model.means_ = params.means
-    model.covariances_ = params.covariances
-    model.precisions_cholesky_ = params.precisions_cholesky
-    model.precisions_ = params.covariance.precisions(params.precisions_cholesky)
+    model._set_parameters(MixtureParams(weights / xp.sum(weights), params.means, params.covariances,
+                                        params.precisions_cholesky, params.covariance))
     model.converged_ = source.converged_
     model.n_iter_ = source.n_iter_
     model.lower_bound_ = -math.inf
@@ -162,8 +158,6 @@ def as_fitted_mixture(source: Any, params: MixtureParams, names: Optional[Sequen
     model.n_features_in_ = params.n_features
     if names is not None:
         model.feature_names_in_ = np.asarray(list(names), dtype=object)
-    model.degenerate_components_ = degenerate_components(model._fitted_params(), float(model.reg_covar))
-    model.degenerate_ = bool(np.any(model.degenerate_components_))
     return model
 
 

@@ -598,16 +598,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             print(message, file=sys.stdout)
 
     def _set_fitted(self, result: FitResult, origin: Any) -> None:
-        params = result.params.translated(origin)
+        self._set_parameters(result.params.translated(origin))
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.lower_bounds_ = list(result.lower_bounds)
+
+    def _set_parameters(self, params: MixtureParams) -> None:
+        """The parameter attributes from ``params`` (user's coordinates), judged by the degenerate-fit rule."""
         self.weights_ = params.weights
         self.means_ = params.means
         self.covariances_ = params.covariances
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = params.covariance.precisions(params.precisions_cholesky)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = list(result.lower_bounds)
         self.degenerate_components_ = degenerate_components(params, float(self.reg_covar))
         self.degenerate_ = bool(np.any(self.degenerate_components_))
 
