@@ -308,6 +308,7 @@ def cli() -> None:
         gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
         gaussmix plot model.gmm faithful.csv --out fig.png
         gaussmix info model.gmm
+        gaussmix export model.gmm --onnx model.onnx   # serve it with onnxruntime
 
     Data: CSV/TSV with a header row (choose columns by name), .npy, Parquet (needs pyarrow).
     """
@@ -760,6 +761,31 @@ def condition(model_path, given, out, as_json, quiet):
     if out:
         _note(f"conditional mixture saved to {out}", quiet)
 
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write an ONNX model here (e.g. model.onnx).")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+              help="Float type of the ONNX graph  [default: the model's]")
+@quiet_option
+def export(model_path, onnx_path, dtype, quiet):
+    """Write a saved model in a format other programs serve (ONNX).
+
+    The ONNX graph takes rows X and gives label, probabilities and
+    score_samples (per-row log-density), as predict, predict --proba and score.
+
+    \b
+    Examples:
+        gaussmix export model.gmm --onnx model.onnx
+        gaussmix export model.gmm --onnx model32.onnx --dtype float32
+    """
+    if onnx_path is None:
+        raise click.UsageError("nothing to export to: give --onnx FILE")
+    check_output_path(onnx_path, "--onnx")
+    from .onnx_export import to_onnx
+
+    to_onnx(load(model_path), onnx_path, dtype=dtype)
+    _note(f"ONNX model saved to {onnx_path}", quiet)
 
 def _number(value: Optional[float]) -> str:
     # A model derived from another (condition, marginal) or never iterated has no lower bound.
