@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 
-def test_import_loads_no_torch_dask_or_matplotlib():
+def test_import_loads_no_torch_dask_matplotlib_or_onnx():
     code = (
         "import sys, gaussmix; "
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'dask', 'distributed', 'matplotlib'}); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'dask', 'distributed', 'matplotlib', 'onnx', 'onnxruntime', 'skl2onnx'}); "
         "print(','.join(heavy))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,7 +1,7 @@
 """gaussmix: Gaussian mixture models fitted by Expectation-Maximisation.
 
-``import gaussmix`` loads numpy, scipy and scikit-learn only: torch, dask and
-matplotlib are imported by the modules that need them, when they are used.
+``import gaussmix`` loads numpy, scipy and scikit-learn only: torch, dask,
+matplotlib and onnx are imported by the modules that need them, when they are used.
 """
 
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
@@ -9,6 +9,7 @@ from .conditioning import ConditionalMixtures
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .io import ModelFileError, load, save
+from .onnx_export import register_skl2onnx, to_onnx
 from .params import MixtureParams
 from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, SelectionRow, select
@@ -31,6 +32,8 @@ __all__ = [
     "available_covariance_types",
     "get_covariance_model",
     "load",
+    "register_skl2onnx",
     "save",
     "select",
+    "to_onnx",
 ]

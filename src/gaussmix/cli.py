@@ -308,6 +308,8 @@ def cli() -> None:
         gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
         gaussmix plot model.gmm faithful.csv --out fig.png
         gaussmix info model.gmm
+        gaussmix report model.gmm faithful.csv --out report.html   # one HTML file to share
+        gaussmix export model.gmm --onnx model.onnx   # serve it with onnxruntime
 
     Data: CSV/TSV with a header row (choose columns by name), .npy, Parquet (needs pyarrow).
     """
@@ -760,6 +762,69 @@ def condition(model_path, given, out, as_json, quiet):
     if out:
         _note(f"conditional mixture saved to {out}", quiet)
 
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write an ONNX model here (e.g. model.onnx).")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+              help="Float type of the ONNX graph  [default: the model's]")
+@quiet_option
+def export(model_path, onnx_path, dtype, quiet):
+    """Write a saved model in a format other programs serve (ONNX).
+
+    The ONNX graph takes rows X and gives label, probabilities and
+    score_samples (per-row log-density), as predict, predict --proba and score.
+
+    \b
+    Examples:
+        gaussmix export model.gmm --onnx model.onnx
+        gaussmix export model.gmm --onnx model32.onnx --dtype float32
+    """
+    if onnx_path is None:
+        raise click.UsageError("nothing to export to: give --onnx FILE")
+    check_output_path(onnx_path, "--onnx")
+    from .onnx_export import to_onnx
+
+    to_onnx(load(model_path), onnx_path, dtype=dtype)
+    _note(f"ONNX model saved to {onnx_path}", quiet)
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("data", required=False)
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="HTML file to write (report.html).")
+@columns_option
+@drop_missing_option
+@quiet_option
+def report(model_path, data, out, columns, drop_missing, quiet):
+    """Write one self-contained HTML file describing a saved model (and its data if given).
+
+    The selection table and BIC curves (when the model file holds them), the
+    weights, means, standard deviations and correlations, the data coloured by
+    component with ellipses, the convergence trace, and where it all came from.
+    It opens in any browser without a network.
+
+    \b
+    Examples:
+        gaussmix report model.gmm faithful.csv --out report.html
+        gaussmix report model.gmm --out report.html
+    """
+    from .plotting import _matplotlib
+    from .report import write_report
+
+    check_output_path(out, "--out")
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter(f"{out}: a report is one HTML file; give a name ending in .html", param_hint="--out")
+    _matplotlib()
+    model = load(model_path)
+    extra = load_metadata(model_path)["extra"]
+    source = {"model_file": str(model_path)}
+    values = None
+    if data is not None:
+        table = _read_for_model(model, data, columns, drop_missing, quiet)
+        values, source["data"], source["dropped"] = table.values, str(data), table.n_dropped
+        source["columns"] = table.columns
+    write_report(out, model, values, selection=extra.get("selection"), source=source)
+    _note(f"report saved to {out}", quiet)
 
 def _number(value: Optional[float]) -> str:
     # A model derived from another (condition, marginal) or never iterated has no lower bound.

@@ -2,7 +2,8 @@
 
 Fits K = 1..9 with every covariance type, chooses by BIC, saves the model and
 plots into ``demo-output/``, then uses the saved model: info, predict, score,
-sample and a re-plot without refitting. Each step prints the command it runs.
+sample, a re-plot without refitting and a self-contained HTML report
+(``report.html``). Each step prints the command it runs.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
         gaussmix("score", model, data, "--out", OUTPUT / "scores.csv")
         gaussmix("sample", model, "-n", 500, "--seed", 0, "--out", OUTPUT / "samples.csv")
         gaussmix("plot", model, data, "--out", OUTPUT / "replot.png")
+        gaussmix("report", model, data, "--out", OUTPUT / "report.html")
     print(f"\noutputs in {OUTPUT}/: " + ", ".join(sorted(p.name for p in OUTPUT.iterdir())))
 
 

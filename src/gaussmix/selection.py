@@ -236,6 +236,21 @@ class SelectionResult:
 
         return GaussianMixtureRegressor.from_mixture(self.best_estimator_, targets, inputs)
 
+    def _repr_html_(self) -> str:
+        from .report import selection_summary_html  # report draws with matplotlib: imported when shown
+
+        return selection_summary_html(self)
+
+    def report(self, path: Any, X: Any = None) -> Any:
+        """Write a self-contained HTML report of the selection and its best model to ``path``.
+
+        With ``X`` (the rows of the selection), the data are drawn coloured by
+        component and sizes and uncertainties shown. See :mod:`gaussmix.report`.
+        """
+        from .report import write_report
+
+        return write_report(path, self.best_estimator_, X, selection=self.to_dict())
+
 
 def select(
     X: Any,
