@@ -22,7 +22,7 @@ $(DEMO_STAMP): pyproject.toml
 $(STAMP): $(DEMO_STAMP)
 	$(PY) -m pip install -q -e ".[test,plot,cli]"
 	$(PY) -m pip install -q torch==2.13.0
-	command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	command -v chromium >/dev/null 2>&1 || ((apt-get update -q >/dev/null 2>&1; apt-get install -y -q chromium >/dev/null 2>&1) || \
 		echo "note: chromium not installed; the report's browser tests will be skipped") || true
 	touch $(STAMP)
 
