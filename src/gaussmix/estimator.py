@@ -27,7 +27,7 @@ from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
-from .online import OnlineState, per_unit_weight, step_size, stepwise_update
+from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
 from ._threads import n_worker_threads, one_thread_for_small_fit
 from .sources import (
@@ -321,7 +321,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
           starts from the fitted parameters. Its statistics under those
           parameters become ``s`` (t = 0). Its weighted mean becomes the origin
           of the centred frame the statistics live in, fixed for the whole
-          stream: float32 data that later drift far from it lose digits.
+          stream: float32 data that later drift far from it lose digits. A
+          later batch with rows beyond the components by more than
+          ``1/sqrt(eps)`` of a feature's largest standard deviation raises
+          ``ValueError`` and leaves the model as it was: the component taking
+          them would lose everything it held to rounding.
         - **Later batches** may have any number of rows, fewer than
           ``n_components`` included (components a batch does not reach keep
           their old statistics, scaled by ``1 - eta_t``), in the first batch's
@@ -348,6 +352,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
             weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
+            check_batch_reach(X, state.params, state.origin)
             with one_thread_for_small_fit(X, self.n_components):
                 state = self._online_step(state, X, weights, covariance)
         self._online = state

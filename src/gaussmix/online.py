@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .params import MixtureParams
 from .stats import SuffStats
 
@@ -61,3 +63,46 @@ class OnlineState:
     params: MixtureParams
     origin: object
     n_batches: int
+
+
+def check_batch_reach(X: np.ndarray, params: MixtureParams, origin: np.ndarray) -> None:
+    """Refuse a batch whose rows lie too far beyond the model for its statistics to hold.
+
+    A component that takes a row ``d`` beyond its spread gains a scatter of
+    ``d^2`` in that direction; past ``sigma^2 / eps`` (with ``sigma^2`` the
+    largest variance of that feature among the components) what it held before
+    is rounded away for good: the running statistics keep that component
+    degenerate for many batches (a batch at 1e150 left EVE models raising on
+    every later batch, and diag ones with a component lost to it).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+        The batch, as given.
+    params : MixtureParams
+        The current parameters, in the frame centred on ``origin``.
+    origin : ndarray of shape (D,)
+
+    Raises
+    ------
+    ValueError
+        Naming the first row too far, and what to do.
+    """
+    if X.shape[0] == 0:
+        return
+    means = np.asarray(params.means, dtype=np.float64)
+    variances = np.diagonal(np.asarray(params.dense_covariances(), dtype=np.float64), axis1=1, axis2=2)
+    eps = float(np.finfo(np.asarray(origin).dtype).eps)
+    # per feature: how far the model reaches from the origin, and how far beyond it a row may go
+    reach = np.max(np.abs(means), axis=0)
+    allowed = np.sqrt(np.max(variances, axis=0) / eps)
+    centred = np.abs(X.astype(np.float64) - np.asarray(origin, dtype=np.float64))
+    beyond = np.any(centred - reach > allowed, axis=1)
+    if np.any(beyond):
+        row = int(np.flatnonzero(beyond)[0])
+        raise ValueError(
+            f"partial_fit: {int(np.count_nonzero(beyond))} rows of this batch (the first is row {row}) lie "
+            "farther beyond the model's components than the precision of its statistics can hold "
+            "(1/sqrt(eps) times a feature's largest standard deviation); the model is left unchanged. "
+            "Remove or rescale these rows, or fit() the model anew on data that include them."
+        )

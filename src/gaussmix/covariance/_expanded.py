@@ -308,7 +308,8 @@ def rounding_scale(
     -------
     ndarray of shape (K,)
     """
-    return features.absolute_form(precisions, np.abs(centred_means) + deviations)
+    with np.errstate(over="ignore"):  # a mean beyond the dtype's range: inf, and the caller declines
+        return features.absolute_form(precisions, np.abs(centred_means) + deviations)
 
 
 def expanded_accumulate(

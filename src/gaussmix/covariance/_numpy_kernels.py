@@ -120,7 +120,8 @@ def expansion_is_accurate(whitened_means: np.ndarray) -> bool:
         Component means relative to the chunk's origin, whitened by their own precision.
     """
     eps = float(np.finfo(whitened_means.dtype).eps)
-    largest = float(np.max(np.sum(whitened_means * whitened_means, axis=1)))
+    with np.errstate(over="ignore"):  # a mean beyond the dtype's range: inf, not accurate
+        largest = float(np.max(np.sum(whitened_means * whitened_means, axis=1)))
     return eps * largest <= EXPANSION_TOLERANCE * (1 + whitened_means.shape[1])
 
 

@@ -50,7 +50,7 @@ class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)
-        X, means = self._centre(X, means)
+        # Differences about each component's own mean (no shared frame to cancel in).
         whitened = (X[:, None, :] - means[None, :, :]) * precisions_cholesky[None, :, :]
         return xp.sum(whitened * whitened, axis=2)
 

@@ -13,7 +13,7 @@ from ..exceptions import CollapsedComponentError
 from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded, _screened
 from . import _numpy_kernels as kernels
-from .base import CovarianceModel
+from .base import CovarianceModel, held_by_frame, own_frame_columns
 
 
 def _eye(xp: Any, n_features: int, like: Any) -> Any:
@@ -52,6 +52,34 @@ def dense_factor_of_precisions(precisions: Any) -> Any:
     if not bool(xp.all(ok)):
         raise ValueError("precisions must be symmetric positive definite")
     return factors
+
+
+def _whitened_norms(centred: Any, factor: Any) -> Any:
+    """``|x C|^2`` of each row of ``centred`` (n, D) for one factor ``C`` (D, D); shape (n,)."""
+    xp = get_namespace(centred)
+    whitened = centred @ factor
+    return xp.sum(whitened * whitened, axis=1)
+
+
+def own_frame_mahalanobis(X: Any, means: Any, precisions_cholesky: Any) -> Any:
+    """Squared Mahalanobis distances (n, K) as ``(x - mu_k) C_k``, every component about its
+    own mean: one batched (K, n, D) @ (K, D, D) product (or with a shared (D, D) factor)."""
+    xp = get_namespace(X, means)
+    whitened = (X[None, :, :] - means[:, None, :]) @ precisions_cholesky
+    return xp.sum(whitened * whitened, axis=2).T
+
+
+def _shared_frame_mahalanobis(X: Any, means: Any, precisions_cholesky: Any) -> Any:
+    """Squared Mahalanobis distances (n, K) as ``x C_k - mu_k C_k``: every component's
+    whitening in one (n, D) @ (D, K D) product (rows and means in one centred frame)."""
+    xp = get_namespace(X, means)
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    stacked = xp.reshape(xp.permute_dims(precisions_cholesky, (1, 0, 2)), (n_features, n_components * n_features))
+    whitened = xp.reshape(X @ stacked, (n_samples, n_components, n_features))
+    whitened_means = (means[:, None, :] @ precisions_cholesky)[:, 0, :]
+    whitened = whitened - whitened_means[None, :, :]
+    return xp.sum(whitened * whitened, axis=2)
 
 
 class DensePrecisionAlgebra:
@@ -94,17 +122,18 @@ class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)
-        n_samples, n_features = X.shape
-        n_components = means.shape[0]
-        X, means = self._centre(X, means)
-        # Whiten against all components in one product: (n, D) @ (D, K*D).
-        stacked = xp.reshape(
-            xp.permute_dims(precisions_cholesky, (1, 0, 2)), (n_features, n_components * n_features)
+        centred_X, centred_means = self._centre(X, means)
+        spans = xp.sum(xp.abs(centred_means) * xp.sum(xp.abs(precisions_cholesky), axis=2), axis=1)
+        held = held_by_frame(spans)
+        if held is None:
+            return own_frame_mahalanobis(X, means, precisions_cholesky)
+        if held.all():
+            return _shared_frame_mahalanobis(centred_X, centred_means, precisions_cholesky)
+        # Components far from the others: each of those about its own mean (K products).
+        return own_frame_columns(
+            xp, held, lambda: _shared_frame_mahalanobis(centred_X, centred_means, precisions_cholesky),
+            lambda k: _whitened_norms(X - means[k][None, :], precisions_cholesky[k]),
         )
-        whitened = xp.reshape(X @ stacked, (n_samples, n_components, n_features))
-        whitened_means = (means[:, None, :] @ precisions_cholesky)[:, 0, :]
-        whitened = whitened - whitened_means[None, :, :]
-        return xp.sum(whitened * whitened, axis=2)
 
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
@@ -167,6 +196,9 @@ class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
             if expanded is not None:
                 return expanded
         centre, means, origin = kernels.chunk_centre(X, params.means, shift)
+        if not held_by_frame(np.sum(np.abs(means) * np.sum(np.abs(factors), axis=2), axis=1)).all():
+            # A mean far from the chunk: whitening in its frame would spoil the other components.
+            return super().accumulate_chunk(kernels.shifted(X, shift), sample_weight, params)
         # (b, D) @ (D, K*D): every component's whitening in one product.
         stacked = factors.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
         whitened_means = np.matmul(means[:, None, :], factors)[:, 0, :]

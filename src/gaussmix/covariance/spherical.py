@@ -39,7 +39,7 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)
-        X, means = self._centre(X, means)
+        # Differences about each component's own mean (no shared frame to cancel in).
         diff = X[:, None, :] - means[None, :, :]
         return xp.sum(diff * diff, axis=2) * (precisions_cholesky**2)[None, :]
 

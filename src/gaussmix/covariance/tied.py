@@ -11,8 +11,8 @@ from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
 from . import _numpy_kernels as kernels
-from .base import CovarianceModel
-from .full import DensePrecisionAlgebra, _eye, dense_precision_cholesky
+from .base import CovarianceModel, held_by_frame, own_frame_columns
+from .full import DensePrecisionAlgebra, _eye, dense_precision_cholesky, own_frame_mahalanobis
 
 
 def sums_dtype(dtype: np.dtype, factor: np.ndarray, centred_means: np.ndarray) -> np.dtype:
@@ -68,9 +68,24 @@ class TiedCovariance(DensePrecisionAlgebra, CovarianceModel):
 
     def mahalanobis(self, X: Any, means: Any, precisions_cholesky: Any) -> Any:
         xp = get_namespace(X, means)
-        X, means = self._centre(X, means)
-        whitened = (X @ precisions_cholesky)[:, None, :] - (means @ precisions_cholesky)[None, :, :]
-        return xp.sum(whitened * whitened, axis=2)
+        centred_X, centred_means = self._centre(X, means)
+        held = held_by_frame(xp.sum(xp.abs(centred_means) * xp.sum(xp.abs(precisions_cholesky), axis=1), axis=1))
+        if held is None:
+            return own_frame_mahalanobis(X, means, precisions_cholesky)
+
+        def shared() -> Any:
+            # one whitening of the rows for every component
+            whitened = (centred_X @ precisions_cholesky)[:, None, :] - (centred_means @ precisions_cholesky)[None, :, :]
+            return xp.sum(whitened * whitened, axis=2)
+
+        if held.all():
+            return shared()
+        # Components far from the others: each of those about its own mean (one whitening each).
+        def own(k: int) -> Any:
+            whitened = (X - means[k][None, :]) @ precisions_cholesky
+            return xp.sum(whitened * whitened, axis=1)
+
+        return own_frame_columns(xp, held, shared, own)
 
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
