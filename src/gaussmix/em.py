@@ -49,6 +49,9 @@ class EMConfig:
     max_iter: int
     #: where the frame's zero is in the user's coordinates (see :func:`m_step`)
     origin: Any = None
+    #: stop (``FitResult.precision_lost``) where the mean log-likelihood falls by more than
+    #: the rounding of the data's dtype allows: the caller finishes the fit in float64
+    stop_on_decrease: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class FitResult:
     n_iter: int
     converged: bool
     lower_bounds: list[float] = field(default_factory=list)
+    #: EM stopped because the log-likelihood fell by more than rounding (``stop_on_decrease``):
+    #: ``params`` are those of the last iteration before the fall
+    precision_lost: bool = False
+    #: of ``n_iter``, those done in the data's own dtype before a fall finished the run in float64
+    float32_iterations: int = 0
 
 
 class NonFiniteLikelihoodError(ValueError):
@@ -270,6 +278,18 @@ def _numerical_failure_as_collapse(covariance: CovarianceModel, n_components: in
         ) from error
 
 
+#: a fall of the mean log-likelihood within this many epsilons of the data's dtype (times
+#: 1 + |mean log-likelihood|) is rounding; float32 EM's statistics, summed in float64 from
+#: float32 responsibilities, move the mean log-likelihood by a few epsilons when EM has converged
+DECREASE_EPSILONS = 64
+
+
+def rounding_of(mean_loglik: float, params: MixtureParams) -> float:
+    """How far the rounding of ``params``' dtype (the data's) can move a mean log-likelihood near ``mean_loglik``."""
+    eps = float(get_namespace(params.means).finfo(params.means.dtype).eps)
+    return DECREASE_EPSILONS * eps * (1.0 + abs(mean_loglik))
+
+
 def run_em(
     source: Any,
     params: MixtureParams,
@@ -300,6 +320,7 @@ def run_em(
     lower_bounds: list[float] = []
     converged = False
     n_iter = 0
+    previous_params = params
     for n_iter in range(1, config.max_iter + 1):
         stats, loglik = accumulate_source(source, params)
         # The one host read-back per iteration (besides the positive-definiteness status).
@@ -310,6 +331,11 @@ def run_em(
                 "the data may hold extreme values or a component collapsed; "
                 "scale the data or raise reg_covar"
             )
+        if config.stop_on_decrease and lower_bounds and mean_loglik < lower_bound - rounding_of(lower_bound, params):
+            # EM never lowers the likelihood: only the dtype's rounding can have. The
+            # parameters before the fall are handed back to be finished in float64.
+            return FitResult(previous_params, lower_bound, n_iter - 1, False, lower_bounds, precision_lost=True)
+        previous_params = params
         params = m_step(stats, config.covariance, config.reg_covar, previous=params, origin=config.origin)
         change = mean_loglik - lower_bound
         lower_bound = mean_loglik

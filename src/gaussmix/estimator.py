@@ -131,6 +131,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sound one exists. Not in scikit-learn.
     degenerate_ : bool
         Whether any component is degenerate.
+    float64_iterations_ : int
+        Iterations of the kept run done in float64: float32 EM whose
+        log-likelihood fell by more than float32's rounding (EM never lowers
+        it in exact arithmetic) finishes in float64 from the last parameters
+        before the fall, and the fitted attributes are cast back to float32.
+        0 for float64 data and float32 fits that kept their precision.
+        Not in scikit-learn.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -417,7 +424,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         def start(random_state: np.random.RandomState) -> MixtureParams:
             return self._initial_params(X, weights, covariance, user_init, random_state, self._chunk_rows(X), origin)
 
-        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state))
+        # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
+        float64_twin = None
+        if isinstance(X, np.ndarray) and X.dtype == np.float32:
+            def float64_twin() -> tuple[ArraySource, np.ndarray]:
+                X64, origin64 = X.astype(np.float64), origin.astype(np.float64)
+                weights64 = None if weights is None else weights.astype(np.float64)
+                return ArraySource(X64, weights64, self._source_rows(X64), origin64), origin64
+
+        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state), float64_twin)
 
     def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
         """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""
@@ -484,13 +499,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         covariance: CovarianceModel,
         start: Callable[[np.random.RandomState], MixtureParams],
         random_state: np.random.RandomState,
+        float64_twin: Optional[Callable[[], tuple[Any, Any]]] = None,
     ) -> None:
         """Run EM from ``n_init`` starts (or the fitted state, when warm) and keep the best.
 
         ``source`` yields rows in the frame centred on ``origin``; ``start``
-        returns starting parameters in that frame.
+        returns starting parameters in that frame. ``float64_twin``, for float32
+        data, gives the same rows in float64 (a source and its origin): a run
+        whose likelihood falls by more than float32's rounding continues there.
         """
-        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin)
+        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin,
+                          stop_on_decrease=float64_twin is not None)
+        twin: list = []  # made once, on the first fall
         do_init = not self._warm()
         n_init = self.n_init if do_init else 1
         best: Optional[FitResult] = None
@@ -507,15 +527,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 result = FitResult(params, -math.inf, 0, False, [])
             else:
                 began = time.perf_counter()
-                result = run_em(
-                    source, params, config, previous_lower_bound=previous,
-                    callback=self._iteration_callback(began, init_index, n_init),
-                )
+                callback = self._iteration_callback(began, init_index, n_init)
+                result = run_em(source, params, config, previous_lower_bound=previous, callback=callback)
+                if result.precision_lost:
+                    twin = twin or [float64_twin()]
+                    result = _finish_in_float64(result, config, *twin[0], callback)
                 state = "converged" if result.converged else "did not converge"
                 self._say(1, f"Initialization {state}. time lapse {time.perf_counter() - began:.5f}s\t lower bound {result.lower_bound:.5f}")
             traces.append(list(result.lower_bounds))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
+                float64_iterations = result.n_iter - result.float32_iterations if result.precision_lost else 0
         assert best is not None
         if not best.converged and self.max_iter > 0:
             warnings.warn(
@@ -525,6 +547,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best, origin)
         self.lower_bounds_per_init_ = traces
+        self.float64_iterations_ = float64_iterations
         if self.degenerate_:
             warnings.warn(describe_degenerate(self.degenerate_components_), DegenerateFitWarning)
 
@@ -970,6 +993,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         from .report import model_summary_html
 
         return {"text/plain": repr(self), "text/html": model_summary_html(self)}
+
+def _finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origin64: Any,
+                       callback: Callable[[IterationEvent], None]) -> FitResult:
+    """Continue a float32 run that lost precision in float64, and hand back float32 parameters.
+
+    ``result.n_iter`` iterations ran in float32; the whole run keeps ``max_iter``.
+    """
+    remaining = config.max_iter - result.n_iter
+    if remaining <= 0:
+        return dataclasses.replace(result, float32_iterations=result.n_iter)
+    float32 = result.params.means
+    config64 = dataclasses.replace(config, max_iter=remaining, origin=origin64, stop_on_decrease=False)
+    more = run_em(source64, result.params.converted_like(origin64), config64,
+                  previous_lower_bound=result.lower_bound, callback=callback)
+    return FitResult(more.params.converted_like(float32), more.lower_bound, result.n_iter + more.n_iter,
+                     more.converged, [*result.lower_bounds, *more.lower_bounds], precision_lost=True,
+                     float32_iterations=result.n_iter)
+
 
 def _finite_chunks(stream: StreamSource):
     """The chunks of ``stream``, each checked for NaN/inf (named by global row)."""
