@@ -61,6 +61,12 @@ def check_fitted_arrays(arrays: dict, covariance: CovarianceModel, n_components:
             raise InvalidModel(f"array {name!r} holds NaN or inf")
     _check_weights(arrays["weights"], dtype)
     _check_means(arrays["means"])
+    # Squares and products of the factors must not overflow: a fit's never do, and an
+    # overflowed check would compare inf with inf and pass.
+    for name in ("precisions_cholesky", "precisions", "covariances"):
+        largest = float(np.max(np.abs(arrays[name].astype(np.float64)), initial=0.0))
+        if largest * largest * n_features > np.finfo(np.float64).max:
+            raise InvalidModel(f"array {name!r} holds {largest:.3g}: too large for any fitted model")
     if isinstance(covariance, DensePrecisionAlgebra):
         stack = (-1, n_features, n_features)  # tied: one matrix
         factors, precisions, covariances = (
@@ -167,11 +173,21 @@ def _check_dense_covariances(factors: np.ndarray, covariances: np.ndarray, dtype
     for index in np.flatnonzero(~np.all(variances > 0, axis=1)):
         raise InvalidModel(f"covariance matrix {index} has a variance <= 0")
     factors64, covariances64 = factors.astype(np.float64), covariances.astype(np.float64)
-    identity = np.swapaxes(factors64, 1, 2) @ covariances64 @ factors64
-    error = np.max(np.abs(identity - np.eye(n_features)), axis=(1, 2))
     scales = np.sqrt(variances)
     outer = scales[:, :, None] * scales[:, None, :]
-    correlation_norm = np.linalg.norm(covariances64 / outer, axis=(1, 2))
+    # A covariance must be positive definite, its correlations within [-1, 1]; the rounding
+    # bound below trusts the correlation matrix, so a tampered one must not inflate it.
+    correlations = covariances64 / outer
+    for index in np.flatnonzero(np.max(np.abs(correlations), axis=(1, 2)) > 1 + 64 * float(np.finfo(dtype).eps)):
+        raise InvalidModel(f"covariance matrix {index} is not positive definite (a correlation beyond 1)")
+    for index, matrix in enumerate(correlations):
+        try:
+            np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            raise InvalidModel(f"covariance matrix {index} is not positive definite") from None
+    identity = np.swapaxes(factors64, 1, 2) @ covariances64 @ factors64
+    error = np.max(np.abs(identity - np.eye(n_features)), axis=(1, 2))
+    correlation_norm = np.linalg.norm(correlations, axis=(1, 2))
     # R^-1 = S P S with S the standard deviations and P = C C^T
     inverse_norm = np.linalg.norm((factors64 @ np.swapaxes(factors64, 1, 2)) * outer, axis=(1, 2))
     eps = float(np.finfo(dtype).eps)
