@@ -9,6 +9,7 @@ from .conditioning import ConditionalMixtures
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .io import ModelFileError, load, save
+from .outliers import GaussianMixtureOutlierDetector
 from .params import MixtureParams
 from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, SelectionRow, select
@@ -21,6 +22,7 @@ __all__ = [
     "CollapsedComponentError",
     "ConditionalMixtures",
     "GaussianMixture",
+    "GaussianMixtureOutlierDetector",
     "GaussianMixtureRegressor",
     "MixtureParams",
     "ModelFileError",
