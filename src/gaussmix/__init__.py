@@ -5,6 +5,7 @@ matplotlib are imported by the modules that need them, when they are used.
 """
 
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
+from .classifier import GaussianMixtureClassifier
 from .conditioning import ConditionalMixtures
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
@@ -22,6 +23,7 @@ __all__ = [
     "CollapsedComponentError",
     "ConditionalMixtures",
     "GaussianMixture",
+    "GaussianMixtureClassifier",
     "GaussianMixtureOutlierDetector",
     "GaussianMixtureRegressor",
     "MixtureParams",
