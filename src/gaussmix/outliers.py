@@ -57,10 +57,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         Any of the 18 structures (:class:`~gaussmix.GaussianMixture`). A list,
         or ``"all"``, chooses among them by BIC as above.
     contamination : "auto" or float in (0, 0.5], default=0.1
-        The default is scikit-learn's ``EllipticEnvelope``'s (the one-Gaussian
-        detector): scikit-learn's checks ask a default detector to flag some
-        training rows, which ``"auto"`` rightly does not on data the mixture
-        describes (lighter-tailed blobs under one Gaussian). A float: the share of training rows (by weight) taken as outliers;
+        A float: the share of training rows (by weight) taken as outliers;
         ``offset_`` is that quantile of their log-densities. ``"auto"``: the
         offset is the log-density below which the fitted mixture itself puts
         probability :data:`AUTO_TAIL` (0.01), estimated from
@@ -68,7 +65,11 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         scikit-learn's ``"auto"`` (a fixed offset of -0.5 for IsolationForest,
         -1.5 for LocalOutlierFactor) it does not depend on the training rows'
         scores, so the share flagged is what the data show: about 1% on
-        data the model describes, more where there are outliers.
+        data the model describes, more where there are outliers. The
+        default 0.1 is scikit-learn's ``EllipticEnvelope``'s (the
+        one-Gaussian detector): scikit-learn's checks ask a default detector
+        to flag some training rows, which ``"auto"`` rightly does not on data
+        the mixture describes well.
     tol, reg_covar, max_iter, n_init, init_params, weights_init, means_init, precisions_init, \
 random_state, verbose, verbose_interval, chunk_size
         As for :class:`~gaussmix.GaussianMixture`. With a selected K,
@@ -229,8 +230,9 @@ random_state, verbose, verbose_interval, chunk_size
     def _select_settings(self) -> dict:
         """The settings given here that differ from GaussianMixture's defaults, for select."""
         defaults = GaussianMixture().get_params()
+        own = ("covariance_type", "n_init", "random_state")  # select's grid and start arguments
         settings = {name: value for name, value in self._mixture_settings().items()
-                    if name not in ("covariance_type", "n_init", "random_state") and not _same(value, defaults.get(name))}
+                    if name not in own and not _same(value, defaults.get(name))}
         for name in ("weights_init", "means_init", "precisions_init"):
             if settings.pop(name, None) is not None:
                 raise ValueError(f"{name} fixes the components' start, which needs one K and one structure: "
