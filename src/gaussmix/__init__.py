@@ -5,11 +5,14 @@ matplotlib and onnx are imported by the modules that need them, when they are us
 """
 
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
+from .classifier import GaussianMixtureClassifier
 from .conditioning import ConditionalMixtures
+from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
 from .io import ModelFileError, load, save
 from .onnx_export import register_skl2onnx, to_onnx
+from .outliers import GaussianMixtureOutlierDetector
 from .params import MixtureParams
 from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, SelectionRow, select
@@ -21,7 +24,10 @@ __all__ = [
     "MCLUST_COVARIANCE_TYPES",
     "CollapsedComponentError",
     "ConditionalMixtures",
+    "DegenerateFitWarning",
     "GaussianMixture",
+    "GaussianMixtureClassifier",
+    "GaussianMixtureOutlierDetector",
     "GaussianMixtureRegressor",
     "MixtureParams",
     "ModelFileError",

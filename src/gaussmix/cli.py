@@ -27,6 +27,7 @@ from .estimator import GaussianMixture
 from .exceptions import RepeatedRowsWarning
 from .init import available_initializers
 from .io import load, load_metadata, save
+from .outliers import TRAINING_QUANTILES_KEY, threshold_from, training_quantiles
 from .degeneracy import DegenerateFitWarning
 from .selection import CRITERIA, SELECT_MAX_ITER, SELECT_TOL, SelectionResult, select
 from .selection import _check_covariance_types as selection_types
@@ -382,7 +383,9 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
     if table.columns is not None:
         model.feature_names_in_ = np.asarray(table.columns, dtype=object)
     if out:
-        save(model, out, extra={"selection": result.to_dict(), "data": str(data)})
+        # The training rows' log-density quantiles let `score --contamination` judge new rows by them.
+        quantiles = training_quantiles(_quietly(model.score_samples, table.values))
+        save(model, out, extra={"selection": result.to_dict(), "data": str(data), TRAINING_QUANTILES_KEY: quantiles})
     if plot_path:
         from .plotting import plot_model
 
@@ -486,37 +489,74 @@ def predict(model_path, data, proba, uncertainty, targets, out, columns, drop_mi
 @click.argument("model_path", metavar="MODEL")
 @click.argument("data")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write per-row log-densities here instead of stdout.")
+@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True), default=None,
+              help="Mark outliers: an `outlier` column (1: log-density below the threshold), the threshold "
+                   "being this quantile of the training rows' log-densities (stored by `gaussmix fit "
+                   "--out`), or of these rows' own where the model file has none.")
 @columns_option
 @drop_missing_option
 @json_option
 @quiet_option
-def score(model_path, data, out, columns, drop_missing, as_json, quiet):
+def score(model_path, data, out, contamination, columns, drop_missing, as_json, quiet):
     """Per-row log-density log p(x) (low values: anomalies) and its mean.
 
-    The mean goes to stdout when the rows go to --out, else to stderr.
+    The mean (and the outlier threshold) go to stdout when the rows go to
+    --out, else to stderr.
 
     \b
     Examples:
         gaussmix score model.gmm new.csv --out scores.csv
         gaussmix score model.gmm new.csv --json
+        gaussmix score model.gmm new.csv --contamination 0.01
     """
     check_output_path(out, "--out")
     model = load(model_path)
     table = _read_for_model(model, data, columns, drop_missing, quiet)
     log_density = _quietly(model.score_samples, table.values)
     mean = float(np.mean(log_density))
+    threshold, source = (None, None) if contamination is None else _outlier_threshold(
+        model_path, log_density, contamination)
     if as_json:
-        _emit_json({"log_density": log_density.tolist(), "mean": mean, "rows": table.row_numbers.tolist()})
+        payload = {"log_density": log_density.tolist(), "mean": mean, "rows": table.row_numbers.tolist()}
+        if threshold is not None:
+            payload.update(outlier=(log_density < threshold).tolist(), threshold=threshold,
+                           threshold_source=source, contamination=contamination)
+        _emit_json(payload)
         return
     values, header = log_density[:, None], ["log_density"]
+    if threshold is not None:
+        values, header = np.column_stack([log_density, log_density < threshold]), [*header, "outlier"]
     if table.n_dropped:
-        values, header = np.column_stack([table.row_numbers, log_density]), ["row", "log_density"]
+        values, header = np.column_stack([table.row_numbers, values]), ["row", *header]
     write_table(out, header, values, stream=sys.stdout)
     summary = f"mean log-density: {mean:.6g} over {len(log_density)} row(s)"
+    if threshold is not None:
+        flagged = int(np.sum(log_density < threshold))
+        summary += (f"\noutlier threshold: log-density {threshold:.6g} (the {contamination:g} quantile of "
+                    f"{source}); {flagged} row(s) below it marked outlier")
     if out:
         click.echo(summary)
     else:
         _note(summary, quiet)
+
+
+def _outlier_threshold(model_path: str, log_density: np.ndarray, contamination: float) -> tuple[float, str]:
+    """The log-density below which a row is an outlier, and what it is the quantile of.
+
+    The training rows' quantile (stored by ``fit --out``) judges new rows by
+    what the model was fitted on, whatever else is in the file; files without
+    it (saved from Python, or older) fall back to the scored rows' own quantile.
+    """
+    stored = load_metadata(model_path).get("extra", {}).get(TRAINING_QUANTILES_KEY)
+    if stored:
+        try:
+            return threshold_from(stored, contamination), f"the {int(stored['n_rows'])} training rows' log-densities"
+        except (KeyError, TypeError, ValueError):
+            raise click.ClickException(f"{model_path}: its stored training log-densities are malformed; "
+                                       "refit and save it with `gaussmix fit --out`") from None
+    click.echo(f"note: {model_path} holds no training log-densities (fit it with `gaussmix fit --out` to "
+               "store them); the threshold is the quantile of these rows' own", err=True)
+    return float(np.quantile(log_density, contamination)), "these rows' log-densities"
 
 
 @cli.command()
