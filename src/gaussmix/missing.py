@@ -193,7 +193,9 @@ class PatternBlocks:
 
 
 # ------------------------------------------------------------------ the E-step
-def accumulate_incomplete(X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams) -> tuple[SuffStats, float]:
+def accumulate_incomplete(
+    X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
+) -> tuple[SuffStats, float]:
     """E-step on one chunk whose rows may hold NaN: ``(stats, loglik)``, as :func:`gaussmix.em.accumulate`.
 
     Parameters
@@ -274,7 +276,9 @@ class IncompleteArraySource(ArraySource):
     """
 
     @staticmethod
-    def accumulate(X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams) -> tuple[SuffStats, float]:
+    def accumulate(
+        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
+    ) -> tuple[SuffStats, float]:
         return accumulate_incomplete(X, sample_weight, params)
 
 
@@ -306,7 +310,9 @@ def log_weighted_incomplete(X: np.ndarray, params: MixtureParams) -> np.ndarray:
     return result
 
 
-def impute(X: np.ndarray, params: MixtureParams, n_draws: Optional[int] = None, random_state: Any = None) -> np.ndarray:
+def impute(
+    X: np.ndarray, params: MixtureParams, n_draws: Optional[int] = None, random_state: Any = None
+) -> np.ndarray:
     """Fill the NaN entries of ``X`` from the mixture's conditional distribution given the observed ones.
 
     Parameters
