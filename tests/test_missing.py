@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -401,3 +402,48 @@ def test_model_files_keep_the_setting(tmp_path):
     loaded = load(tmp_path / "m.gmm")
     assert loaded.missing == "marginalize"
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
+# ------------------------------------------------------------------ command line
+def _gappy_csv(tmp_path):
+    complete = make_blobs(120, 2, 2, seed=17)[0]
+    X, removed = _remove(complete, 0.15, seed=17)
+    lines = ["a,b"] + [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in X]
+    path = tmp_path / "gappy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, X
+
+
+def test_cli_fits_predicts_scores_and_imputes_incomplete_rows(tmp_path):
+    from click.testing import CliRunner
+
+    from gaussmix import load
+    from gaussmix.cli import cli
+
+    def run(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args])
+
+    path, X = _gappy_csv(tmp_path)
+    refused = run("fit", path, "-k", "2", "-c", "full")
+    assert refused.exit_code != 0 and "--missing marginalize" in refused.output
+    model_path = tmp_path / "m.gmm"
+    fitted = run("fit", path, "-k", "1-2", "-c", "full,diag", "--missing", "marginalize", "--out", model_path, "-q")
+    assert fitted.exit_code == 0, fitted.output
+    model = load(model_path)
+    assert model.missing == "marginalize"
+    assert "missing:     marginalize" in run("info", model_path).output
+
+    scored = run("score", model_path, path, "--json")
+    assert scored.exit_code == 0, scored.output
+    np.testing.assert_allclose(json.loads(scored.output)["log_density"], model.score_samples(X), rtol=1e-12)
+    predicted = run("predict", model_path, path, "--json", "--proba")
+    np.testing.assert_allclose(json.loads(predicted.output)["responsibilities"], model.predict_proba(X), rtol=1e-12)
+
+    filled_path = tmp_path / "filled.csv"
+    imputed = run("impute", model_path, path, "--out", filled_path)
+    assert imputed.exit_code == 0, imputed.output
+    filled = np.loadtxt(filled_path, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(filled, model.impute(X), rtol=1e-9)
+    drawn = run("impute", model_path, path, "--draws", "3", "--seed", "0", "--json")
+    np.testing.assert_allclose(json.loads(drawn.output)["draws"], model.impute(X, n_draws=3, random_state=0),
+                               rtol=1e-12)
