@@ -122,10 +122,17 @@ class Pattern:
 
 
 def patterns(X: np.ndarray) -> Iterator[Pattern]:
-    """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows)."""
+    """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows, encoded)."""
     mask = np.isnan(X)
-    unique, inverse = np.unique(mask, axis=0, return_inverse=True)
-    inverse = np.ravel(inverse)  # NumPy 2.0.x returned it with the mask's shape
+    # One code per row: np.unique(mask, axis=0) sorts rows of bytes (0.27 s of an E-step of
+    # 10^5 x 16 rows); integers (bit sets up to 62 features, else packed bytes) sort fast.
+    if mask.shape[1] <= 62:
+        codes = mask.astype(np.int64) @ (np.int64(1) << np.arange(mask.shape[1], dtype=np.int64))
+    else:
+        packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+        codes = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    unique, inverse = mask[first], np.ravel(inverse)  # NumPy 2.0.x returned the inverse in codes' shape
     order = np.argsort(inverse, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=unique.shape[0]))])
     for p, pattern in enumerate(unique):
