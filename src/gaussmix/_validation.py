@@ -22,6 +22,9 @@ _MAX_DEPENDENCE_TOLERANCE = 1e-3
 
 #: rows a message names before "..."
 SHOWN_ROWS = 5
+#: what a NaN error of GaussianMixture's input adds: the other way out (gaussmix.missing)
+MISSING_HINT = ('or pass missing="marginalize" to GaussianMixture to fit and predict on the observed entries '
+                "of incomplete rows (NumPy arrays in memory)")
 
 
 @dataclass(frozen=True)

@@ -278,8 +278,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _nan_hint(missing: Optional[str]) -> Optional[str]:
         """What the NaN error adds for the ``missing`` setting in force (None: nothing)."""
         if missing == "error":
-            return ('or pass missing="marginalize" to GaussianMixture to fit and predict on the observed '
-                    "entries of incomplete rows")
+            return checks.MISSING_HINT
         if missing == "marginalize":
             return 'or pass them as a NumPy array: missing="marginalize" takes NumPy arrays in memory only'
         return None
@@ -1068,6 +1067,6 @@ def _finite_chunks(stream: StreamSource):
     """The chunks of ``stream``, each checked for NaN/inf (named by global row)."""
     first_row = 0
     for chunk, weights in stream.chunks():
-        checks.check_all_finite(chunk, "X", first_row)
+        checks.check_all_finite(chunk, "X", first_row, nan_hint=checks.MISSING_HINT)
         yield chunk, weights
         first_row += chunk.shape[0]

@@ -345,8 +345,7 @@ def select(
     if marginalize:
         incomplete.check_incomplete_rows(array)
     else:
-        hint = 'or pass missing="marginalize" to fit on the observed entries of incomplete rows'
-        checks.check_all_finite(array, nan_hint=hint)
+        checks.check_all_finite(array, nan_hint=checks.MISSING_HINT)
     weights = checks.check_sample_weight(sample_weight, array.shape[0], array)
     # Incomplete rows: the checks and the shared hierarchical tree see the gaps filled with the
     # column means, as every cell's initialiser does (GaussianMixture, missing="marginalize").
