@@ -67,6 +67,7 @@ def read_table(
     columns: Optional[Sequence[str]] = None,
     dtype: Any = np.float64,
     drop_missing: bool = False,
+    keep_missing: bool = False,
 ) -> Table:
     """Read the numeric columns of a data file.
 
@@ -81,6 +82,10 @@ def read_table(
     dtype : numpy dtype
     drop_missing : bool
         Drop rows holding NaN/inf (or empty cells) instead of raising.
+    keep_missing : bool
+        Keep empty cells and NaN as NaN (missing values a model marginalises);
+        rows holding an infinity or no value at all still raise, or are
+        dropped with ``drop_missing``.
 
     Returns
     -------
@@ -97,7 +102,10 @@ def read_table(
     values = values.astype(dtype, copy=False)
     if values.shape[0] == 0:
         raise DataFileError(path, "has no data rows")
-    return _handle_missing(path, values, names, drop_missing, text=suffix not in (".npy", *PARQUET_SUFFIXES))
+    text = suffix not in (".npy", *PARQUET_SUFFIXES)
+    if keep_missing:
+        return _handle_unusable(path, values, names, drop_missing, text)
+    return _handle_missing(path, values, names, drop_missing, text=text)
 
 
 def write_table(path: Optional[Any], header: Sequence[str], values: np.ndarray, stream: Any = None) -> None:
@@ -305,12 +313,33 @@ def _handle_missing(path: Any, values: np.ndarray, names: Optional[list[str]], d
         if not kept.any():
             raise DataFileError(path, "every row holds a missing (NaN) or infinite value")
         return Table(values[kept], names, row_numbers[kept], int(bad.sum()))
-    where = np.flatnonzero(bad)
-    # Text files are numbered like an editor shows them (header = line 1).
-    shown = ", ".join(str(i + 2 if text else i) for i in where[:8]) + (", ..." if where.size > 8 else "")
-    unit = "line(s)" if text else "row(s) (0-based)"
     raise DataFileError(
         path,
-        f"{where.size} row(s) hold missing (NaN/empty) or infinite values, at {unit} {shown}: "
+        f"{int(bad.sum())} row(s) hold missing (NaN/empty) or infinite values, at {_where(bad, text)}: "
+        "fix them, pass --drop-missing to drop them, or (gaussmix fit) --missing marginalize to use the "
+        "observed values of incomplete rows",
+    )
+
+
+def _where(bad: np.ndarray, text: bool) -> str:
+    """The rows flagged in ``bad``, as an editor numbers them for text files (header = line 1)."""
+    where = np.flatnonzero(bad)
+    shown = ", ".join(str(i + 2 if text else i) for i in where[:8]) + (", ..." if where.size > 8 else "")
+    return ("line(s) " if text else "row(s) (0-based) ") + shown
+
+
+def _handle_unusable(path: Any, values: np.ndarray, names: Optional[list[str]], drop_missing: bool, text: bool) -> Table:
+    """NaN kept as missing values; rows with an infinity or with no value at all refused (or dropped)."""
+    bad = np.isinf(values).any(axis=1) | np.isnan(values).all(axis=1)
+    row_numbers = np.arange(values.shape[0])
+    if not bad.any():
+        return Table(values, names, row_numbers)
+    if drop_missing:
+        if bad.all():
+            raise DataFileError(path, "every row holds an infinite value or no value at all")
+        return Table(values[~bad], names, row_numbers[~bad], int(bad.sum()))
+    raise DataFileError(
+        path,
+        f"{int(bad.sum())} row(s) hold an infinite value or no value at all, at {_where(bad, text)}: "
         "fix them or pass --drop-missing to drop them",
     )

@@ -22,6 +22,9 @@ _MAX_DEPENDENCE_TOLERANCE = 1e-3
 
 #: rows a message names before "..."
 SHOWN_ROWS = 5
+#: what a NaN error of GaussianMixture's input adds: the other way out (gaussmix.missing)
+MISSING_HINT = ('or pass missing="marginalize" to GaussianMixture to fit and predict on the observed entries '
+                "of incomplete rows (NumPy arrays in memory)")
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ class NonFiniteEntries:
             tuple(tuple(sorted(a + b)[:SHOWN_ROWS]) for a, b in zip(self.rows, other.rows)),
         )
 
-    def error(self, name: str = "X") -> ValueError:
-        """The error to raise: counts and rows of each kind, and what to do."""
+    def error(self, name: str = "X", nan_hint: Optional[str] = None) -> ValueError:
+        """The error to raise: counts and rows of each kind, and what to do.
+
+        ``nan_hint`` (a clause) is added when NaN values were found: another way out for them.
+        """
         problems = []
         for label, count, n_rows, rows in zip(("NaN", "infinite (inf)"), self.counts, self.n_rows, self.rows):
             if count:
@@ -83,7 +89,8 @@ class NonFiniteEntries:
                 problems.append(f"{count} {label} value(s) in row(s) {shown} (0-based)")
         return ValueError(
             f"Input {name} contains " + " and ".join(problems)
-            + ". Remove or impute those rows before calling gaussmix."
+            + ". Remove or impute those rows before calling gaussmix"
+            + (f", {nan_hint}." if nan_hint and self.counts[0] else ".")
         )
 
 
@@ -101,17 +108,18 @@ def _row_list(rows: np.ndarray, limit: int = SHOWN_ROWS, first_row: int = 0) -> 
     return shown + (", ..." if rows.size > limit else "")
 
 
-def check_all_finite(X: Any, name: str = "X", first_row: int = 0) -> None:
+def check_all_finite(X: Any, name: str = "X", first_row: int = 0, nan_hint: Optional[str] = None) -> None:
     """Raise a ValueError counting the NaN and infinite entries of ``X`` and naming their rows.
 
     ``first_row`` is the global number of ``X``'s first row when ``X`` is one
     chunk of a larger source, so the message names rows of the whole data.
+    ``nan_hint``: a clause the message adds when NaN values were found.
     ``X`` may live on a device: only a failed check copies it to the host, to
     word the message.
     """
     entries = NonFiniteEntries.of(X, first_row)
     if entries is not None:
-        raise entries.error(name)
+        raise entries.error(name, nan_hint)
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, like: Any, *, unit_mean: bool = False) -> Optional[Any]:

@@ -154,6 +154,11 @@ columns_option = click.option(
 drop_missing_option = click.option(
     "--drop-missing", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."
 )
+missing_option = click.option(
+    "--missing", type=click.Choice(["error", "marginalize"]), default="error", show_default=True,
+    help="marginalize: keep empty cells and NaN as missing values and fit on each row's observed values "
+         "(exact EM); the saved model then predicts and scores incomplete rows too.",
+)
 
 
 def _note(message: str, quiet: bool) -> None:
@@ -167,12 +172,15 @@ def _show_progress(quiet: bool, as_json: bool) -> bool:
 
 
 def _read_for_model(model: GaussianMixture, data: str, columns: Optional[list[str]], drop_missing: bool,
-                    quiet: bool) -> Table:
-    """Read the columns of ``data`` that ``model`` was fitted on (by name where both have names)."""
+                    quiet: bool, keep_missing: bool = False) -> Table:
+    """Read the columns of ``data`` that ``model`` was fitted on (by name where both have names).
+
+    ``keep_missing``: empty cells and NaN stay NaN (for a model that marginalises them).
+    """
     names = getattr(model, "feature_names_in_", None)
     if columns is None and names is not None and has_column_names(data):
         columns = [str(n) for n in names]
-    table = read_table(data, columns, dtype=model.means_.dtype, drop_missing=drop_missing)
+    table = read_table(data, columns, dtype=model.means_.dtype, drop_missing=drop_missing, keep_missing=keep_missing)
     expected = model.means_.shape[1]
     if table.values.shape[1] != expected:
         raise click.ClickException(
@@ -180,8 +188,18 @@ def _read_for_model(model: GaussianMixture, data: str, columns: Optional[list[st
             "column(s); choose them with --columns"
         )
     if table.n_dropped:
-        _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
+        _note(f"dropped {table.n_dropped} row(s) with {_dropped_for(keep_missing)}", quiet)
     return table
+
+
+def _dropped_for(keep_missing: bool) -> str:
+    """Why ``--drop-missing`` dropped rows."""
+    return "an infinite value or no value at all" if keep_missing else "missing or infinite values"
+
+
+def _marginalises(model: GaussianMixture) -> bool:
+    """Whether ``model`` evaluates incomplete rows on their observed values (``missing="marginalize"``)."""
+    return getattr(model, "missing", "error") == "marginalize"
 
 
 def check_output_path(path: Optional[str], option: str) -> None:
@@ -304,6 +322,7 @@ def cli() -> None:
     Use it:
         gaussmix predict model.gmm new.csv --proba --out resp.csv
         gaussmix score model.gmm new.csv          # per-row log-density (anomaly scores)
+        gaussmix impute model.gmm gappy.csv --out filled.csv   # fill empty cells (fit --missing marginalize)
         gaussmix condition model.gmm --given waiting=80
         gaussmix predict model.gmm new.csv --target eruptions
         gaussmix sample model.gmm -n 1000 --seed 0 --out samples.csv
@@ -340,12 +359,13 @@ def cli() -> None:
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @columns_option
 @drop_missing_option
+@missing_option
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Save the chosen model here (e.g. model.gmm).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the chosen model here (e.g. fit.png).")
 @json_option
 @quiet_option
 def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, allow_degenerate, reg_covar,
-        seed, jobs, dtype, columns, drop_missing, out, plot_path, as_json, quiet):
+        seed, jobs, dtype, columns, drop_missing, missing, out, plot_path, as_json, quiet):
     """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
 
     \b
@@ -353,15 +373,22 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         gaussmix fit faithful.csv
         gaussmix fit faithful.csv -k 1-6 -c full,tied --out model.gmm --plot fit.png
         gaussmix fit iris.csv --columns sepal_length,petal_length -c all --json
+        gaussmix fit survey.csv --missing marginalize --out model.gmm   # empty cells: missing values
     """
     _check_fit_outputs(out, plot_path)
-    table = read_table(data, columns, dtype=np.dtype(dtype), drop_missing=drop_missing)
+    keep_missing = missing == "marginalize"
+    table = read_table(data, columns, dtype=np.dtype(dtype), drop_missing=drop_missing, keep_missing=keep_missing)
     if table.n_dropped:
-        _note(f"dropped {table.n_dropped} row(s) with missing or infinite values", quiet)
+        _note(f"dropped {table.n_dropped} row(s) with {_dropped_for(keep_missing)}", quiet)
     n_rows = table.values.shape[0]
     _check_enough_rows(data, n_rows, components)
-    check_data_for_mixture(table.values, feature_names=table.columns)
+    incomplete_rows = np.isnan(table.values).any(axis=1)
+    # The checks of the columns see the gaps filled with the column means, as the initialisers do.
+    check_data_for_mixture(_filled(table.values) if incomplete_rows.any() else table.values,
+                           feature_names=table.columns)
     settings = dict(max_iter=max_iter, tol=tol, reg_covar=reg_covar)
+    if keep_missing:
+        settings["missing"] = missing
     if init_params is not None:
         settings["init_params"] = init_params
     restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
@@ -389,12 +416,14 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
     if plot_path:
         from .plotting import plot_model
 
-        plot_model(model, table.values, selection=result.to_dict(), path=plot_path)
+        # the plot draws complete rows (a point needs every coordinate)
+        plot_model(model, table.values[~incomplete_rows], selection=result.to_dict(), path=plot_path)
     if as_json:
         _emit_json({"selection": result.to_dict(), "model": _model_summary(model, names),
                     "model_file": out, "plot": plot_path})
         return
-    click.echo(f"{data}: {n_rows} rows, features {', '.join(names)}")
+    gaps = f" ({int(incomplete_rows.sum())} with missing values, marginalised)" if incomplete_rows.any() else ""
+    click.echo(f"{data}: {n_rows} rows{gaps}, features {', '.join(names)}")
     click.echo(f"each fit: tol {tol:g}, max_iter {max_iter}, reg_covar {reg_covar:g}, "
                f"{restarts_per_cell} start(s) per cell")
     click.echo(result.table())
@@ -416,6 +445,13 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         _note(f"model saved to {out}", quiet)
     if plot_path:
         _note(f"plot saved to {plot_path}", quiet)
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """``values`` with each NaN replaced by its column's observed mean."""
+    from .missing import column_means, filled_with
+
+    return filled_with(values, column_means(values))
 
 
 def _echo_failures(result: SelectionResult, quiet: bool) -> None:
@@ -443,6 +479,7 @@ def _echo_failures(result: SelectionResult, quiet: bool) -> None:
 def predict(model_path, data, proba, uncertainty, targets, out, columns, drop_missing, as_json, quiet):
     """Hard labels (most probable component) or responsibilities of each row;
     with --target, the conditional mean of the target feature(s) given the others.
+    A model fitted with --missing marginalize takes incomplete rows (on their observed values).
 
     \b
     Examples:
@@ -459,7 +496,7 @@ def predict(model_path, data, proba, uncertainty, targets, out, columns, drop_mi
                                    "--target predicts feature values")
         _predict_targets(model, data, targets, out, columns, drop_missing, as_json, quiet)
         return
-    table = _read_for_model(model, data, columns, drop_missing, quiet)
+    table = _read_for_model(model, data, columns, drop_missing, quiet, keep_missing=_marginalises(model))
     if proba:
         values = _quietly(model.predict_proba, table.values)
         header = [f"p{k}" for k in range(model.n_components)]
@@ -501,7 +538,8 @@ def score(model_path, data, out, contamination, columns, drop_missing, as_json, 
     """Per-row log-density log p(x) (low values: anomalies) and its mean.
 
     The mean (and the outlier threshold) go to stdout when the rows go to
-    --out, else to stderr.
+    --out, else to stderr. A model fitted with --missing marginalize scores
+    incomplete rows on their observed values.
 
     \b
     Examples:
@@ -511,7 +549,7 @@ def score(model_path, data, out, contamination, columns, drop_missing, as_json, 
     """
     check_output_path(out, "--out")
     model = load(model_path)
-    table = _read_for_model(model, data, columns, drop_missing, quiet)
+    table = _read_for_model(model, data, columns, drop_missing, quiet, keep_missing=_marginalises(model))
     log_density = _quietly(model.score_samples, table.values)
     mean = float(np.mean(log_density))
     threshold, source = (None, None) if contamination is None else _outlier_threshold(
@@ -557,6 +595,55 @@ def _outlier_threshold(model_path: str, log_density: np.ndarray, contamination: 
     click.echo(f"note: {model_path} holds no training log-densities (fit it with `gaussmix fit --out` to "
                "store them); the threshold is the quantile of these rows' own", err=True)
     return float(np.quantile(log_density, contamination)), "these rows' log-densities"
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("data")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write here (.csv, .tsv, .npy) instead of stdout.")
+@click.option("--draws", type=click.IntRange(min=1), default=None,
+              help="Multiple imputation: this many draws from p(missing | observed) per row, stacked with a "
+                   "leading 'draw' column. Default: one filling with the conditional means.")
+@click.option("--seed", type=int, default=None, help="Random seed for reproducible draws.")
+@columns_option
+@drop_missing_option
+@json_option
+@quiet_option
+def impute(model_path, data, out, draws, seed, columns, drop_missing, as_json, quiet):
+    """Fill the empty or NaN cells of DATA from a saved model.
+
+    Each gap gets E[missing | observed] under the mixture (the components'
+    conditional means weighted by how well each explains the row's observed
+    values), or with --draws N, N draws from that conditional distribution.
+    Observed values are written unchanged.
+
+    \b
+    Examples:
+        gaussmix impute model.gmm data.csv --out filled.csv
+        gaussmix impute model.gmm data.csv --draws 5 --seed 0 --out draws.csv
+    """
+    check_output_path(out, "--out")
+    model = load(model_path)
+    table = _read_for_model(model, data, columns, drop_missing, quiet, keep_missing=True)
+    n_missing = int(np.isnan(table.values).sum())
+    filled = _quietly(lambda X: model.impute(X, n_draws=draws, random_state=seed), table.values)
+    names = _feature_names(model)
+    if as_json:
+        payload = {"feature_names": names, "rows": table.row_numbers.tolist(), "n_missing": n_missing}
+        _emit_json({**payload, ("draws" if draws else "values"): filled.tolist()})
+        return
+    if draws is None:
+        values, header = filled, names
+        if table.n_dropped:  # keep the output aligned with the input's rows
+            values, header = np.column_stack([table.row_numbers, filled]), ["row", *names]
+    else:
+        n_rows = filled.shape[1]
+        draw_numbers = np.repeat(np.arange(draws), n_rows)
+        values = np.column_stack([draw_numbers, np.tile(table.row_numbers, draws), filled.reshape(-1, filled.shape[2])])
+        header = ["draw", "row", *names]
+    write_table(out, header, values, stream=sys.stdout)
+    if out:
+        _note(f"{n_missing} missing value(s) filled in {len(values)} row(s) written to {out}", quiet)
 
 
 @cli.command()
@@ -647,6 +734,8 @@ def info(model_path, as_json):
         f"  covariance:  {metadata['covariance_type']}",
         f"  features:    {metadata['n_features']} ({', '.join(_feature_names(model))})",
         f"  dtype:       {metadata['dtype']}",
+        *([f"  missing:     marginalize (incomplete rows fitted, scored and imputed on their observed values)"]
+          if metadata["params"].get("missing") == "marginalize" else []),
         f"  converged:   {fit_info['converged']} after {fit_info['n_iter']} iteration(s), "
         f"mean log-likelihood {_number(fit_info['lower_bound'])}",
         f"  restarts:    {len(fit_info['lower_bounds_per_init'])}",

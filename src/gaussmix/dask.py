@@ -151,7 +151,7 @@ def _apply_to_block(
 ) -> np.ndarray:
     """``function`` over one block, chunk by chunk, after a NaN/inf check naming global rows."""
     first_row = 0 if not block_info else block_info[0]["array-location"][0][0]
-    checks.check_all_finite(X, "X", first_row)
+    checks.check_all_finite(X, "X", first_row, nan_hint=checks.MISSING_HINT)
     pieces = [function(X[start:start + chunk_rows], params) for start in range(0, max(X.shape[0], 1), chunk_rows)]
     return np.concatenate(pieces, axis=0)
 

@@ -149,11 +149,18 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, An
 def _estep_over_chunks(source: Any, params: MixtureParams) -> tuple[Callable[[Any], Any], Iterator[Any]]:
     """What runs on each chunk, and the chunks.
 
-    A source that can give its chunks as stored, with its ``origin`` apart
+    A source with an ``accumulate(X, w, params)`` method runs it on its
+    (shifted) chunks instead of the covariance structure's kernel (rows with
+    missing entries: :class:`gaussmix.missing.IncompleteArraySource`). A
+    source that can give its chunks as stored, with its ``origin`` apart
     (``unshifted_chunks``), gives them so: the covariance structure then
     subtracts the origin as it goes (:meth:`CovarianceModel.accumulate_shifted`)
     instead of every chunk being copied first.
     """
+    own_estep = getattr(source, "accumulate", None)
+    if own_estep is not None:
+        # Rows that need an E-step of their own (NaN marginalised: gaussmix.missing), shifted chunks.
+        return (lambda chunk: own_estep(chunk[0], chunk[1], params)), source.chunks()
     unshifted = getattr(source, "unshifted_chunks", None)
     origin = getattr(source, "origin", None)
     if unshifted is None or origin is None:

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _device
@@ -27,6 +27,7 @@ from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
+from . import missing as incomplete
 from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
 from ._threads import n_worker_threads, one_thread_for_small_fit
@@ -106,6 +107,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         torch device (needs ``pip install gaussmix[torch]``). NumPy input moved
         to CUDA is converted to float32; pass a float64 tensor to fit in
         float64 on the GPU. Not in scikit-learn.
+    missing : {"error", "marginalize"}, default="error"
+        What NaN entries of ``X`` mean. ``"error"``: they are refused.
+        ``"marginalize"``: they are missing values (missing at random),
+        integrated out exactly: ``fit`` runs the EM of Ghahramani & Jordan
+        (1994) on each row's observed entries (every covariance structure,
+        sample weights, chunks), ``predict``, ``predict_proba``,
+        ``score_samples``, ``score``, ``bic`` & co. evaluate each row on its
+        observed features, and :meth:`impute` fills the gaps. A row with
+        every entry missing is an error naming it; drop such rows. The
+        initialisers see incomplete rows filled with the column means.
+        NumPy arrays in memory only (not out-of-core sources, Dask or torch,
+        nor ``partial_fit``); data without NaN fit exactly as with ``"error"``.
+        See :mod:`gaussmix.missing`. Not in scikit-learn.
 
     Attributes
     ----------
@@ -164,6 +178,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_size: Optional[int] = None,
         learning_decay: float = 0.7,
         device: Any = None,
+        missing: str = "error",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -183,6 +198,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.learning_decay = learning_decay
         self.device = device
+        self.missing = missing
 
     # ------------------------------------------------------------------ checks
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
@@ -210,6 +226,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "learning_decay": [Interval(Real, 0.5, 1, closed="right")],
         # None, a name or a torch.device (torch is optional): _device.resolve_device checks it
         "device": "no_validation",
+        "missing": [StrOptions(set(incomplete.MISSING_OPTIONS))],
     }
 
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -227,8 +244,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         get_initializer(self.init_params)
         return get_covariance_model(self.covariance_type)
 
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
-        """Checked rows, in the namespace and on the device EM / inference will run on."""
+    def _validate_X(self, X: Any, *, reset: bool, missing: Optional[str] = None) -> Any:
+        """Checked rows, in the namespace and on the device EM / inference will run on.
+
+        ``missing``: None refuses NaN; ``"error"`` too, with a message naming the
+        ``missing`` option; ``"marginalize"`` lets NumPy rows with NaN through
+        (checked by :func:`gaussmix.missing.check_incomplete_rows`).
+        """
         device = _device.resolve_device(self.device)
         if _device.is_device_array(X):
             if device is not None:
@@ -253,8 +275,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
             if device is not None:
                 X = _device.move_rows(X, device)
-        checks.check_all_finite(X)
+        if missing == "marginalize" and incomplete.has_missing(X):
+            incomplete.check_incomplete_rows(X)
+            return X
+        checks.check_all_finite(X, nan_hint=self._nan_hint(missing))
         return X
+
+    @staticmethod
+    def _nan_hint(missing: Optional[str]) -> Optional[str]:
+        """What the NaN error adds for the ``missing`` setting in force (None: nothing)."""
+        if missing == "error":
+            return checks.MISSING_HINT
+        if missing == "marginalize":
+            return 'or pass them as a NumPy array: missing="marginalize" takes NumPy arrays in memory only'
+        return None
 
     def _chunk_rows(self, X: Any) -> int:
         if self.chunk_size is not None:
@@ -399,7 +433,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return OnlineState(stats, params, origin, 1)
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, missing=self.missing)
         # Small data: threads' wake-ups cost more than the arithmetic (see gaussmix._threads).
         with backend_for(get_namespace(X)).computation_context(), one_thread_for_small_fit(X, self.n_components):
             self._fit_arrays(X, covariance, sample_weight)
@@ -412,25 +446,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights = checks.check_sample_weight(sample_weight, n_samples, X, unit_mean=True)
         self._check_row_counts(n_samples, None if weights is None else int(xp.count_nonzero(weights)))
         user_init = self._check_init_arrays(covariance, n_features, to_numpy(X[:0]).dtype)
-        # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
-        # (where the origin is summed in float64: see mean_row).
-        if is_numpy(X, weights):
-            origin = mean_row(X, weights)
+        init_rows = X
+        if self.missing == "marginalize" and incomplete.has_missing(X):
+            # Missing entries integrated out (gaussmix.missing); the frame is centred on the
+            # observed column means, which also fill the gaps for the initialisers only.
+            origin = incomplete.column_means(X, weights)
+            init_rows = incomplete.filled_with(X, origin)
+            source = incomplete.IncompleteArraySource(X, weights, self._source_rows(X), origin)
         else:
-            origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
-        # EM hands whole chunks to worker threads; the start works in cache-sized ones.
-        source = ArraySource(X, weights, self._source_rows(X), origin)
+            # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
+            # (where the origin is summed in float64: see mean_row).
+            if is_numpy(X, weights):
+                origin = mean_row(X, weights)
+            else:
+                origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
+            # EM hands whole chunks to worker threads; the start works in cache-sized ones.
+            source = ArraySource(X, weights, self._source_rows(X), origin)
 
         def start(random_state: np.random.RandomState) -> MixtureParams:
-            return self._initial_params(X, weights, covariance, user_init, random_state, self._chunk_rows(X), origin)
+            return self._initial_params(
+                init_rows, weights, covariance, user_init, random_state, self._chunk_rows(X), origin
+            )
 
         # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
         float64_twin = None
         if isinstance(X, np.ndarray) and X.dtype == np.float32:
-            def float64_twin() -> tuple[ArraySource, np.ndarray]:
+            source_type = type(source)  # complete or incomplete rows alike
+
+            def float64_twin() -> tuple[Any, np.ndarray]:
                 X64, origin64 = X.astype(np.float64), origin.astype(np.float64)
                 weights64 = None if weights is None else weights.astype(np.float64)
-                return ArraySource(X64, weights64, self._source_rows(X64), origin64), origin64
+                return source_type(X64, weights64, self._source_rows(X64), origin64), origin64
 
         self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state), float64_twin)
 
@@ -665,7 +711,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_out_of_core(X):
             stream, params = self._open_for_inference(X)
             return np.concatenate([function(chunk, params) for chunk, _ in _finite_chunks(stream)], axis=0)
-        X = self._validate_X(X, reset=False)
+        X = self._validate_X(X, reset=False, missing=self.missing)
         xp = get_namespace(X)
         params = self._fitted_params(like=X)
         rows = self._chunk_rows(X)
@@ -701,9 +747,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 weights.append(float(np.sum(chunk_weights, dtype=np.float64)))
         return math.fsum(totals), math.fsum(weights)
 
+    def _posterior(self, chunk: Any, params: MixtureParams) -> tuple[Any, Any]:
+        """Responsibilities and log-densities of a chunk; rows with NaN on their observed
+        features where ``missing="marginalize"``."""
+        if self.missing == "marginalize" and incomplete.has_missing(chunk):
+            return incomplete.posterior_incomplete(chunk, params)
+        return responsibilities(chunk, params)
+
     def score_samples(self, X: Any) -> Any:
-        """Log-density ``log p(x)`` of each row, shape (n_samples,)."""
-        return self._per_chunk(X, lambda chunk, params: responsibilities(chunk, params)[1])
+        """Log-density ``log p(x)`` of each row, shape (n_samples,).
+
+        With ``missing="marginalize"``, ``log p(x_o)`` of each row's observed entries.
+        """
+        return self._per_chunk(X, lambda chunk, params: self._posterior(chunk, params)[1])
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-density of the rows of ``X`` (weighted by a chunk source's weights)."""
@@ -714,14 +770,57 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return float(get_namespace(log_density).mean(log_density))
 
     def predict_proba(self, X: Any) -> Any:
-        """Responsibilities ``p(z = k | x)``, shape (n_samples, K)."""
-        return self._per_chunk(X, lambda chunk, params: responsibilities(chunk, params)[0])
+        """Responsibilities ``p(z = k | x)`` (``p(z = k | x_o)`` of rows with missing entries), shape (n_samples, K)."""
+        return self._per_chunk(X, lambda chunk, params: self._posterior(chunk, params)[0])
 
     def predict(self, X: Any) -> Any:
-        """Most probable component of each row, shape (n_samples,)."""
-        return self._per_chunk(
-            X, lambda chunk, params: get_namespace(chunk).argmax(params.log_weighted_prob(chunk), axis=1)
-        )
+        """Most probable component of each row (given its observed entries), shape (n_samples,)."""
+        def most_probable(chunk: Any, params: MixtureParams) -> Any:
+            if self.missing == "marginalize" and incomplete.has_missing(chunk):
+                return np.argmax(incomplete.log_weighted_incomplete(chunk, params), axis=1)
+            return get_namespace(chunk).argmax(params.log_weighted_prob(chunk), axis=1)
+
+        return self._per_chunk(X, most_probable)
+
+    def impute(self, X: Any, n_draws: Optional[int] = None, random_state: Any = None) -> np.ndarray:
+        """Fill the missing (NaN) entries of ``X`` from the fitted mixture.
+
+        Works whatever the ``missing`` setting the model was fitted with. Not
+        in scikit-learn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry; no row may be entirely missing.
+        n_draws : int, optional
+            None: each gap gets ``E[x_m | x_o]`` under the mixture, the
+            responsibility-weighted conditional means of the components (one
+            imputation; it may lie between modes). An int: multiple
+            imputation, that many draws from ``p(x_m | x_o)`` per row (a
+            component drawn from the row's responsibilities, then a draw from
+            that component's conditional Gaussian).
+        random_state : int, RandomState instance or None
+            Seeds the draws.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), or (n_draws, n_samples, n_features)
+            Observed entries unchanged.
+
+        Raises
+        ------
+        ValueError
+            For infinite entries, rows with every entry missing, or input
+            that is not a NumPy array (torch tensors are not supported).
+        """
+        if n_draws is not None:
+            checks.check_param("n_draws", n_draws, numbers.Integral, 1)
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        if _device.is_device_array(X) or is_out_of_core(X):
+            raise ValueError("impute takes a NumPy array (or array-like) in memory; convert X first")
+        X = self._validate_X(X, reset=False, missing="marginalize")
+        return incomplete.impute(X, self._fitted_params(X.dtype), None if n_draws is None else int(n_draws),
+                                 random_state)
 
     def uncertainty(self, X: Any) -> Any:
         """How unsure the most probable component of each row is: ``1 - max_k p(z = k | x)``.
@@ -741,7 +840,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             In X's namespace and on its device (NumPy for an out-of-core source).
         """
         def one_minus_largest(chunk: Any, params: MixtureParams) -> Any:
-            return 1 - get_namespace(chunk).max(responsibilities(chunk, params)[0], axis=1)
+            return 1 - get_namespace(chunk).max(self._posterior(chunk, params)[0], axis=1)
 
         return self._per_chunk(X, one_minus_largest)
 
@@ -1016,6 +1115,6 @@ def _finite_chunks(stream: StreamSource):
     """The chunks of ``stream``, each checked for NaN/inf (named by global row)."""
     first_row = 0
     for chunk, weights in stream.chunks():
-        checks.check_all_finite(chunk, "X", first_row)
+        checks.check_all_finite(chunk, "X", first_row, nan_hint=checks.MISSING_HINT)
         yield chunk, weights
         first_row += chunk.shape[0]

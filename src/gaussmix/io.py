@@ -51,7 +51,8 @@ METADATA_MEMBER = "metadata.json"
 ARRAY_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 #: constructor settings worth restoring (the init arrays and callback are not)
 SAVED_PARAMS = ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
-                "init_params", "random_state", "warm_start", "verbose", "verbose_interval", "chunk_size")
+                "init_params", "random_state", "warm_start", "verbose", "verbose_interval", "chunk_size",
+                "missing")
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 

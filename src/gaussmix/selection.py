@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from . import _validation as checks
+from . import missing as incomplete
 from .covariance import canonical_covariance_types, get_covariance_model
 from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
@@ -305,7 +306,10 @@ def select(
         Called with each :class:`SelectionRow` as its fit finishes.
     **estimator_params
         Passed to every :class:`GaussianMixture` (``tol``, ``max_iter``,
-        ``reg_covar``, ``init_params``, ``callback``, ``verbose``...).
+        ``reg_covar``, ``init_params``, ``callback``, ``verbose``,
+        ``missing``...). With ``missing="marginalize"``, rows with NaN
+        entries are fitted on their observed entries and every criterion uses
+        the observed-data log-likelihood; the degenerate-fit rule applies as ever.
         ``tol`` defaults to :data:`SELECT_TOL` (1e-5) and ``max_iter`` to
         :data:`SELECT_MAX_ITER` (500), the command line's defaults too.
         ``callback`` and ``verbose`` report from worker processes only when
@@ -337,14 +341,21 @@ def select(
     starts = _starts(estimator_params, n_init)
     # Validate X once here so that a bad X is one error, not one per cell.
     array = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
-    checks.check_all_finite(array)
+    marginalize = estimator_params.get("missing") == "marginalize" and incomplete.has_missing(array)
+    if marginalize:
+        incomplete.check_incomplete_rows(array)
+    else:
+        checks.check_all_finite(array, nan_hint=checks.MISSING_HINT)
     weights = checks.check_sample_weight(sample_weight, array.shape[0], array)
-    checks.check_data_for_mixture(array, sample_weight=weights, stacklevel=3)
+    # Incomplete rows: the checks and the shared hierarchical tree see the gaps filled with the
+    # column means, as every cell's initialiser does (GaussianMixture, missing="marginalize").
+    complete = incomplete.filled_with(array, incomplete.column_means(array, weights)) if marginalize else array
+    checks.check_data_for_mixture(complete, sample_weight=weights, stacklevel=3)
     types = _check_covariance_types(covariance_types, array.shape[1])
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
-    starts = _with_shared_tree(starts, array, weights, seeds)
+    starts = _with_shared_tree(starts, complete, weights, seeds)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts],
                            allow_degenerate)

@@ -208,7 +208,7 @@ def summarise(source: Any, *, sample_rows: int = INIT_SAMPLE_ROWS, seed: Optiona
     function = functools.partial(summarise_chunk, sample_rows=sample_rows, seed=seed)
     summary = reduce_chunks(source, function, DataSummary.merge)
     if summary.non_finite is not None:
-        raise summary.non_finite.error("X")
+        raise summary.non_finite.error("X", checks.MISSING_HINT)
     return summary
 
 
