@@ -4,6 +4,7 @@
 matplotlib are imported by the modules that need them, when they are used.
 """
 
+from .bootstrap import BootstrapLRTResult, bootstrap_lrt
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
 from .conditioning import ConditionalMixtures
 from .estimator import GaussianMixture
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MCLUST_COVARIANCE_TYPES",
+    "BootstrapLRTResult",
     "CollapsedComponentError",
     "ConditionalMixtures",
     "GaussianMixture",
@@ -29,6 +31,7 @@ __all__ = [
     "SuffStats",
     "__version__",
     "available_covariance_types",
+    "bootstrap_lrt",
     "get_covariance_model",
     "load",
     "save",
