@@ -4,6 +4,7 @@
 matplotlib and onnx are imported by the modules that need them, when they are used.
 """
 
+from .bootstrap import BootstrapLRTResult, bootstrap_lrt
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
 from .classifier import GaussianMixtureClassifier
 from .conditioning import ConditionalMixtures
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MCLUST_COVARIANCE_TYPES",
+    "BootstrapLRTResult",
     "CollapsedComponentError",
     "ConditionalMixtures",
     "DegenerateFitWarning",
@@ -36,6 +38,7 @@ __all__ = [
     "SuffStats",
     "__version__",
     "available_covariance_types",
+    "bootstrap_lrt",
     "get_covariance_model",
     "load",
     "register_skl2onnx",

@@ -14,17 +14,20 @@ import math
 import numbers
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
 
 from ._math import logsumexp_rows
 from ._threads import map_chunks, one_blas_thread_for_matrices
-from .backends import get_namespace
+from .backends import asarray_like, get_namespace
 from .covariance import CovarianceModel
 from .exceptions import CollapsedComponentError
 from .params import MixtureParams
 from .stats import WEIGHT_FLOOR, SuffStats
+
+if TYPE_CHECKING:  # constraints.py holds scikit-learn's parameter check too: keep it out of this import
+    from .constraints import Constraints
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class EMConfig:
     max_iter : int
     origin : array of shape (D,) or None
         The source's frame is centred on it (see :func:`m_step`).
+    constraints : Constraints or None
+        Equal or frozen parameters (see :mod:`gaussmix.constraints`).
     """
 
     covariance: CovarianceModel
@@ -52,6 +57,8 @@ class EMConfig:
     #: stop (``FitResult.precision_lost``) where the mean log-likelihood falls by more than
     #: the rounding of the data's dtype allows: the caller finishes the fit in float64
     stop_on_decrease: bool = False
+    #: equal or frozen parameters every M-step keeps (see :func:`m_step`); None: none
+    constraints: Optional["Constraints"] = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ def m_step(
     reg_covar: float,
     previous: Optional[MixtureParams] = None,
     origin: Any = None,
+    constraints: Optional["Constraints"] = None,
 ) -> MixtureParams:
     """Parameters maximising the expected complete-data log-likelihood.
 
@@ -217,14 +225,27 @@ def m_step(
     origin : array of shape (D,), optional
         The user's coordinates of the zero of ``stats``' frame (EM runs on
         ``X - origin``); None: the same frame.
+    constraints : Constraints, optional
+        The mask of what not to update (:mod:`gaussmix.constraints`): equal
+        weights ``1/K``; frozen weights, means or covariances stay those of
+        ``previous`` (free weights share what frozen ones leave, in
+        proportion to ``N_k``; a covariance is estimated about its component's
+        frozen mean). None: every parameter is estimated.
 
     Raises
     ------
     CollapsedComponentError
         If a component's covariance is not positive definite.
+    ValueError
+        If ``constraints`` freeze parameters and ``previous`` is not given.
     """
     xp = get_namespace(stats.means)
     _check_reg_covar_fits(reg_covar, stats)
+    if constraints is not None and constraints.freezes and previous is None:
+        raise ValueError("frozen parameters are kept from the previous ones: pass previous= to m_step")
+    if constraints is not None and constraints.means is not None:
+        # Covariances about the frozen means, not about the weighted ones.
+        stats = stats.about(previous.means, _mask_like(constraints.means, stats.means))
     # The floor keeps an emptied component's weight positive (as scikit-learn). Such a
     # component's covariance is reg_covar alone, which the collapse check accepts.
     empty = stats.resp_weight < WEIGHT_FLOOR
@@ -236,12 +257,45 @@ def m_step(
     means = stats.means * kept
     if origin is not None:
         means = means - (1 - kept) * xp.reshape(xp.asarray(origin, dtype=means.dtype), (1, -1))
+    if constraints is not None:
+        weights = _constrained_weights(weights, resp_weight, constraints, previous)
+        if constraints.means is not None:
+            means = xp.where(_mask_like(constraints.means, means)[:, None], previous.means, means)
+        if constraints.covariances is not None and bool(constraints.covariances.all()):
+            return MixtureParams(weights, means, previous.covariances, previous.precisions_cholesky, covariance)
     same_model = previous is not None and previous.covariance is covariance
     previous_covariances = previous.covariances if same_model else None
     # Per-component LAPACK calls on small matrices: waking BLAS threads costs more than they do.
     with one_blas_thread_for_matrices(stats.means), _numerical_failure_as_collapse(covariance, stats.n_components):
         covariances = covariance.estimate(stats, reg_covar, previous=previous_covariances)
+        if constraints is not None and constraints.covariances is not None:
+            # Some components only (structures with independent components, see gaussmix.constraints).
+            mask = _mask_like(constraints.covariances, covariances)
+            mask = xp.reshape(mask, (-1,) + (1,) * (covariances.ndim - 1))
+            covariances = xp.where(mask, previous.covariances, covariances)
         return MixtureParams.from_covariances(weights, means, covariances, covariance, reg_covar=reg_covar)
+
+
+def _mask_like(mask: np.ndarray, like: Any) -> Any:
+    """A NumPy boolean mask as a boolean array in the namespace and on the device of ``like``."""
+    return asarray_like(mask.astype(np.float64), like) > 0.5
+
+
+def _constrained_weights(weights: Any, resp_weight: Any, constraints: "Constraints", previous: Any) -> Any:
+    """Weights under equal or frozen weights; ``resp_weight`` is ``N_k`` plus the floor, shape (K,)."""
+    xp = get_namespace(weights)
+    if constraints.equal_weights:
+        return xp.full_like(weights, 1.0 / weights.shape[0])
+    if constraints.weights is None:
+        return weights
+    frozen = _mask_like(constraints.weights, weights)
+    given = previous.weights
+    zero = xp.zeros_like(weights)
+    # The free components share what the frozen ones leave, in proportion to N_k.
+    left = 1.0 - xp.sum(xp.where(frozen, given, zero))
+    free_weight = xp.sum(xp.where(frozen, zero, resp_weight))
+    share = resp_weight / xp.where(free_weight > 0, free_weight, xp.ones_like(free_weight))
+    return xp.where(frozen, given, left * share)
 
 
 def _check_reg_covar_fits(reg_covar: float, stats: SuffStats) -> None:
@@ -343,7 +397,10 @@ def run_em(
             # parameters before the fall are handed back to be finished in float64.
             return FitResult(previous_params, lower_bound, n_iter - 1, False, lower_bounds, precision_lost=True)
         previous_params = params
-        params = m_step(stats, config.covariance, config.reg_covar, previous=params, origin=config.origin)
+        params = m_step(
+            stats, config.covariance, config.reg_covar, previous=params, origin=config.origin,
+            constraints=config.constraints,
+        )
         change = mean_loglik - lower_bound
         lower_bound = mean_loglik
         lower_bounds.append(mean_loglik)

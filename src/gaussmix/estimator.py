@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _device
+from . import constraints as constraining
 from . import _validation as checks
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel, get_covariance_model
@@ -120,6 +121,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         NumPy arrays in memory only (not out-of-core sources, Dask or torch,
         nor ``partial_fit``); data without NaN fit exactly as with ``"error"``.
         See :mod:`gaussmix.missing`. Not in scikit-learn.
+    equal_weights : bool, default=False
+        Keep every weight at ``1/K`` through EM (mclust's ``equalPro``). The
+        K - 1 weights are then not free parameters: BIC and AIC do not count
+        them. Cannot be combined with ``weights_init`` or frozen weights. Not
+        in scikit-learn.
+    fixed : str, set of str or dict, default=None
+        Parameters EM leaves at their starting values (the ``*_init`` arrays
+        where given, otherwise the initialiser's start), among ``"weights"``,
+        ``"means"`` and ``"covariances"``: ``fixed={"means", "covariances"}``
+        freezes them for every component; a dict of per-component boolean
+        masks freezes some components only, e.g.
+        ``fixed={"means": [True, False, True]}`` (``True`` / ``False`` there
+        mean all / none). Free weights share what frozen ones leave in
+        proportion to their responsibilities; a free covariance is estimated
+        about its component's (possibly frozen) mean. Per-component covariance
+        masks need a structure whose components have their own covariances
+        (``"full"`` / VVV, ``"diag"`` / VVI, ``"spherical"`` / VII); in the
+        others (``"tied"`` / EEE, EII, EEI, VEV, ...) the components share
+        covariance parameters and freeze all together. BIC and AIC count only
+        the parameters left free (a frozen mean: D fewer; frozen covariances:
+        the structure's count for them). Not in scikit-learn.
 
     Attributes
     ----------
@@ -179,6 +201,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         learning_decay: float = 0.7,
         device: Any = None,
         missing: str = "error",
+        equal_weights: bool = False,
+        fixed: Any = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -199,6 +223,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.learning_decay = learning_decay
         self.device = device
         self.missing = missing
+        self.equal_weights = equal_weights
+        self.fixed = fixed
 
     # ------------------------------------------------------------------ checks
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
@@ -227,6 +253,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # None, a name or a torch.device (torch is optional): _device.resolve_device checks it
         "device": "no_validation",
         "missing": [StrOptions(set(incomplete.MISSING_OPTIONS))],
+        "equal_weights": ["boolean"],
+        # names or per-component masks; their lengths are checked against K in _constraints
+        "fixed": [constraining.FixedParameters(), None],
     }
 
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -242,7 +271,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._validate_params()
         _device.resolve_device(self.device)
         get_initializer(self.init_params)
-        return get_covariance_model(self.covariance_type)
+        covariance = get_covariance_model(self.covariance_type)
+        self._constraints(covariance)
+        return covariance
+
+    def _constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:
+        """``equal_weights`` and ``fixed`` as masks over the K components (None: no constraint).
+
+        Raises
+        ------
+        ValueError
+            For a mask of the wrong length, per-component covariance masks on a
+            shared-covariance structure, or equal weights with given or frozen weights.
+        """
+        return constraining.resolve(
+            self.fixed, bool(self.equal_weights), covariance, int(self.n_components), weights_init=self.weights_init
+        )
+
+    def _start_constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:
+        """What the M-step that makes a start keeps: equal weights only (frozen parts *are* the start)."""
+        constraints = self._constraints(covariance)
+        return None if constraints is None else constraints.at_start()
 
     def _validate_X(self, X: Any, *, reset: bool, missing: Optional[str] = None) -> Any:
         """Checked rows, in the namespace and on the device EM / inference will run on.
@@ -405,7 +454,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
         eta = step_size(state.n_batches - 1, float(self.learning_decay))
         stats = stepwise_update(state.stats, batch_stats, eta)
-        params = m_step(stats, covariance, float(self.reg_covar), previous=state.params, origin=state.origin)
+        params = m_step(
+            stats, covariance, float(self.reg_covar), previous=state.params, origin=state.origin,
+            constraints=self._constraints(covariance),
+        )
         self.lower_bound_ = loglik / batch_stats.total_weight
         return OnlineState(stats, params, state.origin, state.n_batches + 1)
 
@@ -429,7 +481,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         stats, loglik = accumulate_source(source, start)
         self.lower_bound_ = loglik / stats.total_weight
         stats = per_unit_weight(stats)
-        params = m_step(stats, covariance, float(self.reg_covar), previous=start, origin=origin)
+        params = m_step(
+            stats, covariance, float(self.reg_covar), previous=start, origin=origin,
+            constraints=self._constraints(covariance),
+        )
         return OnlineState(stats, params, origin, 1)
 
     def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
@@ -518,7 +573,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 initializer = get_initializer(self.init_params)
                 stats = sampled_start(centred, summary, origin, initializer, K, full_scatter, random_state)
-            params = m_step(stats, covariance, float(self.reg_covar), origin=origin)
+            params = m_step(stats, covariance, float(self.reg_covar), origin=origin,
+                        constraints=self._start_constraints(covariance))
             return self._with_user_init(params, user_init, covariance, origin)
 
         self._fit_from_start(centred, origin, covariance, start, random_state)
@@ -554,8 +610,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         data, gives the same rows in float64 (a source and its origin): a run
         whose likelihood falls by more than float32's rounding continues there.
         """
-        config = EMConfig(covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin,
-                          stop_on_decrease=float64_twin is not None)
+        config = EMConfig(
+            covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin,
+            stop_on_decrease=float64_twin is not None, constraints=self._constraints(covariance),
+        )
         twin: list = []  # made once, on the first fall
         do_init = not self._warm()
         n_init = self.n_init if do_init else 1
@@ -632,7 +690,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             assignment = get_initializer(self.init_params)(X, weights, self.n_components, random_state)
         stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows, origin)
-        params = m_step(stats, covariance, float(self.reg_covar), origin=origin)
+        params = m_step(stats, covariance, float(self.reg_covar), origin=origin,
+                        constraints=self._start_constraints(covariance))
         return self._with_user_init(params, user_init, covariance, origin)
 
     @staticmethod
@@ -1023,7 +1082,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- criteria
     def _n_parameters(self) -> int:
-        return self._fitted_params().n_parameters()
+        """Free parameters of the fitted mixture: equal or frozen ones (``equal_weights``, ``fixed``) not counted."""
+        params = self._fitted_params()
+        return params.n_parameters(self._constraints(params.covariance))
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""

@@ -65,9 +65,16 @@ class MixtureParams:
         """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
         return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + log_weights(self.weights)[None, :]
 
-    def n_parameters(self) -> int:
-        """Number of free parameters of the mixture."""
-        return self.covariance.n_parameters(self.n_components, self.n_features)
+    def n_parameters(self, constraints: Any = None) -> int:
+        """Number of free parameters of the mixture.
+
+        ``constraints`` (a :class:`gaussmix.constraints.Constraints`): equal or
+        frozen parameters are not free, and are not counted.
+        """
+        count = self.covariance.n_parameters(self.n_components, self.n_features)
+        if constraints is not None:
+            count -= constraints.n_fixed_parameters(self.covariance, self.n_components, self.n_features)
+        return count
 
     def dense_covariances(self) -> Any:
         """Covariances as a dense (K, D, D) stack."""

@@ -102,6 +102,34 @@ class SuffStats:
         xp = get_namespace(self.scatter)
         return SuffStats(self.resp_weight, self.means, xp.sum(self.scatter, axis=0, keepdims=True), self.total_weight)
 
+    def about(self, means: Any, mask: Any) -> "SuffStats":
+        """The same rows' statistics with the masked components' scatters taken about ``means``.
+
+        For frozen means the M-step needs each covariance about the frozen
+        mean, not about the weighted one: ``S_k + N_k d_k d_k^T`` with
+        ``d_k = m_k - mu_k`` (Steiner's theorem; no cancellation: a sum of
+        non-negative terms). Works for every scatter layout.
+
+        Parameters
+        ----------
+        means : array of shape (K, D)
+        mask : bool array of shape (K,)
+            Components whose scatter moves to ``means``; the others are unchanged.
+        """
+        xp = get_namespace(self.means, means)
+        delta = xp.where(mask[:, None], self.means - means, xp.zeros_like(self.means))
+        weight = self.resp_weight
+        if self.full_scatter:
+            correction = weight[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            if self.pooled_scatter:
+                correction = xp.sum(correction, axis=0, keepdims=True)
+        elif self.trace_scatter:
+            correction = weight[:, None] * xp.sum(delta * delta, axis=1, keepdims=True)
+        else:
+            correction = weight[:, None] * delta * delta
+        moved = xp.where(mask[:, None], means, self.means)
+        return SuffStats(self.resp_weight, moved, self.scatter + correction, self.total_weight)
+
     def merge(self, other: "SuffStats") -> "SuffStats":
         """Statistics of the union of the rows summarised by ``self`` and ``other``.
 

@@ -52,6 +52,9 @@ class CovarianceModel(ABC):
     #: None: this structure itself (see :mod:`gaussmix.conditioning`)
     marginal_structure: ClassVar[Optional[str]] = None
     conditional_structure: ClassVar[Optional[str]] = None
+    #: whether each component's covariance is estimated from its own statistics alone (VVV,
+    #: VVI, VII): only then can some components' covariances be frozen and the others fitted
+    independent_components: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

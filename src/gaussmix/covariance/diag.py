@@ -30,6 +30,8 @@ class ElementwisePrecisionAlgebra:
 class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     """Each component has its own diagonal covariance, stored as (K, D) variances."""
 
+    independent_components = True
+
     name = "diag"
     aliases = ("VVI",)
     full_scatter = False

@@ -100,6 +100,8 @@ class DensePrecisionAlgebra:
 class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
     """Each component k has its own D x D covariance."""
 
+    independent_components = True
+
     name = "full"
     aliases = ("VVV",)
     full_scatter = True

@@ -40,6 +40,8 @@ def _n_rotation(n_features: int) -> int:
 class _IterativeDense(FullCovariance):
     """A dense structure whose M-step iterates under its own convergence control."""
 
+    independent_components = False
+
     aliases = ()
 
     def __init__(self, control: InnerIteration = InnerIteration()) -> None:
@@ -148,6 +150,8 @@ class EqualVolumeShapeCovariance(FullCovariance):
     ``w_k``), ``lambda A = sum_k w_k / N``.
     """
 
+    independent_components = False
+
     name = "EEV"
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
@@ -188,6 +192,8 @@ class VolumeShapeCovariance(_IterativeDense):
 
 class EqualVolumeCovariance(FullCovariance):
     """EVV: ``Sigma_k = lambda C_k`` with ``det C_k = 1``: equal volume, the rest varies (closed form)."""
+
+    independent_components = False
 
     name = "EVV"
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)

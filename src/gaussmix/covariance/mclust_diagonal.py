@@ -24,6 +24,8 @@ from .diag import DiagCovariance
 class EqualDiagonalCovariance(DiagCovariance):
     """EEI: one diagonal covariance shared by all components."""
 
+    independent_components = False
+
     name = "EEI"
     aliases = ()
 
@@ -44,6 +46,8 @@ class VolumeDiagonalCovariance(DiagCovariance):
     (Celeux & Govaert, 1995), warm-started from the previous volumes.
     """
 
+    independent_components = False
+
     name = "VEI"
     aliases = ()
 
@@ -62,6 +66,8 @@ class VolumeDiagonalCovariance(DiagCovariance):
 
 class ShapeDiagonalCovariance(DiagCovariance):
     """EVI: ``Sigma_k = lambda A_k``, one volume and a diagonal shape per component (closed form)."""
+
+    independent_components = False
 
     name = "EVI"
     # the shapes of a subset of features no longer have equal volumes (gaussmix.conditioning)

@@ -15,6 +15,8 @@ from .spherical import SphericalCovariance
 class EqualSphericalCovariance(SphericalCovariance):
     """``Sigma_k = lambda I``, stored like ``spherical`` as (K,) equal variances."""
 
+    independent_components = False
+
     name = "EII"
     #: mclust's univariate "E" (equal variances) is EII on one feature
     aliases = ("E",)

@@ -17,6 +17,8 @@ from .full import _eye
 class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     """Each component has a single variance, stored as a (K,) vector."""
 
+    independent_components = True
+
     name = "spherical"
     #: mclust's univariate "V" (variable variances) is VII on one feature
     aliases = ("VII", "V")
