@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -334,3 +335,16 @@ def test_each_iteration_streams_the_data_once(data, init):
     fit_quietly(GaussianMixture, source, n_components=3, tol=0, max_iter=7, **extra)
     # a peek at the first chunk for the dtype, the validating/mean/sample pass, the start pass, 7 iterations
     assert source.n_passes == 1 + 1 + 1 + 7
+
+
+def test_inference_on_a_file_names_every_bad_row_not_only_the_first_chunks(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 2))
+    model = GaussianMixture(2, chunk_size=10, random_state=0).fit(X)
+    X[3, 0], X[57, 1] = np.nan, np.inf  # in the first and the sixth chunk
+    path = tmp_path / "bad.npy"
+    np.save(path, X)
+    for method in (model.predict, model.score_samples, model.predict_proba):
+        with pytest.raises(ValueError) as info:
+            method(str(path))
+        assert re.search(r"\b3\b", str(info.value)) and re.search(r"\b57\b", str(info.value))

@@ -1173,9 +1173,19 @@ def _finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origi
 
 
 def _finite_chunks(stream: StreamSource):
-    """The chunks of ``stream``, each checked for NaN/inf (named by global row)."""
-    first_row = 0
+    """The finite chunks of ``stream``; after the last, an error naming every NaN/inf row, if any.
+
+    The whole source is read before the error (as the in-memory check lists
+    every bad row); chunks holding bad rows are not handed out.
+    """
+    first_row, bad = 0, None
     for chunk, weights in stream.chunks():
-        checks.check_all_finite(chunk, "X", first_row, nan_hint=checks.MISSING_HINT)
-        yield chunk, weights
+        entries = checks.NonFiniteEntries.of(chunk, first_row)
+        if entries is None:
+            if bad is None:
+                yield chunk, weights
+        else:
+            bad = entries if bad is None else bad.merge(entries)
         first_row += chunk.shape[0]
+    if bad is not None:
+        raise bad.error("X", checks.MISSING_HINT)
