@@ -120,18 +120,10 @@ random_state, verbose, verbose_interval, chunk_size
         "n_components": "no_validation",
         "covariance_type": "no_validation",
         "contamination": [StrOptions({"auto"}), Interval(Real, 0.0, 0.5, closed="right")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": "no_validation",
-        "weights_init": ["array-like", None],
-        "means_init": ["array-like", None],
-        "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        # the settings it shares with GaussianMixture, constrained alike
+        **{name: GaussianMixture._parameter_constraints[name] for name in (
+            "tol", "reg_covar", "max_iter", "n_init", "init_params", "weights_init", "means_init",
+            "precisions_init", "random_state", "verbose", "verbose_interval", "chunk_size")},
     }
 
     def __init__(
