@@ -917,6 +917,7 @@ def export(model_path, onnx_path, dtype, quiet):
     to_onnx(load(model_path), onnx_path, dtype=dtype)
     _note(f"ONNX model saved to {onnx_path}", quiet)
 
+
 @cli.command()
 @click.argument("model_path", metavar="MODEL")
 @click.argument("data", required=False)
