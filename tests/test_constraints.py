@@ -169,3 +169,17 @@ def test_invalid_fixed_is_a_parameter_error(X, fixed):
 def test_equal_weights_must_be_boolean(X):
     with pytest.raises(InvalidParameterError, match="'equal_weights'"):
         GaussianMixture(3, equal_weights="yes").fit(X)
+
+
+@pytest.mark.parametrize("constraint", [dict(equal_weights=True), dict(fixed={"means"}),
+                                        dict(fixed={"means": [True, False]})])
+def test_a_saved_constrained_model_counts_the_same_parameters(tmp_path, constraint):
+    from gaussmix import load, save
+
+    X = np.random.RandomState(0).normal(size=(200, 2))
+    X[:100] += 4
+    model = GaussianMixture(2, random_state=0, means_init=[[0.0, 0.0], [4.0, 4.0]], **constraint).fit(X)
+    save(model, tmp_path / "constrained.gmm")
+    loaded = load(tmp_path / "constrained.gmm")
+    assert loaded._n_parameters() == model._n_parameters() < GaussianMixture(2).fit(X)._n_parameters()
+    assert loaded.bic(X) == model.bic(X)

@@ -52,7 +52,7 @@ ARRAY_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precis
 #: constructor settings worth restoring (the init arrays and callback are not)
 SAVED_PARAMS = ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                 "init_params", "random_state", "warm_start", "verbose", "verbose_interval", "chunk_size",
-                "missing")
+                "missing", "equal_weights", "fixed")
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 
@@ -621,6 +621,13 @@ def _json_value(value: Any) -> Any:
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    # fixed={"means", ...} or per-component masks: the BIC of a reloaded model counts on them
+    if isinstance(value, (set, frozenset)):
+        return sorted(_json_value(item) for item in value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
     return None
 
 
