@@ -12,11 +12,15 @@ M-step consumes, so no M-step changes: this is one more way of computing the
 statistics, not a second EM. For diagonal and spherical structures ``B_k = 0``:
 a missing entry drops out of the row's likelihood exactly.
 
-Rows are grouped by missingness pattern (``np.unique`` over the rows of the
-boolean mask): the marginal and conditional blocks are computed once per
-pattern, and each pattern's rows are handled by a few batched products.
-Complete rows go through the structure's own E-step kernel, so data without
-NaN give bit-identical results.
+The E-step groups rows by how many entries they miss, whatever their
+pattern: through each component's precision matrix only the M x M block of
+the missing entries has to be factorised per row, so each group is a few
+batched products (see :func:`_group_stats`); 10 % of entries missing at
+random in 16 features make thousands of patterns but at most 16 groups.
+Inference and imputation group rows by pattern (``np.unique`` over the rows
+of the boolean mask) and compute the marginal and conditional blocks once per
+pattern. Complete rows go through the structure's own E-step kernel, so data
+without NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
 is named); infinite entries are errors as always. Only NumPy arrays held in
@@ -222,56 +226,107 @@ def accumulate_incomplete(
     loglik : float
         ``sum_n w_n log p(x_n,o)``: the observed-data log-likelihood.
     """
-    if not np.isnan(X).any():  # complete chunks: the structure's own kernel, bit for bit
+    mask = np.isnan(X)
+    if not mask.any():  # complete chunks: the structure's own kernel, bit for bit
         return accumulate(X, sample_weight, params)
-    full_scatter = params.covariance.full_scatter
+    n_missing = mask.sum(axis=1)
+    complete = n_missing == 0
     parts = []
-    for pattern in patterns(X):
-        rows_X = X[pattern.rows]
-        rows_w = None if sample_weight is None else sample_weight[pattern.rows]
-        if pattern.missing.size == 0:
-            parts.append(accumulate(rows_X, rows_w, params))
-            continue
-        blocks = PatternBlocks.of(params, pattern.observed, pattern.missing)
-        step = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
-        for start in range(0, rows_X.shape[0], step):
-            weights = None if rows_w is None else rows_w[start:start + step]
-            parts.append(_pattern_stats(rows_X[start:start + step], weights, blocks, pattern, full_scatter))
+    if complete.any():
+        parts.append(accumulate(X[complete], None if sample_weight is None else sample_weight[complete], params))
+    dense = _DensePrecisions.of(params)
+    step = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
+    # Rows with the same number of missing entries share the shapes of their blocks: each
+    # group is a few batched products, whatever the number of distinct patterns in it.
+    for count in np.unique(n_missing[~complete]):
+        rows = np.flatnonzero(n_missing == count)
+        for start in range(0, rows.size, step):
+            chunk = rows[start:start + step]
+            weights = None if sample_weight is None else sample_weight[chunk]
+            parts.append(_group_stats(X[chunk], weights, params, dense))
     stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
     return stats, sum_scalars([float(loglik) for _, loglik in parts])
 
 
-def _pattern_stats(
-    X: np.ndarray, sample_weight: Optional[np.ndarray], blocks: PatternBlocks, pattern: Pattern, full_scatter: bool
+@dataclass(frozen=True)
+class _DensePrecisions:
+    """Each component's dense precision (K, D, D) and ``log det Sigma_k`` (K,), in float64."""
+
+    precisions: np.ndarray
+    log_det_covariances: np.ndarray
+
+    @classmethod
+    def of(cls, params: MixtureParams) -> "_DensePrecisions":
+        covariances = np.asarray(params.dense_covariances(), dtype=np.float64)
+        return cls(np.linalg.inv(covariances), np.linalg.slogdet(covariances)[1])
+
+
+def _group_stats(
+    X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams, dense: _DensePrecisions
 ) -> tuple[SuffStats, float]:
-    """Statistics and observed-data log-likelihood of rows (n, D) sharing one incomplete pattern."""
-    observed, missing = pattern.observed, pattern.missing
-    X_observed = X[:, observed]
-    resp, log_density = blocks.posterior(X_observed)
+    """Statistics and observed-data log-likelihood of rows (n, D) that miss the same number M of entries.
+
+    Through each component's precision ``P``: with the residual ``r`` zero in
+    the missing entries and ``g = (P r)_m``, the observed block's quadratic form
+    is ``r^T P r - g^T P_mm^-1 g``, ``log det Sigma_oo = log det Sigma + log det
+    P_mm``, the conditional mean of the missing block is ``mu_m - P_mm^-1 g``
+    and its conditional covariance ``P_mm^-1``: only M x M systems per row and
+    component, batched over rows of any pattern.
+    """
+    n, n_features = X.shape
+    K = params.n_components
+    mask = np.isnan(X)
+    missing = np.nonzero(mask)[1].reshape(n, -1)  # (n, M): each row's missing columns, ascending
+    n_missing = missing.shape[1]
+    means = np.asarray(params.means, dtype=np.float64)
+    rows = np.where(mask, 0.0, X).astype(np.float64)
+    # Component-major (K, n, ...) so that the products are batched matrix products (BLAS).
+    residuals = np.where(mask[None, :, :], 0.0, rows[None, :, :] - means[:, None, :])  # (K, n, D)
+    projected = residuals @ dense.precisions  # P symmetric: (P r) for every row
+    gathered = np.take_along_axis(projected, missing[None, :, :], axis=2)  # (K, n, M)
+    blocks = dense.precisions[:, missing[:, :, None], missing[:, None, :]]  # (K, n, M, M)
+    factors = np.linalg.cholesky(blocks)  # principal blocks of a positive definite P
+    conditional = np.linalg.inv(blocks)  # P_mm^-1: the conditional covariances
+    solved = (conditional @ gathered[..., None])[..., 0]  # (K, n, M)
+    quadratic = np.sum(residuals * projected, axis=2) - np.sum(gathered * solved, axis=2)  # (K, n)
+    log_det_block = 2 * np.sum(np.log(np.diagonal(factors, axis1=2, axis2=3)), axis=2)
+    n_observed = n_features - n_missing
+    log_normal = -0.5 * (n_observed * np.log(2 * np.pi) + dense.log_det_covariances[:, None] + log_det_block + quadratic)
+    weighted = (log_normal + np.log(np.asarray(params.weights, dtype=np.float64))[:, None]).T  # (n, K)
+    log_density = logsumexp_rows(weighted)
+    resp = np.exp(weighted - log_density[:, None])
     if sample_weight is None:
-        weighted_resp, total, loglik = resp, float(X.shape[0]), float(np.sum(log_density))
+        weighted_resp, total, loglik = resp, float(n), float(np.sum(log_density))
     else:
-        weighted_resp = resp * sample_weight[:, None]
-        total, loglik = float(np.sum(sample_weight)), float(sample_weight @ log_density)
-    n, K, D = X.shape[0], resp.shape[1], X.shape[1]
-    # Each component fills the missing block with its own conditional mean: (n, K, D).
-    filled = np.empty((n, K, D), dtype=X.dtype)
-    filled[:, :, observed] = X_observed[:, None, :]
-    filled[:, :, missing] = blocks.conditional_means(X_observed)
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        weighted_resp, total, loglik = resp * weights[:, None], float(np.sum(weights)), float(weights @ log_density)
+    # Each component fills the missing block with its own conditional mean: (K, n, D).
+    filled = np.repeat(rows[None, :, :], K, axis=0)
+    filled[np.arange(K)[:, None, None], np.arange(n)[None, :, None], missing[None, :, :]] = (
+        means[:, missing] - solved
+    )
     resp_weight = np.sum(weighted_resp, axis=0)
     safe_weight = np.where(resp_weight > 0, resp_weight, 1)
-    means = np.einsum("nk,nkd->kd", weighted_resp, filled) / safe_weight[:, None]
-    centred = filled - means[None, :, :]
-    weighted_centred = weighted_resp[:, :, None] * centred
-    # The conditional covariances are the same for every row of the pattern: N_k times each.
-    conditional = resp_weight[:, None, None] * blocks.conditional_covariances  # (K, M, M)
-    if full_scatter:
-        scatter = np.transpose(weighted_centred, (1, 2, 0)) @ np.transpose(centred, (1, 0, 2))
-        scatter[:, missing[:, None], missing[None, :]] += conditional
+    by_component = weighted_resp.T[:, :, None]  # (K, n, 1)
+    component_means = np.sum(by_component * filled, axis=1) / safe_weight[:, None]
+    centred = filled - component_means[:, None, :]
+    weighted_conditional = weighted_resp.T[:, :, None, None] * conditional  # (K, n, M, M)
+    components = np.arange(K)[:, None, None, None]
+    if params.covariance.full_scatter:
+        scatter = np.swapaxes(by_component * centred, 1, 2) @ centred  # (K, D, D)
+        # every row adds its conditional covariance at its own missing positions
+        flat = (components * n_features + missing[None, :, :, None]) * n_features + missing[None, :, None, :]
+        scatter += np.bincount(np.broadcast_to(flat, weighted_conditional.shape).ravel(),
+                               weights=weighted_conditional.ravel(),
+                               minlength=K * n_features * n_features).reshape(K, n_features, n_features)
     else:
-        scatter = np.sum(weighted_centred * centred, axis=0)
-        scatter[:, missing] += np.diagonal(conditional, axis1=1, axis2=2)
-    return SuffStats(resp_weight, means, scatter, total), loglik
+        scatter = np.sum(by_component * centred * centred, axis=1)
+        diagonal = np.diagonal(weighted_conditional, axis1=2, axis2=3)  # (K, n, M)
+        flat = components[..., 0] * n_features + missing[None, :, :]
+        scatter += np.bincount(np.broadcast_to(flat, diagonal.shape).ravel(), weights=diagonal.ravel(),
+                               minlength=K * n_features).reshape(K, n_features)
+    dtype = X.dtype
+    return SuffStats(resp_weight.astype(dtype), component_means.astype(dtype), scatter.astype(dtype), total), loglik
 
 
 @dataclass(frozen=True)
