@@ -209,7 +209,9 @@ def _scatter(stats: SuffStats, covariance_type: str) -> np.ndarray:
     if covariance_type == "full":
         return scatter
     if covariance_type == "tied":
-        return np.sum(scatter, axis=0) if scatter.ndim == 3 else np.diag(np.sum(scatter, axis=0))
+        if scatter.ndim != 3:
+            raise ValueError("the tied M-step needs full (K, D, D) or pooled (1, D, D) scatters")
+        return np.sum(scatter, axis=0)
     if covariance_type == "diag":
         return np.diagonal(scatter, axis1=1, axis2=2) if scatter.ndim == 3 else scatter
     if scatter.ndim == 3:
