@@ -355,3 +355,16 @@ def test_constructor_matches_sklearn():
 ])
 def test_sklearn_check_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_kernels_follow_float64(covariance_type):
+    # K = 8: float32 full rows take the screened E-step (with numba), whose thresholds
+    # read exp(log_terms) as mixture weights
+    X = make_blobs(n_samples=3000, n_features=3, n_components=4, seed=5)[0]
+    settings = dict(n_components=8, covariance_type=covariance_type, random_state=0, max_iter=10, tol=0)
+    wide = quiet_fit(BayesianGaussianMixture(**settings), X)
+    narrow = quiet_fit(BayesianGaussianMixture(**settings), X.astype(np.float32))
+    assert_allclose(lower_bounds(narrow), lower_bounds(wide), rtol=1e-5)
+    heavy = wide.weights_ > 0.05
+    assert_allclose(narrow.means_[heavy], wide.means_[heavy], rtol=1e-3, atol=1e-3)
