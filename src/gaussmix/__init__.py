@@ -4,6 +4,7 @@
 matplotlib and onnx are imported by the modules that need them, when they are used.
 """
 
+from .bayesian import BayesianGaussianMixture
 from .bootstrap import BootstrapLRTResult, bootstrap_lrt
 from .covariance import MCLUST_COVARIANCE_TYPES, available_covariance_types, get_covariance_model
 from .classifier import GaussianMixtureClassifier
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MCLUST_COVARIANCE_TYPES",
+    "BayesianGaussianMixture",
     "BootstrapLRTResult",
     "CollapsedComponentError",
     "ConditionalMixtures",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,18 +53,28 @@ class MixtureParams:
 
     def translated(self, offset: Any) -> "MixtureParams":
         """The same mixture moved by ``offset`` (shape (D,)): means plus offset."""
-        return MixtureParams(
-            self.weights, self.means + offset, self.covariances, self.precisions_cholesky, self.covariance
-        )
+        # replace, not the constructor: a subclass (variational parameters) keeps its own fields
+        return dataclasses.replace(self, means=self.means + offset)
 
     def converted_like(self, like: Any) -> "MixtureParams":
         """The same mixture with its arrays in the namespace, device and dtype of ``like``."""
         arrays = (self.weights, self.means, self.covariances, self.precisions_cholesky)
-        return MixtureParams(*(asarray_like(a, like) for a in arrays), self.covariance)
+        weights, means, covariances, factors = (asarray_like(a, like) for a in arrays)
+        return dataclasses.replace(self, weights=weights, means=means, covariances=covariances, precisions_cholesky=factors)
+
+    def log_weights(self, dtype: Any = None) -> Any:
+        """``log pi_k`` as every E-step adds it to the log-densities, shape (K,).
+
+        The logarithms of ``weights`` here; variational fits
+        (:class:`gaussmix.variational.VariationalParams`) add other per-component
+        terms instead (expected log-weights and log-determinants). ``dtype`` (NumPy
+        weights only): the weights are cast to it before their logarithm is taken.
+        """
+        return log_weights(self.weights if dtype is None else self.weights.astype(dtype))
 
     def log_weighted_prob(self, X: Any) -> Any:
         """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
-        return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + log_weights(self.weights)[None, :]
+        return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + self.log_weights()[None, :]
 
     def n_parameters(self, constraints: Any = None) -> int:
         """Number of free parameters of the mixture.

@@ -30,7 +30,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .._math import log_weights
 from ..stats import SuffStats
 from . import _numpy_kernels as kernels
 
@@ -651,7 +650,7 @@ def axis_aligned_accumulate_chunk(
     fast = expanded_accumulate(
         X,
         sample_weight,
-        log_weights(params.weights),
+        params.log_weights(),
         params.means,
         precisions,
         1.0 / np.sqrt(precisions),

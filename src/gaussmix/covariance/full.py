@@ -7,7 +7,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._math import log_weights as log_of_weights
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import WEIGHT_FLOOR, SuffStats
@@ -169,7 +168,7 @@ class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
         # C C^T has entries far larger than P's, and rounding them would spoil x^T P x.
         factors64 = factors.astype(np.float64, copy=False)
         log_det = np.log(np.diagonal(factors64, axis1=1, axis2=2)).sum(axis=1)
-        log_weights = log_of_weights(params.weights.astype(np.float64))
+        log_weights = params.log_weights(np.float64)
         offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
         fused = _fused_kernels(n_features, n_components)
         if fused is not None:

@@ -6,7 +6,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._math import log_weights
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
 from . import _expanded
@@ -125,7 +124,7 @@ class TiedCovariance(DensePrecisionAlgebra, CovarianceModel):
         n_components = whitened_means.shape[0]
         log_det = np.log(np.diagonal(factor)).sum()
         offsets = -0.5 * np.einsum("kd,kd->k", whitened_means, whitened_means)
-        offsets = offsets + log_det + log_weights(params.weights) + kernels.gaussian_constant(n_features)
+        offsets = offsets + log_det + params.log_weights() + kernels.gaussian_constant(n_features)
         sums = sums_dtype(X.dtype, factor, means)
         totals = kernels.ResponsibilityTotals(n_components)
         row_sums = np.zeros((n_components, n_features))
