@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
+.PHONY: venv demo test test-all bench bench-bayesian bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
 
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP) bench-outofcore bench-dask
 	$(PY) benchmarks/bench_em.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_bayesian.py $(BENCH_ARGS)
 
 # One E-step chunk per case, float64 against float32, one thread (steadier than whole fits).
 bench-kernels: $(STAMP)
@@ -52,6 +53,10 @@ bench-dask: $(STAMP)
 
 bench-small: $(STAMP)
 	$(PY) benchmarks/bench_small.py
+
+# BayesianGaussianMixture per iteration against scikit-learn's (BENCH_ARGS=--quick: N/10).
+bench-bayesian: $(STAMP)
+	$(PY) benchmarks/bench_bayesian.py $(BENCH_ARGS)
 
 bench-select: $(STAMP)
 	$(PY) benchmarks/bench_select.py
