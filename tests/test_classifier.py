@@ -17,18 +17,14 @@ import gaussmix
 from gaussmix import GaussianMixtureClassifier
 from gaussmix.degeneracy import DegenerateFitWarning
 from gaussmix.selection import MCLUST_NAMES
+from .conftest import random_start_weight_check
 
 
 def _expected_failures(estimator):
     if estimator.mode == "edda":
         return {}
     # EDDA is one M-step from the labels: no start, and the check passes (second estimator).
-    return {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "select's k-means++ starts draw rows: repeated rows and integer weights give other starting "
-            "points, so EM with K > 1 may end in another local optimum"
-        )
-    }
+    return random_start_weight_check("select's k-means++ starts")
 
 
 @parametrize_with_checks(

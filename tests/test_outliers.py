@@ -12,16 +12,13 @@ import gaussmix
 from gaussmix import GaussianMixtureOutlierDetector
 from gaussmix.outliers import AUTO_TAIL, weighted_quantile
 
+from .conftest import random_start_weight_check
+
 
 def _expected_failures(estimator):
     if estimator.n_components == 1:
         return {}
-    return {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "the k-means start draws rows: repeated rows and integer weights give other starting "
-            "points, so EM with K > 1 may end in another local optimum"
-        )
-    }
+    return random_start_weight_check()
 
 
 @parametrize_with_checks(

@@ -13,19 +13,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import gaussmix
 from gaussmix import GaussianMixture, GaussianMixtureRegressor
 
-from .conftest import PACKAGE_DATA
+from .conftest import PACKAGE_DATA, random_start_weight_check
 
 
 def _expected_failures(estimator):
     if estimator.n_components == 1:
         return {}
     # With one component EM's start does not matter and this check passes (first estimator above).
-    return {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "the k-means start draws rows: repeated rows and integer weights give other starting "
-            "points, so EM with K > 1 may end in another local optimum"
-        )
-    }
+    return random_start_weight_check()
 
 
 @parametrize_with_checks(
