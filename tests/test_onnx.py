@@ -169,3 +169,21 @@ def test_cli_export(tmp_path):
     np.testing.assert_allclose(outputs["score_samples"], gaussmix.load(model_path).score_samples(X), rtol=1e-9)
     missing = CliRunner().invoke(cli, ["export", str(model_path)])
     assert missing.exit_code != 0 and "--onnx" in missing.output
+
+
+def test_cli_export_dtype_sets_the_graphs_float_type(tmp_path):
+    X, _ = make_blobs(n_samples=120, n_features=2, n_components=2, seed=8)
+    model_path = tmp_path / "m.gmm"
+    gaussmix.save(fit(X, "full", 2), model_path)
+    for dtype in ("float32", "float64"):
+        onnx_path = tmp_path / f"m-{dtype}.onnx"
+        result = CliRunner().invoke(cli, ["export", str(model_path), "--onnx", str(onnx_path), "--dtype", dtype])
+        assert result.exit_code == 0, result.output
+        outputs = run_graph(onnx.load(str(onnx_path)), X.astype(dtype))
+        assert outputs["score_samples"].dtype == np.dtype(dtype)
+        tolerance = 1e-5 if dtype == "float32" else 1e-9
+        np.testing.assert_allclose(outputs["score_samples"], gaussmix.load(model_path).score_samples(X),
+                                   rtol=tolerance)
+    wrong = CliRunner().invoke(cli, ["export", str(model_path), "--onnx", str(tmp_path / "x.onnx"),
+                                     "--dtype", "float16"])
+    assert wrong.exit_code != 0 and "float16" in wrong.output
