@@ -36,8 +36,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ._math import logsumexp_rows
-from .conditioning import Conditioner, _index, _layout, _take, conditional_covariance_model, marginal_covariance_model
-from .em import accumulate, responsibilities, sum_scalars
+from .conditioning import Conditioner, _index, _layout, _take, marginal_covariance_model
+from .em import accumulate, sum_scalars
 from .params import MixtureParams
 from .sources import ArraySource, auto_chunk_rows
 from .stats import SuffStats
@@ -143,64 +143,20 @@ def patterns(X: np.ndarray) -> Iterator[Pattern]:
         yield Pattern(order[bounds[p]:bounds[p + 1]], np.flatnonzero(~pattern), np.flatnonzero(pattern))
 
 
-@dataclass(frozen=True)
-class PatternBlocks:
-    """One pattern's view of a mixture: the observed marginal and the conditional of the missing block.
+def observed_marginal(params: MixtureParams, observed: np.ndarray) -> MixtureParams:
+    """The K components' marginal over the ``observed`` features (O,), for one pattern.
 
-    Computed once per pattern and E-step (they depend on which features are
-    observed, not on the values). Built on :mod:`gaussmix.conditioning`'s
-    block algebra, layout by layout (``B = 0`` for diagonal structures).
-
-    Attributes
-    ----------
-    observed_params : MixtureParams
-        The K components' marginal over the O observed features.
-    missing_means : array of shape (K, M)
-    observed_means : array of shape (K, O)
-    coefficients : array broadcastable to (K, M, O), or None where ``B = 0``
-    conditional_covariances : array of shape (K, M, M)
-        The Schur complements, dense.
+    Built on :mod:`gaussmix.conditioning`'s block algebra, layout by layout;
+    computed once per pattern (it depends on which features are observed, not on
+    the values).
     """
-
-    observed_params: MixtureParams
-    missing_means: Any
-    observed_means: Any
-    coefficients: Optional[Any]
-    conditional_covariances: Any
-
-    @classmethod
-    def of(cls, params: MixtureParams, observed: np.ndarray, missing: np.ndarray) -> "PatternBlocks":
-        layout = _layout(params.covariance)
-        xp = np
-        observed_index, missing_index = _index(xp, observed, params.means), _index(xp, missing, params.means)
-        target = marginal_covariance_model(params.covariance)
-        observed_covariances = layout.marginal(params.covariances, observed_index)
-        # Blocks of covariances the M-step accepted: refuse only what cannot be factorised
-        # (a tiny reg_covar lifts the relative collapse test, meant for the M-step's output).
-        tiny = float(np.finfo(params.means.dtype).tiny)
-        factor = target.precision_cholesky(observed_covariances, reg_covar=tiny)
-        observed_means = _take(xp, params.means, observed_index, 1)
-        observed_params = MixtureParams(params.weights, observed_means, observed_covariances, factor, target)
-        complement, coefficients = layout.conditional(params.covariances, missing_index, observed_index)
-        n_missing = int(missing.size)
-        dense = conditional_covariance_model(params.covariance).dense(complement, params.n_components, n_missing)
-        return cls(observed_params, _take(xp, params.means, missing_index, 1), observed_means, coefficients, dense)
-
-    def posterior(self, X_observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Responsibilities (n, K) and ``log p(x_o)`` (n,) of rows' observed blocks (n, O)."""
-        weighted = self.observed_params.log_weighted_prob(X_observed)
-        log_density = logsumexp_rows(weighted)
-        return np.exp(weighted - log_density[:, None]), log_density
-
-    def conditional_means(self, X_observed: np.ndarray) -> np.ndarray:
-        """``E[x_m | x_o, component k]`` of each row and component, shape (n, K, M)."""
-        n = X_observed.shape[0]
-        if self.coefficients is None:
-            return np.broadcast_to(self.missing_means[None, :, :], (n, *self.missing_means.shape))
-        # (K, n, O) @ (K, O, M): one batched product per component, not a loop over rows
-        offsets = np.transpose(X_observed[:, None, :] - self.observed_means[None, :, :], (1, 0, 2))
-        shifts = offsets @ np.swapaxes(self.coefficients, -1, -2)
-        return self.missing_means[None, :, :] + np.transpose(shifts, (1, 0, 2))
+    observed_index = _index(np, observed, params.means)
+    target = marginal_covariance_model(params.covariance)
+    covariances = _layout(params.covariance).marginal(params.covariances, observed_index)
+    # Blocks of covariances the M-step accepted: refuse only what cannot be factorised
+    # (a tiny reg_covar lifts the relative collapse test, meant for the M-step's output).
+    factor = target.precision_cholesky(covariances, reg_covar=float(np.finfo(params.means.dtype).tiny))
+    return MixtureParams(params.weights, _take(np, params.means, observed_index, 1), covariances, factor, target)
 
 
 # ------------------------------------------------------------------ the E-step
@@ -347,16 +303,9 @@ class IncompleteArraySource(ArraySource):
 # ------------------------------------------------------------------ inference
 def posterior_incomplete(X: np.ndarray, params: MixtureParams) -> tuple[np.ndarray, np.ndarray]:
     """Responsibilities (n, K) and ``log p(x_n,o)`` (n,) of rows with NaN, each on its observed features."""
-    resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-    log_density = np.empty(X.shape[0], dtype=X.dtype)
-    for pattern in patterns(X):
-        rows_X = X[pattern.rows]
-        if pattern.missing.size == 0:
-            resp[pattern.rows], log_density[pattern.rows] = responsibilities(rows_X, params)
-        else:
-            blocks = PatternBlocks.of(params, pattern.observed, pattern.missing)
-            resp[pattern.rows], log_density[pattern.rows] = blocks.posterior(rows_X[:, pattern.observed])
-    return resp, log_density
+    weighted = log_weighted_incomplete(X, params)
+    log_density = logsumexp_rows(weighted)
+    return np.exp(weighted - log_density[:, None]), log_density
 
 
 def log_weighted_incomplete(X: np.ndarray, params: MixtureParams) -> np.ndarray:
@@ -367,8 +316,8 @@ def log_weighted_incomplete(X: np.ndarray, params: MixtureParams) -> np.ndarray:
         if pattern.missing.size == 0:
             result[pattern.rows] = params.log_weighted_prob(rows_X)
         else:
-            blocks = PatternBlocks.of(params, pattern.observed, pattern.missing)
-            result[pattern.rows] = blocks.observed_params.log_weighted_prob(rows_X[:, pattern.observed])
+            marginal = observed_marginal(params, pattern.observed)
+            result[pattern.rows] = marginal.log_weighted_prob(rows_X[:, pattern.observed])
     return result
 
 
