@@ -22,7 +22,7 @@ from . import __version__
 from ._progress import GridProgress
 from ._tabular import Table, has_column_names, read_table, write_table
 from ._validation import check_data_for_mixture
-from .covariance import available_covariance_types, canonical_covariance_types, get_covariance_model
+from .covariance import available_covariance_types, get_covariance_model
 from .estimator import GaussianMixture
 from .exceptions import RepeatedRowsWarning
 from .init import available_initializers
@@ -734,7 +734,7 @@ def info(model_path, as_json):
         f"  covariance:  {metadata['covariance_type']}",
         f"  features:    {metadata['n_features']} ({', '.join(_feature_names(model))})",
         f"  dtype:       {metadata['dtype']}",
-        *([f"  missing:     marginalize (incomplete rows fitted, scored and imputed on their observed values)"]
+        *(["  missing:     marginalize (incomplete rows fitted, scored and imputed on their observed values)"]
           if metadata["params"].get("missing") == "marginalize" else []),
         f"  converged:   {fit_info['converged']} after {fit_info['n_iter']} iteration(s), "
         f"mean log-likelihood {_number(fit_info['lower_bound'])}",

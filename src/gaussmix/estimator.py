@@ -523,17 +523,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 init_rows, weights, covariance, user_init, random_state, self._chunk_rows(X), origin
             )
 
+        def float64_twin() -> tuple[Any, np.ndarray]:
+            # The same kind of source (complete or incomplete rows) over a float64 copy.
+            X64, origin64 = X.astype(np.float64), origin.astype(np.float64)
+            weights64 = None if weights is None else weights.astype(np.float64)
+            return type(source)(X64, weights64, self._source_rows(X64), origin64), origin64
+
         # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
-        float64_twin = None
-        if isinstance(X, np.ndarray) and X.dtype == np.float32:
-            source_type = type(source)  # complete or incomplete rows alike
-
-            def float64_twin() -> tuple[Any, np.ndarray]:
-                X64, origin64 = X.astype(np.float64), origin.astype(np.float64)
-                weights64 = None if weights is None else weights.astype(np.float64)
-                return source_type(X64, weights64, self._source_rows(X64), origin64), origin64
-
-        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state), float64_twin)
+        float32 = isinstance(X, np.ndarray) and X.dtype == np.float32
+        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state),
+                             float64_twin if float32 else None)
 
     def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
         """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""

@@ -11,7 +11,7 @@ the contamination instead of presetting it.
 from __future__ import annotations
 
 import numbers
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, Optional
 
 import numpy as np
