@@ -310,11 +310,16 @@ def _check_reg_covar_fits(reg_covar: float, stats: SuffStats) -> None:
         If ``reg_covar * N`` comes within a factor 16 of the dtype's largest number.
     """
     xp = get_namespace(stats.means)
-    largest = float(xp.finfo(stats.means.dtype).max)
-    total = max(float(stats.total_weight), 1.0)
+    dtype = stats.means.dtype
+    check_reg_covar_fits_total(reg_covar, float(stats.total_weight), float(xp.finfo(dtype).max), dtype)
+
+
+def check_reg_covar_fits_total(reg_covar: float, total_weight: float, largest: float, dtype: Any) -> None:
+    """:func:`_check_reg_covar_fits` for rows of total weight ``total_weight`` in a dtype whose largest number is ``largest``."""
+    total = max(total_weight, 1.0)
     if reg_covar * total >= largest / 16:
         raise ValueError(
-            f"reg_covar={reg_covar:g} is too large for {stats.means.dtype} data: the regularised "
+            f"reg_covar={reg_covar:g} is too large for {dtype} data: the regularised "
             f"scatters (reg_covar times the total weight, {total:g}) overflow. "
             "Use a smaller reg_covar, or pass float64 data."
         )

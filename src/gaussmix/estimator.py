@@ -26,6 +26,7 @@ from .covariance import CovarianceModel, get_covariance_model
 from .covariance._numpy_kernels import is_numpy, mean_row
 from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
+from .compiled_em import run_em as run_em_compiled_where_possible
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from . import missing as incomplete
@@ -631,7 +632,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 began = time.perf_counter()
                 callback = self._iteration_callback(began, init_index, n_init)
-                result = run_em(source, params, config, previous_lower_bound=previous, callback=callback)
+                result = run_em_compiled_where_possible(
+                    source, params, config, previous_lower_bound=previous, callback=callback
+                )
                 if result.precision_lost:
                     twin = twin or [float64_twin()]
                     result = _finish_in_float64(result, config, *twin[0], callback)
@@ -711,7 +714,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariance,
         )
 
-    def _iteration_callback(self, began: float, init_index: int, n_init: int) -> Callable[[IterationEvent], None]:
+    def _iteration_callback(self, began: float, init_index: int, n_init: int) -> Optional[Callable[[IterationEvent], None]]:
+        if self.verbose < 2 and self.callback is None:
+            return None  # nobody listens: EM may then run its loop compiled (gaussmix.compiled_em)
         last = [began]
 
         def report(event: IterationEvent) -> None:

@@ -23,10 +23,12 @@ from sklearn.utils.validation import check_array
 
 from . import _validation as checks
 from . import missing as incomplete
+from .backends import get_namespace
 from .covariance import canonical_covariance_types, get_covariance_model
 from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
 from .hierarchical import HierarchicalTree, draws_subset
+from .init import get_initializer
 from ._threads import one_thread
 
 CRITERIA = ("bic", "aic", "icl", "icl_entropy")
@@ -356,9 +358,10 @@ def select(
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
     starts = _with_shared_tree(starts, complete, weights, seeds)
+    starts_of = _shared_partitions(starts, complete, weights, ks, seeds)
     jobs = (
-        delayed(_fit_cell)(X, weights, k, covariance_type, [dict(start, random_state=seed) for start in starts],
-                           allow_degenerate)
+        delayed(_fit_cell)(X, weights, k, covariance_type,
+                           [dict(start, random_state=seed) for start in starts_of.get(k, starts)], allow_degenerate)
         for (k, covariance_type), seed in zip(grid, seeds)
     )
     rows, estimators = [], {}
@@ -404,8 +407,9 @@ def information_criteria(model: GaussianMixture, X: Any, sample_weight: Optional
     and the classification terms are weighted too. Without weights the values
     equal ``model.bic(X)``, ``model.aic(X)``, ``model.icl(X)`` and ``model.icl_entropy(X)``.
     """
-    log_density = model.score_samples(X)
-    resp = model.predict_proba(X)
+    # One E-step (and one validation of X) for the log-densities and the responsibilities.
+    posterior = model._per_chunk(X, lambda chunk, params: _stacked(*model._posterior(chunk, params)))
+    log_density, resp = posterior[:, 0], posterior[:, 1:]
     entropy_per_row = scipy.special.entr(resp).sum(axis=1)
     # mclust's icl: log of each row's largest responsibility (its hard classification)
     hard_per_row = -np.log(resp.max(axis=1))
@@ -470,6 +474,78 @@ def _with_shared_tree(starts: list[dict], X: np.ndarray, weights: Optional[np.nd
     return result
 
 
+def _stacked(resp: Any, log_density: Any) -> Any:
+    """``[log p(x), p(z | x)]`` of a chunk as one (n, 1 + K) array."""
+    xp = get_namespace(resp)
+    return xp.concat([xp.reshape(log_density, (-1, 1)), resp], axis=1)
+
+
+class SharedPartition:
+    """A start fixed in advance: the same partition of the rows for every structure of one K.
+
+    The initialiser signature (:data:`gaussmix.init.Initializer`); ``name``
+    is the ``init_params`` that drew it, which the fitted model keeps.
+    """
+
+    def __init__(self, labels: np.ndarray, name: str) -> None:
+        self.labels, self.name = labels, name
+
+    def __call__(self, X: Any, sample_weight: Any, n_components: int, random_state: Any) -> np.ndarray:
+        if X.shape[0] != self.labels.shape[0] or n_components <= int(self.labels.max()):
+            raise ValueError(f"this {self.name} partition was drawn for other rows or another n_components")
+        return self.labels
+
+
+def _shared_partitions(starts: list[dict], X: np.ndarray, weights: Optional[np.ndarray], ks: list[int],
+                       seeds: list) -> dict[int, list[dict]]:
+    """Each K's distinct starting partitions, drawn once for every covariance structure.
+
+    Applies to the default starts (the shared tree's cut and ``n_init``
+    k-means++ draws) when every cell has the same seed, on small data: a
+    cell's starts then do not depend on its structure, so the tree is cut
+    and k-means++ drawn once per K (from one RandomState per K, as each cell
+    drew them), and a partition equal to an earlier one up to its labels'
+    names is fitted once, as it would give the same fit. Returns
+    ``{K: starts}`` (empty where the cells draw their own starts).
+    """
+    hierarchical = [start for start in starts if isinstance(start.get("init_params"), HierarchicalTree)]
+    others = [start for start in starts if not isinstance(start.get("init_params"), HierarchicalTree)]
+    if (
+        len(hierarchical) != 1
+        or any(start.get("init_params") != "k-means++" or start.get("device") is not None for start in others)
+        or any(seed != seeds[0] for seed in seeds)
+        or np.size(X) >= SMALL_DATA_ENTRIES
+    ):
+        return {}
+    tree = hierarchical[0]["init_params"]
+    seed = seeds[0] if seeds[0] is not None else int(np.random.randint(np.iinfo(np.int32).max))
+    result = {}
+    for k in ks:
+        if k > X.shape[0]:
+            continue  # each cell reports that it has too few rows
+        random_state = check_random_state(seed)
+        drawn = [(tree.labels(k), "hierarchical")]
+        for start in others:
+            draw = get_initializer("k-means++")
+            drawn += [(draw(X, weights, k, random_state), "k-means++") for _ in range(start["n_init"])]
+        distinct, seen = [], set()
+        for labels, name in drawn:
+            key = _canonical_labels(labels).tobytes()
+            if key not in seen:
+                seen.add(key)
+                distinct.append(dict(hierarchical[0], init_params=SharedPartition(labels, name), n_init=1))
+        result[k] = distinct
+    return result
+
+
+def _canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels renamed in order of first appearance: equal for the same partition."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty_like(first)
+    rank[np.argsort(first)] = np.arange(first.size)
+    return rank[inverse]
+
+
 def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict],
               allow_degenerate: bool = False):
     """Fit one cell from each kind of start; keep the highest log-likelihood.
@@ -496,9 +572,9 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
             error = error or failure
             continue
-        if isinstance(model.init_params, HierarchicalTree):
-            # The cut of the shared tree is exactly this start; the model need not carry the tree.
-            model.init_params = "hierarchical"
+        if isinstance(model.init_params, (HierarchicalTree, SharedPartition)):
+            # The shared tree's cut, or partition, is exactly this start; the model need not carry it.
+            model.init_params = getattr(model.init_params, "name", "hierarchical")
         key = (allow_degenerate or not model.degenerate_, values["log_likelihood"])
         if best_key is None or key > best_key:
             best, best_key, best_values = model, key, values

@@ -55,6 +55,10 @@ class CovarianceModel(ABC):
     #: whether each component's covariance is estimated from its own statistics alone (VVV,
     #: VVI, VII): only then can some components' covariances be frozen and the others fitted
     independent_components: ClassVar[bool] = False
+    #: the M-step's twin in the compiled EM loop (``gaussmix.covariance._numba_em.M_STEPS``),
+    #: read from the class's own namespace only, so that a subclass with another M-step does
+    #: not inherit it; None: EM runs in Python (see :mod:`gaussmix.compiled_em`)
+    compiled_m_step: ClassVar[Optional[str]] = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

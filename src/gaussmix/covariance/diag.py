@@ -33,6 +33,7 @@ class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     independent_components = True
 
     name = "diag"
+    compiled_m_step = "VVI"
     aliases = ("VVI",)
     full_scatter = False
 

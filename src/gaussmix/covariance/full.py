@@ -102,6 +102,7 @@ class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
     independent_components = True
 
     name = "full"
+    compiled_m_step = "VVV"
     aliases = ("VVV",)
     full_scatter = True
 

@@ -56,6 +56,7 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
     """
 
     name = "VEE"
+    compiled_m_step = "VEE"
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_components + (n_features - 1) + _n_rotation(n_features)
@@ -119,6 +120,7 @@ class ShapeOrientationCovariance(_CommonOrientation):
     """EVE: ``Sigma_k = lambda D A_k D^T``, equal volume and orientation, shapes vary."""
 
     name = "EVE"
+    compiled_m_step = "EVE"
     _compiled_mode = 0  # _numba_mstep.EQUAL_VOLUME
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
@@ -134,6 +136,7 @@ class CommonOrientationCovariance(_CommonOrientation):
     """VVE: ``Sigma_k = lambda_k D A_k D^T``, equal orientation, volumes and shapes vary."""
 
     name = "VVE"
+    compiled_m_step = "VVE"
     _compiled_mode = 1  # _numba_mstep.VARIABLE_VOLUME
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
@@ -153,6 +156,7 @@ class EqualVolumeShapeCovariance(FullCovariance):
     independent_components = False
 
     name = "EEV"
+    compiled_m_step = "EEV"
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
     aliases = ()
@@ -176,6 +180,7 @@ class VolumeShapeCovariance(_IterativeDense):
     """
 
     name = "VEV"
+    compiled_m_step = "VEV"
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
 
@@ -196,6 +201,7 @@ class EqualVolumeCovariance(FullCovariance):
     independent_components = False
 
     name = "EVV"
+    compiled_m_step = "EVV"
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
     aliases = ()

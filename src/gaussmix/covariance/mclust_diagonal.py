@@ -27,6 +27,7 @@ class EqualDiagonalCovariance(DiagCovariance):
     independent_components = False
 
     name = "EEI"
+    compiled_m_step = "EEI"
     aliases = ()
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
@@ -49,6 +50,7 @@ class VolumeDiagonalCovariance(DiagCovariance):
     independent_components = False
 
     name = "VEI"
+    compiled_m_step = "VEI"
     aliases = ()
 
     def __init__(self, control: InnerIteration = InnerIteration()) -> None:
@@ -70,6 +72,7 @@ class ShapeDiagonalCovariance(DiagCovariance):
     independent_components = False
 
     name = "EVI"
+    compiled_m_step = "EVI"
     # the shapes of a subset of features no longer have equal volumes (gaussmix.conditioning)
     marginal_structure = conditional_structure = "diag"
     aliases = ()

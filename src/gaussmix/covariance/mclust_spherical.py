@@ -18,6 +18,7 @@ class EqualSphericalCovariance(SphericalCovariance):
     independent_components = False
 
     name = "EII"
+    compiled_m_step = "EII"
     #: mclust's univariate "E" (equal variances) is EII on one feature
     aliases = ("E",)
 

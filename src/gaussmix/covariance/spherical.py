@@ -20,6 +20,7 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     independent_components = True
 
     name = "spherical"
+    compiled_m_step = "VII"
     #: mclust's univariate "V" (variable variances) is VII on one feature
     aliases = ("VII", "V")
     full_scatter = False

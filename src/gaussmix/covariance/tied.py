@@ -46,6 +46,7 @@ class TiedCovariance(DensePrecisionAlgebra, CovarianceModel):
     """All components share one D x D covariance."""
 
     name = "tied"
+    compiled_m_step = "EEE"
     aliases = ("EEE",)
     full_scatter = True
 
