@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..stats import WEIGHT_FLOOR
-from ._numba_kernels import _njit
+from ._numba_kernels import _exp_of_row_of, _logs_of, _njit, _power_of_two_of
 from ._numba_mstep import EQUAL_VOLUME, VARIABLE_VOLUME, common_orientation_loop, volume_and_shape_loop
 
 #: the compiled M-steps, by mclust name (the scikit-learn four are VVV, EEE, VVI and VII)
@@ -30,6 +30,8 @@ VVV, EEE, VVI, VII, EII, EEI, VEI, EVI, EEV, VEV, EVV, VEE, EVE, VVE = range(len
 FINISHED, HANDED_BACK = 0, 1
 
 _LOG_2PI = math.log(2.0 * math.pi)
+#: exp of anything below this is 0: the vectorised exp assembles 2^n from bits, normal numbers only
+_LOWEST_EXPONENT = float(math.ceil(math.log(np.finfo(np.float64).tiny)))
 
 
 @_njit(error_model="numpy")
@@ -61,80 +63,105 @@ def _factorise(covariances, axis_aligned, factors, log_dets):
     return True
 
 
-@_njit(error_model="numpy")
-def _e_step(X, weights_of_rows, means, factors, log_dets, log_weights, axis_aligned, resp):
-    """Weighted responsibilities ``w_n g_nk`` into ``resp`` (n, K); returns ``sum_n w_n log p(x_n)``."""
-    n_samples, n_features = X.shape
+@_njit(error_model="numpy", fastmath={"contract"})
+def _e_step(columns, weights_of_rows, means, factors, log_dets, log_weights, axis_aligned, resp, scratch):
+    """Weighted responsibilities ``w_n g_nk`` into ``resp`` (K, n); returns ``sum_n w_n log p(x_n)``.
+
+    ``columns`` are the rows transposed, (D, n): every inner loop runs along the
+    rows, which compiles to vector code. ``scratch`` is (D + 4, n) working space.
+    """
+    n_features, n_samples = columns.shape
     n_components = means.shape[0]
-    solved = np.empty(n_features)
-    log_prob = np.empty(n_components)
+    whitened = scratch[:n_features]
+    row_max, totals, power_bits, exponents = scratch[n_features], scratch[n_features + 1], scratch[n_features + 2], scratch[n_features + 3]
     constant = -0.5 * n_features * _LOG_2PI
+    for k in range(n_components):
+        log_prob = resp[k]
+        log_prob[:] = 0.0
+        for i in range(n_features):
+            row = whitened[i]
+            mean = means[k, i]
+            for n in range(n_samples):
+                row[n] = columns[i, n] - mean
+            if not axis_aligned:
+                for m in range(i):
+                    factor = factors[k, i, m]
+                    earlier = whitened[m]
+                    for n in range(n_samples):
+                        row[n] -= factor * earlier[n]
+            inverse = 1.0 / factors[k, i, i]
+            for n in range(n_samples):
+                value = row[n] * inverse
+                row[n] = value
+                log_prob[n] += value * value
+        offset = log_weights[k] + constant - log_dets[k]
+        for n in range(n_samples):
+            log_prob[n] = offset - 0.5 * log_prob[n]
+    row_max[:] = resp[0]
+    for k in range(1, n_components):
+        log_prob = resp[k]
+        for n in range(n_samples):
+            row_max[n] = max(row_max[n], log_prob[n])
+    totals[:] = 0.0
+    for k in range(n_components):
+        log_prob = resp[k]
+        # exp(log_prob - row_max), vectorised (the fused kernel's exp, within 1 ulp of NumPy's)
+        _exp_of_row_of(log_prob, 1.0, 0.0, row_max, _LOWEST_EXPONENT, power_bits)
+        _power_of_two_of(power_bits)
+        for n in range(n_samples):
+            log_prob[n] *= power_bits[n]
+            totals[n] += log_prob[n]
+    logs = power_bits
+    _logs_of(totals, logs, exponents)
     loglik = 0.0
     for n in range(n_samples):
-        largest = -np.inf
-        for k in range(n_components):
-            distance = 0.0
-            for i in range(n_features):
-                value = X[n, i] - means[k, i]
-                if not axis_aligned:
-                    for m in range(i):
-                        value -= factors[k, i, m] * solved[m]
-                value /= factors[k, i, i]
-                solved[i] = value
-                distance += value * value
-            log_prob[k] = log_weights[k] + constant - log_dets[k] - 0.5 * distance
-            if log_prob[k] > largest:
-                largest = log_prob[k]
-        total = 0.0
-        for k in range(n_components):
-            log_prob[k] = math.exp(log_prob[k] - largest)
-            total += log_prob[k]
-        log_density = largest + math.log(total)
-        weight = weights_of_rows[n]
-        for k in range(n_components):
-            resp[n, k] = weight * (log_prob[k] / total)
-        loglik += weight * log_density
+        loglik += weights_of_rows[n] * (row_max[n] + logs[n])
+        totals[n] = weights_of_rows[n] / totals[n]
+    for k in range(n_components):
+        log_prob = resp[k]
+        for n in range(n_samples):
+            log_prob[n] *= totals[n]
     return loglik
 
 
-@_njit(error_model="numpy")
-def _statistics(X, resp, full, counts, sums, scatter):
+@_njit(error_model="numpy", fastmath={"contract", "reassoc"})
+def _statistics(columns, resp, full, counts, means, scatter, scratch):
     """``N_k`` (K,), weighted means (K, D) (zero where ``N_k`` is) and scatters about them (K, D, D).
 
-    Only the diagonals when not ``full``; two passes, so nothing cancels.
+    Only the diagonals when not ``full``; about the new means (two passes), so
+    nothing cancels. ``scratch`` is (2 D, n) working space.
     """
-    n_samples, n_features = X.shape
-    n_components = resp.shape[1]
-    counts[:] = 0.0
-    sums[:] = 0.0
+    n_features, n_samples = columns.shape
+    n_components = resp.shape[0]
+    centred, weighted = scratch[:n_features], scratch[n_features:2 * n_features]
     scatter[:] = 0.0
-    for n in range(n_samples):
-        for k in range(n_components):
-            r = resp[n, k]
-            counts[k] += r
-            for i in range(n_features):
-                sums[k, i] += r * X[n, i]
     for k in range(n_components):
+        r = resp[k]
+        count = 0.0
+        for n in range(n_samples):
+            count += r[n]
+        counts[k] = count
         for i in range(n_features):
-            sums[k, i] = sums[k, i] / counts[k] if counts[k] > 0 else 0.0
-    centred = np.empty(n_features)
-    for n in range(n_samples):
-        for k in range(n_components):
-            r = resp[n, k]
-            for i in range(n_features):
-                centred[i] = X[n, i] - sums[k, i]
-            for i in range(n_features):
-                scaled = r * centred[i]
-                if full:
-                    for j in range(i + 1):
-                        scatter[k, i, j] += scaled * centred[j]
-                else:
-                    scatter[k, i, i] += scaled * centred[i]
-    if full:
-        for k in range(n_components):
-            for i in range(n_features):
-                for j in range(i):
-                    scatter[k, j, i] = scatter[k, i, j]
+            total = 0.0
+            row = columns[i]
+            for n in range(n_samples):
+                total += r[n] * row[n]
+            means[k, i] = total / count if count > 0 else 0.0
+        for i in range(n_features):
+            mean = means[k, i]
+            for n in range(n_samples):
+                value = columns[i, n] - mean
+                centred[i, n] = value
+                weighted[i, n] = r[n] * value
+        for i in range(n_features):
+            for j in range(i + 1):
+                if not full and j < i:
+                    continue
+                total = 0.0
+                for n in range(n_samples):
+                    total += weighted[i, n] * centred[j, n]
+                scatter[k, i, j] = total
+                scatter[k, j, i] = total
 
 
 @_njit(error_model="numpy")
@@ -391,7 +418,9 @@ def em_loop(X, weights_of_rows, origin, weights, means, covariances, code, check
     factors = np.zeros((n_components, n_features, n_features))
     log_dets = np.empty(n_components)
     log_weights = np.empty(n_components)
-    resp = np.empty((n_samples, n_components))
+    columns = np.ascontiguousarray(X.T)
+    resp = np.empty((n_components, n_samples))
+    scratch = np.empty((max(n_features + 4, 2 * n_features), n_samples))
     counts = np.empty(n_components)
     new_means = np.empty((n_components, n_features))
     scatter = np.empty((n_components, n_features, n_features))
@@ -404,10 +433,11 @@ def em_loop(X, weights_of_rows, origin, weights, means, covariances, code, check
             return weights, means, covariances, lower_bounds[:iteration], False, HANDED_BACK
         for k in range(n_components):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0 else -np.inf
-        mean_loglik = _e_step(X, weights_of_rows, means, factors, log_dets, log_weights, axis_aligned, resp) / total_weight
+        loglik = _e_step(columns, weights_of_rows, means, factors, log_dets, log_weights, axis_aligned, resp, scratch)
+        mean_loglik = loglik / total_weight
         if not np.isfinite(mean_loglik):
             return weights, means, covariances, lower_bounds[:iteration], False, HANDED_BACK
-        _statistics(X, resp, full, counts, new_means, scatter)
+        _statistics(columns, resp, full, counts, new_means, scatter, scratch)
         # em.m_step: an emptied component keeps the floor as its weight and goes back to the origin.
         floored = counts + WEIGHT_FLOOR
         for k in range(n_components):
