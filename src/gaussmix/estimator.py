@@ -31,16 +31,10 @@ from .init import get_initializer, initial_stats, nearest_centre_labels
 from . import missing as incomplete
 from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
-from ._threads import n_worker_threads, one_thread_for_small_fit
-from .sources import (
-    ArraySource,
-    StreamSource,
-    auto_chunk_rows,
-    auto_source_rows,
-    is_out_of_core,
-    open_chunk_source,
-    source_dtype,
-)
+from ._threads import one_thread_for_small_fit
+from .data import chunking, is_out_of_core
+from .data.arrays import ArraySource
+from .data.stream import StreamSource, finite_chunks, open_stream
 from .streaming import nearest_centre_start, sampled_start, summarise
 
 
@@ -340,25 +334,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return None
 
     def _chunk_rows(self, X: Any) -> int:
-        if self.chunk_size is not None:
-            return int(self.chunk_size)
-        budget = backend_for(get_namespace(X)).chunk_budget_bytes(X)
-        return auto_chunk_rows(self.n_components, X.shape[1], X.dtype.itemsize, budget)
+        return chunking.chunk_rows(X, self.n_components, self.chunk_size)
 
     def _rows_per_chunk(self, n_features: int, dtype: np.dtype) -> int:
         """Host chunk rows for out-of-core sources (NumPy dtypes only)."""
-        if self.chunk_size is not None:
-            return int(self.chunk_size)
-        itemsize = 4 if np.dtype(dtype) == np.float32 else 8
-        return auto_chunk_rows(self.n_components, n_features, itemsize)
+        return chunking.stream_rows(n_features, dtype, self.n_components, self.chunk_size)
 
     def _source_rows(self, X: Any) -> int:
         """Rows per chunk of an EM pass: several cache-sized blocks per thread on the host."""
-        if self.chunk_size is not None:
-            return int(self.chunk_size)
-        if not isinstance(X, np.ndarray):  # device arrays: one memory-sized chunk at a time
-            return self._chunk_rows(X)
-        return auto_source_rows(X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize, n_worker_threads())
+        return chunking.source_rows(X, self.n_components, self.chunk_size)
 
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
@@ -536,8 +520,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
         """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""
-        source = open_chunk_source(X, sample_weight, self._rows_per_chunk)
-        return StreamSource(source, source_dtype(source), int(source.n_features))
+        return open_stream(X, sample_weight, self._rows_per_chunk)
 
     def _fit_streamed(self, stream: Any, covariance: CovarianceModel) -> None:
         """Fit on a stream: one validating pass, one start pass, then one pass per iteration.
@@ -676,9 +659,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         if _device.is_device_array(X):
             host_X, host_weights = _device.host_rows_for_init(X, weights, random_state)
-            host_chunk_rows = self.chunk_size or auto_chunk_rows(
-                self.n_components, host_X.shape[1], host_X.dtype.itemsize
-            )
+            host_chunk_rows = chunking.stream_rows(host_X.shape[1], host_X.dtype, self.n_components, self.chunk_size)
             start = self._initial_params(
                 host_X, host_weights, covariance, user_init, random_state, host_chunk_rows, to_numpy(origin)
             )
@@ -768,7 +749,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         if is_out_of_core(X):
             stream, params = self._open_for_inference(X)
-            return np.concatenate([function(chunk, params) for chunk, _ in _finite_chunks(stream)], axis=0)
+            return np.concatenate([function(chunk, params) for chunk, _ in finite_chunks(stream)], axis=0)
         X = self._validate_X(X, reset=False, missing=self.missing)
         xp = get_namespace(X)
         params = self._fitted_params(like=X)
@@ -795,7 +776,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         stream, params = self._open_for_inference(X)
         totals, weights = [], []
-        for chunk, chunk_weights in _finite_chunks(stream):
+        for chunk, chunk_weights in finite_chunks(stream):
             log_density = responsibilities(chunk, params)[1].astype(np.float64)
             if chunk_weights is None:
                 totals.append(float(np.sum(log_density)))
@@ -1169,22 +1150,3 @@ def _finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origi
     return FitResult(more.params.converted_like(float32), more.lower_bound, result.n_iter + more.n_iter,
                      more.converged, [*result.lower_bounds, *more.lower_bounds], precision_lost=True,
                      float32_iterations=result.n_iter)
-
-
-def _finite_chunks(stream: StreamSource):
-    """The finite chunks of ``stream``; after the last, an error naming every NaN/inf row, if any.
-
-    The whole source is read before the error (as the in-memory check lists
-    every bad row); chunks holding bad rows are not handed out.
-    """
-    first_row, bad = 0, None
-    for chunk, weights in stream.chunks():
-        entries = checks.NonFiniteEntries.of(chunk, first_row)
-        if entries is None:
-            if bad is None:
-                yield chunk, weights
-        else:
-            bad = entries if bad is None else bad.merge(entries)
-        first_row += chunk.shape[0]
-    if bad is not None:
-        raise bad.error("X", checks.MISSING_HINT)
