@@ -24,6 +24,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("gaussmix.dask needs Dask: pip install 'gaussmix[dask]'") from error
 
 from . import _validation as checks
+from . import fitting
+from .data import chunking
 from .data.dask import as_dask_rows, open_blocks
 from . import estimator as _estimator
 from .em import responsibilities
@@ -64,14 +66,11 @@ class GaussianMixture(_estimator.GaussianMixture):
     arrays; ``score``, ``bic`` and ``aic`` compute.
     """
 
-    def _open_stream(self, X: Any, sample_weight: Any) -> Any:
-        return open_blocks(X, sample_weight, self._rows_per_chunk)
+    _open_source = staticmethod(open_blocks)
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters with EM over the blocks of ``X`` (see the class docstring)."""
-        covariance = self._check_hyperparameters()
-        self._online = None
-        self._fit_streamed(self._open_stream(X, sample_weight), covariance)
+        fitting.fit(self, X, sample_weight, streamed=True)
         return self
 
     def _lazy_rows(self, X: Any) -> tuple[Any, MixtureParams]:
@@ -86,7 +85,7 @@ class GaussianMixture(_estimator.GaussianMixture):
 
     def _map_rows(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray], **shape: Any) -> Any:
         X, params = self._lazy_rows(X)
-        chunk_rows = self._rows_per_chunk(int(X.shape[1]), X.dtype)
+        chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
         return X.map_blocks(_apply_to_block, function, params, chunk_rows, **shape)
 
     def predict(self, X: Any) -> Any:

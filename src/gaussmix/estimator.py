@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
-import sys
-import time
-import warnings
 from numbers import Integral, Real
 from typing import Any, Callable, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import _device
 from . import constraints as constraining
 from . import _validation as checks
-from .backends import backend_for, get_namespace, to_numpy
+from . import fitting
+from .backends import backend_for, get_namespace
 from .covariance import CovarianceModel, get_covariance_model
-from .covariance._numpy_kernels import is_numpy, mean_row
-from .degeneracy import DegenerateFitWarning, degenerate_components
-from .degeneracy import describe as describe_degenerate
-from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
-from .init import get_initializer, initial_stats, nearest_centre_labels
+from .degeneracy import degenerate_components
+from .em import IterationEvent, responsibilities
+from .init import get_initializer
 from . import missing as incomplete
-from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
-from ._threads import one_thread_for_small_fit
+from .rows import validate_rows
 from .data import chunking, is_out_of_core
-from .data.arrays import ArraySource
 from .data.stream import StreamSource, finite_chunks, open_stream
-from .streaming import nearest_centre_start, sampled_start, summarise
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -252,6 +243,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "fixed": [constraining.FixedParameters(), None],
     }
 
+    #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``
+    _open_source = staticmethod(open_stream)
+
     def _check_hyperparameters(self) -> CovarianceModel:
         """Validate the constructor parameters; return the covariance structure.
 
@@ -282,68 +276,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.fixed, bool(self.equal_weights), covariance, int(self.n_components), weights_init=self.weights_init
         )
 
-    def _start_constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:
-        """What the M-step that makes a start keeps: equal weights only (frozen parts *are* the start)."""
-        constraints = self._constraints(covariance)
-        return None if constraints is None else constraints.at_start()
-
-    def _validate_X(self, X: Any, *, reset: bool, missing: Optional[str] = None) -> Any:
-        """Checked rows, in the namespace and on the device EM / inference will run on.
-
-        ``missing``: None refuses NaN; ``"error"`` too, with a message naming the
-        ``missing`` option; ``"marginalize"`` lets NumPy rows with NaN through
-        (checked by :func:`gaussmix.missing.check_incomplete_rows`).
-        """
-        device = _device.resolve_device(self.device)
-        if _device.is_device_array(X):
-            if device is not None:
-                X = _device.move_rows(X, device)
-            X = checks.check_array_api_rows(
-                X,
-                expected_features=None if reset else self.n_features_in_,
-                ensure_min_samples=2 if reset else 1,
-                estimator=type(self).__name__,
-            )
-            if reset:
-                self.n_features_in_ = int(X.shape[1])
-                self.__dict__.pop("feature_names_in_", None)
-        else:
-            X = validate_data(
-                self,
-                X,
-                reset=reset,
-                dtype=[np.float64, np.float32],
-                ensure_all_finite=False,
-                ensure_min_samples=2 if reset else 1,
-            )
-            if device is not None:
-                X = _device.move_rows(X, device)
-        if missing == "marginalize" and incomplete.has_missing(X):
-            incomplete.check_incomplete_rows(X)
-            return X
-        checks.check_all_finite(X, nan_hint=self._nan_hint(missing))
-        return X
-
-    @staticmethod
-    def _nan_hint(missing: Optional[str]) -> Optional[str]:
-        """What the NaN error adds for the ``missing`` setting in force (None: nothing)."""
-        if missing == "error":
-            return checks.MISSING_HINT
-        if missing == "marginalize":
-            return 'or pass them as a NumPy array: missing="marginalize" takes NumPy arrays in memory only'
-        return None
-
-    def _chunk_rows(self, X: Any) -> int:
-        return chunking.chunk_rows(X, self.n_components, self.chunk_size)
-
-    def _rows_per_chunk(self, n_features: int, dtype: np.dtype) -> int:
-        """Host chunk rows for out-of-core sources (NumPy dtypes only)."""
-        return chunking.stream_rows(n_features, dtype, self.n_components, self.chunk_size)
-
-    def _source_rows(self, X: Any) -> int:
-        """Rows per chunk of an EM pass: several cache-sized blocks per thread on the host."""
-        return chunking.source_rows(X, self.n_components, self.chunk_size)
-
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters with EM.
@@ -367,12 +299,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        covariance = self._check_hyperparameters()
-        self._online = None
-        if is_out_of_core(X):
-            self._fit_streamed(self._open_stream(X, sample_weight), covariance)
-        else:
-            self._fit_in_memory(X, sample_weight, covariance)
+        fitting.fit(self, X, sample_weight)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
@@ -419,303 +346,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        covariance = self._check_hyperparameters()
-        state = getattr(self, "_online", None)
-        if state is None:
-            state = self._start_online(X, sample_weight, covariance)
-        else:
-            X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
-            weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
-            check_batch_reach(X, state.params, state.origin)
-            with one_thread_for_small_fit(X, self.n_components):
-                state = self._online_step(state, X, weights, covariance)
-        self._online = state
-        self._set_fitted(FitResult(state.params, self.lower_bound_, state.n_batches, False, [self.lower_bound_]), state.origin)
+        fitting.partial_fit(self, X, sample_weight)
         return self
-
-    def _online_step(self, state: OnlineState, X: np.ndarray, weights: Any, covariance: CovarianceModel) -> OnlineState:
-        """One stepwise-EM update of ``state`` with the validated batch ``X`` of shape (n_batch, D)."""
-        batch_stats, loglik = accumulate_source(ArraySource(X, weights, self._chunk_rows(X), state.origin), state.params)
-        eta = step_size(state.n_batches - 1, float(self.learning_decay))
-        stats = stepwise_update(state.stats, batch_stats, eta)
-        params = m_step(
-            stats, covariance, float(self.reg_covar), previous=state.params, origin=state.origin,
-            constraints=self._constraints(covariance),
-        )
-        self.lower_bound_ = loglik / batch_stats.total_weight
-        return OnlineState(stats, params, state.origin, state.n_batches + 1)
-
-    def _start_online(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> OnlineState:
-        fitted = hasattr(self, "means_")
-        X = self._validate_X(X, reset=not fitted)
-        with one_thread_for_small_fit(X, self.n_components):
-            return self._start_online_from(X, sample_weight, covariance, fitted)
-
-    def _start_online_from(self, X: Any, sample_weight: Any, covariance: CovarianceModel, fitted: bool) -> OnlineState:
-        weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
-        origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
-        source = ArraySource(X, weights, self._chunk_rows(X), origin)
-        if fitted:
-            start = self._fitted_params(X.dtype).translated(-origin)
-        else:
-            self._check_row_counts(X.shape[0], None if weights is None else np.count_nonzero(weights))
-            user_init = self._check_init_arrays(covariance, X.shape[1], X.dtype)
-            random_state = check_random_state(self.random_state)
-            start = self._initial_params(X, weights, covariance, user_init, random_state, source.chunk_rows, origin)
-        stats, loglik = accumulate_source(source, start)
-        self.lower_bound_ = loglik / stats.total_weight
-        stats = per_unit_weight(stats)
-        params = m_step(
-            stats, covariance, float(self.reg_covar), previous=start, origin=origin,
-            constraints=self._constraints(covariance),
-        )
-        return OnlineState(stats, params, origin, 1)
-
-    def _fit_in_memory(self, X: Any, sample_weight: Any, covariance: CovarianceModel) -> None:
-        X = self._validate_X(X, reset=True, missing=self.missing)
-        # Small data: threads' wake-ups cost more than the arithmetic (see gaussmix._threads).
-        with backend_for(get_namespace(X)).computation_context(), one_thread_for_small_fit(X, self.n_components):
-            self._fit_arrays(X, covariance, sample_weight)
-
-    def _fit_arrays(self, X: Any, covariance: CovarianceModel, sample_weight: Any) -> None:
-        """EM on validated rows, in their namespace and on their device."""
-        xp = get_namespace(X)
-        n_samples, n_features = X.shape
-        # Scaled to mean one: a constant factor on every weight changes nothing.
-        weights = checks.check_sample_weight(sample_weight, n_samples, X, unit_mean=True)
-        self._check_row_counts(n_samples, None if weights is None else int(xp.count_nonzero(weights)))
-        user_init = self._check_init_arrays(covariance, n_features, to_numpy(X[:0]).dtype)
-        init_rows = X
-        if self.missing == "marginalize" and incomplete.has_missing(X):
-            # Missing entries integrated out (gaussmix.missing); the frame is centred on the
-            # observed column means, which also fill the gaps for the initialisers only.
-            origin = incomplete.column_means(X, weights)
-            init_rows = incomplete.filled_with(X, origin)
-            source = incomplete.IncompleteArraySource(X, weights, self._source_rows(X), origin)
-        else:
-            # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
-            # (where the origin is summed in float64: see mean_row).
-            if is_numpy(X, weights):
-                origin = mean_row(X, weights)
-            else:
-                origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
-            # EM hands whole chunks to worker threads; the start works in cache-sized ones.
-            source = ArraySource(X, weights, self._source_rows(X), origin)
-
-        def start(random_state: np.random.RandomState) -> MixtureParams:
-            return self._initial_params(
-                init_rows, weights, covariance, user_init, random_state, self._chunk_rows(X), origin
-            )
-
-        def float64_twin() -> tuple[Any, np.ndarray]:
-            # The same kind of source (complete or incomplete rows) over a float64 copy.
-            X64, origin64 = X.astype(np.float64), origin.astype(np.float64)
-            weights64 = None if weights is None else weights.astype(np.float64)
-            return type(source)(X64, weights64, self._source_rows(X64), origin64), origin64
-
-        # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
-        float32 = isinstance(X, np.ndarray) and X.dtype == np.float32
-        self._fit_from_start(source, origin, covariance, start, check_random_state(self.random_state),
-                             float64_twin if float32 else None)
-
-    def _open_stream(self, X: Any, sample_weight: Any) -> StreamSource:
-        """Out-of-core ``X`` as a stream of converted, shape-checked chunks."""
-        return open_stream(X, sample_weight, self._rows_per_chunk)
-
-    def _fit_streamed(self, stream: Any, covariance: CovarianceModel) -> None:
-        """Fit on a stream: one validating pass, one start pass, then one pass per iteration.
-
-        ``stream`` has ``dtype``, ``n_features``, ``n_samples`` (or None),
-        ``centred(origin, n_rows)`` and either ``chunks()`` or ``map_reduce``.
-        """
-        dtype, n_features = stream.dtype, stream.n_features
-        user_init = self._check_init_arrays(covariance, n_features, dtype)
-        random_state = check_random_state(self.random_state)
-        needs_sample = not self._warm() and "means" not in user_init
-        summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None)
-        declared = stream.n_samples
-        if declared is not None and declared != summary.n_rows:
-            raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
-        if summary.n_rows < 2:
-            raise ValueError(f"the data source yielded {summary.n_rows} row(s); a fit needs at least 2")
-        self._check_row_counts(summary.n_rows, summary.n_positive)
-        if summary.total_weight <= 0:
-            raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-        self.n_features_in_ = n_features
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        origin = summary.mean.astype(dtype)
-        # Weights of mean one, as in memory: a constant factor on every weight changes nothing.
-        centred = stream.centred(origin, summary.n_rows, summary.n_rows / summary.total_weight)
-        K, full_scatter = self.n_components, covariance.full_scatter
-
-        def start(random_state: np.random.RandomState) -> MixtureParams:
-            if "means" in user_init:
-                stats = nearest_centre_start(centred, user_init["means"] - origin, K, full_scatter, summary.n_rows)
-            else:
-                initializer = get_initializer(self.init_params)
-                stats = sampled_start(centred, summary, origin, initializer, K, full_scatter, random_state)
-            params = m_step(stats, covariance, float(self.reg_covar), origin=origin,
-                        constraints=self._start_constraints(covariance))
-            return self._with_user_init(params, user_init, covariance, origin)
-
-        self._fit_from_start(centred, origin, covariance, start, random_state)
-
-    def _check_row_counts(self, n_samples: int, n_positive: Optional[int]) -> None:
-        if n_samples < self.n_components:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}: use fewer components or more data"
-            )
-        if n_positive is not None and n_positive < self.n_components:
-            raise ValueError(
-                f"only {n_positive} row(s) have a positive sample_weight, fewer "
-                f"than n_components = {self.n_components}"
-            )
-
-    def _warm(self) -> bool:
-        return bool(self.warm_start and hasattr(self, "converged_"))
-
-    def _fit_from_start(
-        self,
-        source: Any,
-        origin: np.ndarray,
-        covariance: CovarianceModel,
-        start: Callable[[np.random.RandomState], MixtureParams],
-        random_state: np.random.RandomState,
-        float64_twin: Optional[Callable[[], tuple[Any, Any]]] = None,
-    ) -> None:
-        """Run EM from ``n_init`` starts (or the fitted state, when warm) and keep the best.
-
-        ``source`` yields rows in the frame centred on ``origin``; ``start``
-        returns starting parameters in that frame. ``float64_twin``, for float32
-        data, gives the same rows in float64 (a source and its origin): a run
-        whose likelihood falls by more than float32's rounding continues there.
-        """
-        config = EMConfig(
-            covariance, float(self.reg_covar), float(self.tol), int(self.max_iter), origin,
-            stop_on_decrease=float64_twin is not None, constraints=self._constraints(covariance),
-        )
-        twin: list = []  # made once, on the first fall
-        do_init = not self._warm()
-        n_init = self.n_init if do_init else 1
-        best: Optional[FitResult] = None
-        traces: list[list[float]] = []
-        for init_index in range(n_init):
-            self._say(1, f"Initialization {init_index}")
-            if do_init:
-                params = start(random_state)
-                previous = -math.inf
-            else:
-                params = self._fitted_params(like=origin).translated(-origin)
-                previous = self.lower_bound_
-            if self.max_iter == 0:
-                result = FitResult(params, -math.inf, 0, False, [])
-            else:
-                began = time.perf_counter()
-                callback = self._iteration_callback(began, init_index, n_init)
-                result = run_em(source, params, config, previous_lower_bound=previous, callback=callback)
-                if result.precision_lost:
-                    twin = twin or [float64_twin()]
-                    result = _finish_in_float64(result, config, *twin[0], callback)
-                state = "converged" if result.converged else "did not converge"
-                self._say(1, f"Initialization {state}. time lapse {time.perf_counter() - began:.5f}s\t lower bound {result.lower_bound:.5f}")
-            traces.append(list(result.lower_bounds))
-            if best is None or result.lower_bound > best.lower_bound:
-                best = result
-                float64_iterations = result.n_iter - result.float32_iterations if result.precision_lost else 0
-        assert best is not None
-        if not best.converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-            )
-        self._set_fitted(best, origin)
-        self.lower_bounds_per_init_ = traces
-        self.float64_iterations_ = float64_iterations
-        if self.degenerate_:
-            warnings.warn(describe_degenerate(self.degenerate_components_), DegenerateFitWarning)
-
-    def _check_init_arrays(self, covariance: CovarianceModel, n_features: int, dtype: np.dtype) -> dict:
-        K = self.n_components
-        init = {}
-        if self.weights_init is not None:
-            init["weights"] = checks.check_weights_init(self.weights_init, K, dtype)
-        if self.means_init is not None:
-            init["means"] = checks.check_means_init(self.means_init, K, n_features, dtype)
-        if self.precisions_init is not None:
-            init["precisions"] = checks.check_precisions_init(
-                self.precisions_init, covariance, K, n_features, dtype
-            )
-        return init
-
-    def _initial_params(self, X, weights, covariance, user_init, random_state, chunk_rows, origin) -> MixtureParams:
-        """Starting parameters in the frame centred on ``origin``.
-
-        Initialisers are NumPy / scikit-learn code: device rows are copied to
-        the host for them (a sample of them, beyond ``_device.INIT_HOST_ROWS``)
-        and the starting parameters are moved back to the rows' device.
-        """
-        if _device.is_device_array(X):
-            host_X, host_weights = _device.host_rows_for_init(X, weights, random_state)
-            host_chunk_rows = chunking.stream_rows(host_X.shape[1], host_X.dtype, self.n_components, self.chunk_size)
-            start = self._initial_params(
-                host_X, host_weights, covariance, user_init, random_state, host_chunk_rows, to_numpy(origin)
-            )
-            return start.converted_like(X)
-        if "means" in user_init:
-            # Start the covariances from the rows nearest each given mean.
-            assignment = nearest_centre_labels(X, user_init["means"])
-        else:
-            assignment = get_initializer(self.init_params)(X, weights, self.n_components, random_state)
-        stats = initial_stats(X, weights, assignment, self.n_components, covariance.full_scatter, chunk_rows, origin)
-        params = m_step(stats, covariance, float(self.reg_covar), origin=origin,
-                        constraints=self._start_constraints(covariance))
-        return self._with_user_init(params, user_init, covariance, origin)
-
-    @staticmethod
-    def _with_user_init(params: MixtureParams, user_init: dict, covariance: CovarianceModel, origin: np.ndarray) -> MixtureParams:
-        """``params`` with the user's weights, means and precisions put in (frame centred on ``origin``)."""
-        if not user_init:
-            return params
-        covariances, precisions_cholesky = params.covariances, params.precisions_cholesky
-        if "precisions" in user_init:
-            precisions = user_init["precisions"]
-            precisions_cholesky = covariance.precision_cholesky_from_precisions(precisions)
-            covariances = covariance.covariances_from_precisions(precisions)
-        return MixtureParams(
-            user_init.get("weights", params.weights),
-            user_init["means"] - origin if "means" in user_init else params.means,
-            covariances,
-            precisions_cholesky,
-            covariance,
-        )
-
-    def _iteration_callback(self, began: float, init_index: int, n_init: int) -> Callable[[IterationEvent], None]:
-        last = [began]
-
-        def report(event: IterationEvent) -> None:
-            event = dataclasses.replace(event, init_index=init_index, n_init=n_init)
-            if self.verbose >= 2 and event.n_iter % self.verbose_interval == 0:
-                now = time.perf_counter()
-                print(f"  Iteration {event.n_iter}\t time lapse {now - last[0]:.5f}s\t ll change {event.change:.5f}")
-                last[0] = now
-            if self.callback is not None:
-                self.callback(event)
-
-        return report
-
-    def _say(self, level: int, message: str) -> None:
-        if self.verbose >= level:
-            print(message, file=sys.stdout)
-
-    def _set_fitted(self, result: FitResult, origin: Any) -> None:
-        self._set_parameters(result.params.translated(origin))
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = list(result.lower_bounds)
 
     def _set_parameters(self, params: MixtureParams) -> None:
         """The parameter attributes from ``params`` (user's coordinates), judged by the degenerate-fit rule."""
@@ -750,17 +382,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_out_of_core(X):
             stream, params = self._open_for_inference(X)
             return np.concatenate([function(chunk, params) for chunk, _ in finite_chunks(stream)], axis=0)
-        X = self._validate_X(X, reset=False, missing=self.missing)
+        X = validate_rows(self, X, reset=False, missing=self.missing)
         xp = get_namespace(X)
         params = self._fitted_params(like=X)
-        rows = self._chunk_rows(X)
+        rows = chunking.chunk_rows(X, self.n_components, self.chunk_size)
         with backend_for(xp).computation_context():
             pieces = [function(X[start:start + rows], params) for start in range(0, X.shape[0], rows)]
         return xp.concat(pieces, axis=0)
 
     def _open_for_inference(self, X: Any) -> tuple[StreamSource, MixtureParams]:
         """Out-of-core ``X`` as a checked stream, and the fitted parameters in its precision."""
-        stream = self._open_stream(X, None)
+        stream = fitting.open_source(self, X, None)
         if stream.n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {stream.n_features} features, but {type(self).__name__} is expecting "
@@ -857,7 +489,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         if _device.is_device_array(X) or is_out_of_core(X):
             raise ValueError("impute takes a NumPy array (or array-like) in memory; convert X first")
-        X = self._validate_X(X, reset=False, missing="marginalize")
+        X = validate_rows(self, X, reset=False, missing="marginalize")
         return incomplete.impute(X, self._fitted_params(X.dtype), None if n_draws is None else int(n_draws),
                                  random_state)
 
@@ -1133,20 +765,3 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         from .report import model_summary_html
 
         return {"text/plain": repr(self), "text/html": model_summary_html(self)}
-
-def _finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origin64: Any,
-                       callback: Callable[[IterationEvent], None]) -> FitResult:
-    """Continue a float32 run that lost precision in float64, and hand back float32 parameters.
-
-    ``result.n_iter`` iterations ran in float32; the whole run keeps ``max_iter``.
-    """
-    remaining = config.max_iter - result.n_iter
-    if remaining <= 0:
-        return dataclasses.replace(result, float32_iterations=result.n_iter)
-    float32 = result.params.means
-    config64 = dataclasses.replace(config, max_iter=remaining, origin=origin64, stop_on_decrease=False)
-    more = run_em(source64, result.params.converted_like(origin64), config64,
-                  previous_lower_bound=result.lower_bound, callback=callback)
-    return FitResult(more.params.converted_like(float32), more.lower_bound, result.n_iter + more.n_iter,
-                     more.converged, [*result.lower_bounds, *more.lower_bounds], precision_lost=True,
-                     float32_iterations=result.n_iter)
