@@ -315,7 +315,7 @@ def test_kmeans_sample_grows_with_the_clusters_within_its_bounds(monkeypatch):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_generic_path_in_blocks_matches_reference(model, monkeypatch):
-    from gaussmix import sources
+    from gaussmix.data import chunking as sources
     from gaussmix.covariance import CovarianceModel
 
     monkeypatch.setattr(sources, "CHUNK_BUDGET_BYTES", 1)  # 256-row blocks

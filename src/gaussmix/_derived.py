@@ -13,13 +13,16 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
 from .backends import asarray_like, get_namespace
 from .conditioning import ConditionalMixtures, Conditioner, marginal
 from .params import MixtureParams
+
+if TYPE_CHECKING:
+    from .estimator import GaussianMixture
 
 
 def feature_names(model: Any) -> Optional[list[str]]:
@@ -185,3 +188,75 @@ def conditional_mixture(model: Any, features: Any, values: Any) -> Any:
 
 
 __all__ = ["ConditionalMixtures", "conditional_mixture", "marginal_mixture", "resolve_features"]
+
+
+class DerivedMixin:
+    """``marginal`` and ``condition`` of a fitted :class:`gaussmix.GaussianMixture`."""
+
+    def marginal(self, features: Any) -> "GaussianMixture":
+        """The fitted mixture's marginal over some features, as a fitted ``GaussianMixture``.
+
+        Parameters
+        ----------
+        features : int, str or sequence of int / str
+            The d features to keep, by index or (for models fitted on a
+            DataFrame) by name, in the order wanted.
+
+        Returns
+        -------
+        GaussianMixture
+            Fitted, K components over d features (``means_`` of shape (K, d)),
+            same weights; its feature names are the kept ones. Its covariance
+            type is the structure the marginal satisfies: the same one except
+            EVI (-> diag) and EVE, VVE, EEV, VEV, EVV (-> full); see
+            :mod:`gaussmix.conditioning`. ``predict``, ``score_samples``,
+            ``sample`` and :func:`gaussmix.save` work on it; ``lower_bound_``
+            is ``-inf`` (it was fitted to no data of its own).
+
+        Raises
+        ------
+        ValueError
+            For an unknown name, an index out of range, a repeated feature.
+        """
+        return marginal_mixture(self, features)
+
+    def condition(self, features: Any, values: Any = None) -> Any:
+        """The mixture over the other features given the values of ``features``.
+
+        ``p(x_F | x_G = g) = sum_k w_k(g) N(x_F | mu_kF + B_k (g - mu_kG), S_k)``
+        with ``w_k(g)`` proportional to ``pi_k N(g | mu_kG, Sigma_kGG)``: the
+        components are re-weighted by how well each explains the given values.
+
+        Parameters
+        ----------
+        features : int, str, sequence of int / str, or mapping
+            The G given features, by index or name. A mapping
+            ``{feature: value}`` carries the values too (then omit ``values``).
+        values : array-like of shape (G,) or (n, G)
+            The given values, one column per given feature in the order of
+            ``features`` (a scalar for one feature). With n rows, the n
+            conditionals are computed together (a few matrix products, no loop
+            over the rows).
+
+        Returns
+        -------
+        GaussianMixture
+            For values of shape (G,): a fitted mixture with K components over
+            the D - G other features (in their original order, names kept).
+            Its covariance type: the same structure except EVI (-> diag) and
+            EVE, VVE, EEV, VEV, EVV (-> full) (see :mod:`gaussmix.conditioning`);
+            for diag/spherical structures the given features simply drop out.
+        ConditionalMixtures
+            For values of shape (n, G): weights (n, K), means (n, K, D - G)
+            and the shared covariances as arrays, with ``mean()`` (n, D - G),
+            ``std()``, ``covariance_matrix()`` (n, D - G, D - G), ``sample``,
+            ``log_prob`` and ``params(i)``. For a fitted mixture of case i, call
+            ``condition(features, values[i])``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown name, an index out of range, a repeated feature,
+            values of the wrong shape or not finite, or all features given.
+        """
+        return conditional_mixture(self, features, values)

@@ -116,3 +116,93 @@ def as_float_values(values: Any, name: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numbers (a number or an array of them), got {values!r:.80}") from None
     return array
+
+
+class UnivariateMixin:
+    """``cdf`` and ``quantile`` of a fitted one-feature :class:`gaussmix.GaussianMixture`."""
+
+    def _univariate(self, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights, means and standard deviations (each shape (K,), float64 on the host) of a 1-D mixture.
+
+        Raises
+        ------
+        ValueError
+            If the model has more than one feature.
+        """
+        params = self._fitted_params(np.float64)
+        if params.n_features != 1:
+            raise ValueError(
+                f"{method} needs a mixture of one feature, but this model has {params.n_features} features: "
+                "fit a GaussianMixture on the one column you want the distribution of (a marginal of a "
+                "multi-feature model is not available yet)"
+            )
+        # every structure is a variance per component in 1-D; the dense stack spells it out
+        variances = params.dense_covariances()[:, 0, 0]
+        return params.weights, params.means[:, 0], np.sqrt(variances)
+
+    def cdf(self, x: Any) -> Any:
+        """Distribution function ``F(x) = sum_k pi_k Phi((x - mu_k) / sigma_k)`` of a 1-D mixture.
+
+        mclust's ``cdfMclust``, at the values given (mclust sorts them; this
+        keeps their order and shape). Not in scikit-learn.
+
+        Parameters
+        ----------
+        x : float or array-like of any shape
+            Values of the one feature; ``-inf`` and ``inf`` give 0 and 1.
+
+        Returns
+        -------
+        float or ndarray of float64 of the shape of ``x``
+            A float for a scalar ``x``.
+
+        Raises
+        ------
+        ValueError
+            If the model has more than one feature, or ``x`` holds NaN or
+            something other than numbers.
+        """
+        weights, means, sds = self._univariate("cdf")
+        values = as_float_values(x, "x")
+        if np.any(np.isnan(values)):
+            raise ValueError(f"x holds {int(np.sum(np.isnan(values)))} NaN value(s): drop or fill them first")
+        result = mixture_cdf(values, weights, means, sds)
+        return float(result) if result.ndim == 0 else result
+
+    def quantile(self, p: Any) -> Any:
+        """Quantiles of a 1-D mixture: the ``x`` with ``cdf(x) = p``, for every ``p``.
+
+        mclust's ``quantileMclust``: ``-inf`` at ``p = 0`` and ``inf`` at
+        ``p = 1`` (where ``quantileMclust`` stops with an error for more than
+        one component). Solved for all ``p`` at once by bisection between the
+        smallest and largest component quantiles to ``1e-12 * max(1, |x|)``,
+        then a Newton step, so the result is about as exact as ``cdf``
+        allows; ``quantileMclust`` stops ``uniroot`` at about 1.5e-8. Not in
+        scikit-learn.
+
+        Parameters
+        ----------
+        p : float or array-like of any shape
+            Probabilities in [0, 1].
+
+        Returns
+        -------
+        float or ndarray of float64 of the shape of ``p``
+            A float for a scalar ``p``.
+
+        Raises
+        ------
+        ValueError
+            If the model has more than one feature, or a ``p`` is NaN or
+            outside [0, 1].
+        """
+        weights, means, sds = self._univariate("quantile")
+        values = as_float_values(p, "p")
+        bad = ~((values >= 0) & (values <= 1))  # NaN included
+        if np.any(bad):
+            raise ValueError(
+                f"p must be probabilities in [0, 1]; {int(np.sum(bad))} value(s) are not "
+                f"(first: {float(values[bad].flat[0])!r}): for percentages, divide by 100"
+            )
+        result = mixture_quantile(values, weights, means, sds)
+        return float(result) if result.ndim == 0 else result

@@ -27,10 +27,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
 from . import variational
-from ._threads import n_worker_threads, one_thread_for_small_fit
+from ._threads import one_thread_for_small_fit
 from .covariance import get_covariance_model
 from .em import accumulate_source
-from .sources import ArraySource, auto_chunk_rows, auto_source_rows
+from .data import chunking
+from .data.arrays import ArraySource
 from .stats import SuffStats, stats_from_responsibilities
 from .variational import Posterior, Priors
 
@@ -223,14 +224,11 @@ degrees_of_freedom_prior_, covariance_prior_
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
     def _source_rows(self, X: np.ndarray) -> int:
-        if self.chunk_size is not None:
-            return int(self.chunk_size)
-        return auto_source_rows(X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize, n_worker_threads())
+        return chunking.source_rows(X, self.n_components, self.chunk_size)
 
     def _block_rows(self, X: np.ndarray) -> int:
         """Rows a block whose (rows, K, D) temporaries stay within the cache budget."""
-        rows = auto_chunk_rows(self.n_components, X.shape[1], X.dtype.itemsize)
-        return rows if self.chunk_size is None else min(rows, int(self.chunk_size))
+        return chunking.block_rows(X, self.n_components, self.chunk_size)
 
     def _fit_arrays(self, X: np.ndarray, weights: Optional[np.ndarray], priors: Priors) -> None:
         """scikit-learn's ``fit_predict`` loop, each E-step a reduction over the chunks."""

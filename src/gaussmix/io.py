@@ -42,7 +42,7 @@ from .backends import to_numpy
 from .covariance import available_covariance_types, get_covariance_model
 from .degeneracy import degenerate_components
 from .estimator import GaussianMixture
-from .sources import read_npy_header
+from .data.npy import read_npy_header
 
 FORMAT_NAME = "gaussmix-model"
 SCHEMA_VERSION = 1

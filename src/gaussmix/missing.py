@@ -39,7 +39,8 @@ from ._math import logsumexp_rows
 from .conditioning import Conditioner, _index, _layout, _take, marginal_covariance_model
 from .em import accumulate, sum_scalars
 from .params import MixtureParams
-from .sources import ArraySource, auto_chunk_rows
+from .data.arrays import ArraySource
+from .data.chunking import auto_chunk_rows
 from .stats import SuffStats
 
 #: the values of ``GaussianMixture(missing=...)``
@@ -287,7 +288,7 @@ def _group_stats(
 
 @dataclass(frozen=True)
 class IncompleteArraySource(ArraySource):
-    """An :class:`~gaussmix.sources.ArraySource` whose rows may hold NaN.
+    """An :class:`~gaussmix.data.arrays.ArraySource` whose rows may hold NaN.
 
     Its chunks are shifted copies (NaN stays NaN), and :func:`gaussmix.em.accumulate_source`
     runs its :meth:`accumulate` on them instead of the structure's kernel.

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _validation as checks
 from .backends import to_numpy
 from .estimator import GaussianMixture
-from .sources import is_out_of_core
+from .data import is_out_of_core
 
 #: ``contamination="auto"``: the log-density below which the fitted mixture itself puts this much mass
 AUTO_TAIL = 0.01

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validation as checks
 from .init import Initializer, assignment_stats, initial_stats, nearest_centre_labels, repair_thin_components
-from .sources import auto_chunk_rows
+from .data.chunking import auto_chunk_rows
 from .stats import SuffStats
 
 #: most rows the initialiser (k-means, k-means++, ...) sees on out-of-core data
