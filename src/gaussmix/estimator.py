@@ -19,11 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _device
+from . import estep
 from . import constraints as constraining
 from . import _validation as checks
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel, get_covariance_model
-from .covariance._numpy_kernels import is_numpy, mean_row
+from .estep._kernels import is_numpy, mean_row
 from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
 from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, responsibilities, run_em
@@ -142,6 +143,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         covariance parameters and freeze all together. BIC and AIC count only
         the parameters left free (a frozen mean: D fewer; frozen covariances:
         the structure's count for them). Not in scikit-learn.
+    engine : str, default="auto"
+        Which E-step engine computes the statistics (see :mod:`gaussmix.estep`):
+        ``"auto"`` takes the fastest that suits each chunk, or one of
+        ``"fused"``, ``"screened"``, ``"sparse"``, ``"expanded"``,
+        ``"whitened"``, ``"pooled"``, ``"generic"``. All give the same fit up to
+        rounding. Where the named engine cannot run a chunk (another covariance
+        structure or array namespace, numba absent or ``GAUSSMIX_NUMBA=0``) or
+        declines it (it would lose too many digits), the automatic choice among
+        the engines after it runs instead. Not in scikit-learn.
 
     Attributes
     ----------
@@ -203,6 +213,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         missing: str = "error",
         equal_weights: bool = False,
         fixed: Any = None,
+        engine: str = "auto",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -225,6 +236,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.missing = missing
         self.equal_weights = equal_weights
         self.fixed = fixed
+        self.engine = engine
 
     # ------------------------------------------------------------------ checks
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
@@ -256,6 +268,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "equal_weights": ["boolean"],
         # names or per-component masks; their lengths are checked against K in _constraints
         "fixed": [constraining.FixedParameters(), None],
+        "engine": [StrOptions({"auto", *estep.available_engines()})],
     }
 
     def _check_hyperparameters(self) -> CovarianceModel:
@@ -385,10 +398,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         covariance = self._check_hyperparameters()
         self._online = None
-        if is_out_of_core(X):
-            self._fit_streamed(self._open_stream(X, sample_weight), covariance)
-        else:
-            self._fit_in_memory(X, sample_weight, covariance)
+        with estep.config_context(engine=self.engine):
+            if is_out_of_core(X):
+                self._fit_streamed(self._open_stream(X, sample_weight), covariance)
+            else:
+                self._fit_in_memory(X, sample_weight, covariance)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
@@ -437,14 +451,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         covariance = self._check_hyperparameters()
         state = getattr(self, "_online", None)
-        if state is None:
-            state = self._start_online(X, sample_weight, covariance)
-        else:
-            X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
-            weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
-            check_batch_reach(X, state.params, state.origin)
-            with one_thread_for_small_fit(X, self.n_components):
-                state = self._online_step(state, X, weights, covariance)
+        with estep.config_context(engine=self.engine):
+            if state is None:
+                state = self._start_online(X, sample_weight, covariance)
+            else:
+                X = np.asarray(self._validate_X(X, reset=False), dtype=state.origin.dtype)
+                weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
+                check_batch_reach(X, state.params, state.origin)
+                with one_thread_for_small_fit(X, self.n_components):
+                    state = self._online_step(state, X, weights, covariance)
         self._online = state
         self._set_fitted(FitResult(state.params, self.lower_bound_, state.n_batches, False, [self.lower_bound_]), state.origin)
         return self

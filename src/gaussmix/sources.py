@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ._threads import SMALL_FIT_ENTRIES, n_worker_threads
-from .covariance._numpy_kernels import balanced_rows
+from .estep._kernels import balanced_rows
 
 #: bytes the widest per-chunk temporary (n_chunk x K x D) may take
 CHUNK_BUDGET_BYTES = 8 * 2**20
