@@ -3,7 +3,7 @@
 Whole fits (``bench_em.py``) move by ±30 % from run to run on a shared
 machine; one chunk's E-step, timed alone, moves by a few per cent. For each
 case of ``bench_em.py`` this fits its data for a few EM iterations (float64),
-then times ``accumulate_shifted`` on one chunk of ``--rows`` rows in the EM
+then times ``gaussmix.estep.accumulate`` on one chunk of ``--rows`` rows in the EM
 frame (shifted by the data's mean row), float64 and float32 alternating, on
 one BLAS thread, and prints the best of ``--repeats`` in ns a row and their
 ratio. To compare two commits, run it in a checkout of each (``git worktree
@@ -48,6 +48,8 @@ def fitted_params(case: bench_em.Case, X: np.ndarray, n_iter: int):
 
 def time_case(case: bench_em.Case, n_rows: int, n_iter: int, repeats: int) -> dict:
     """Best ns a row of one chunk's E-step in float64 and float32 (alternating)."""
+    from gaussmix import estep
+
     X64 = bench_em.make_data(case, 2 * n_rows, np.dtype("float64"))
     params, covariance = fitted_params(case, X64, n_iter)
     shift = X64.mean(axis=0)
@@ -62,7 +64,7 @@ def time_case(case: bench_em.Case, n_rows: int, n_iter: int, repeats: int) -> di
         for _ in range(repeats):
             for dtype, (rows, frame_params) in arguments.items():
                 began = time.perf_counter()
-                covariance.accumulate_shifted(rows, None, frame_params, shift)
+                estep.accumulate(rows, None, frame_params, shift)
                 best[dtype] = min(best[dtype], time.perf_counter() - began)
     return {dtype: seconds / n_rows * 1e9 for dtype, seconds in best.items()}
 

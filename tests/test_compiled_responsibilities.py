@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from gaussmix.covariance import _numpy_kernels as kernels
+from gaussmix.estep import _kernels as kernels
 
-numba_kernels = pytest.importorskip("gaussmix.covariance._numba_kernels")
+numba_kernels = pytest.importorskip("gaussmix.estep._compiled")
 if numba_kernels.numba is None:
     pytest.skip("numba is not installed", allow_module_level=True)
 

@@ -328,19 +328,16 @@ def test_float32_fit_with_a_component_that_empties_goes_on_as_the_float64_fit():
 def test_fit_does_not_depend_on_the_order_of_the_rows(covariance_type, monkeypatch):
     # Rows stored by cluster, in chunks of 1,000: most chunks hold one or two clusters,
     # so the truncation's floors for absent components come into play (see
-    # _expanded.ABSENT_SHARE; the sparse moments turned on at this size). EM's answer is
-    # the same as for the rows shuffled, to float64's rounding.
-    from gaussmix.covariance import _expanded
-
+    # gaussmix.estep._sparse_moments.ABSENT_SHARE; the "sparse" engine takes the sparse
+    # moments at this size). EM's answer is the same as for the rows shuffled, to
+    # float64's rounding.
     from .test_expanded import _separated_mixture
 
-    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
-    monkeypatch.setattr(_expanded, "MIN_COMPILED_SPARSE_WORK", {np.dtype(np.float64): 0, np.dtype(np.float32): 0})
     rng = np.random.RandomState(4)
     _, params, X = _separated_mixture(rng, covariance_type, n_components=20, n_features=16, n_samples=8000, spread=8.0)
     order = rng.permutation(len(X))
     kwargs = dict(
-        n_components=20, covariance_type=covariance_type, tol=0.0, max_iter=4, chunk_size=1000,
+        n_components=20, covariance_type=covariance_type, tol=0.0, max_iter=4, chunk_size=1000, engine="sparse",
         weights_init=params.weights, means_init=params.means + rng.normal(scale=0.3, size=params.means.shape),
     )
     by_cluster = fit_quietly(GaussianMixture, X, **kwargs)

@@ -6,24 +6,25 @@ import numpy as np
 import pytest
 
 from gaussmix import get_covariance_model
-from gaussmix.covariance import _expanded, _numba_kernels
+from gaussmix.estep import _compiled as _numba_kernels
+from gaussmix.estep import _features, _sparse_moments, accumulate, expanded
 from gaussmix.params import MixtureParams
 
 from .test_fast_path_reference import _assert_stats_match, _reference
 
 
 def _expected_features(cls, centred):
-    if cls is _expanded.OuterProducts:
+    if cls is _features.OuterProducts:
         rows, columns = np.triu_indices(centred.shape[1])
         return centred[:, rows] * centred[:, columns]
-    if cls is _expanded.Squares:
+    if cls is _features.Squares:
         return centred * centred
     return np.sum(centred * centred, axis=1, keepdims=True)
 
 
 @pytest.mark.parametrize("numba", ["1", "0"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("cls", [_expanded.Squares, _expanded.SquaredNorm, _expanded.OuterProducts])
+@pytest.mark.parametrize("cls", [_features.Squares, _features.SquaredNorm, _features.OuterProducts])
 def test_features_are_the_centred_rows_and_their_products(cls, numba, dtype, monkeypatch):
     monkeypatch.setenv("GAUSSMIX_NUMBA", numba)
     rng = np.random.RandomState(0)
@@ -38,15 +39,15 @@ def test_features_are_the_centred_rows_and_their_products(cls, numba, dtype, mon
     np.testing.assert_allclose(out[:, : features.n_squares], _expected_features(cls, centred), rtol=rtol)
 
 
-@pytest.mark.parametrize("cls", [_expanded.Squares, _expanded.SquaredNorm, _expanded.OuterProducts])
+@pytest.mark.parametrize("cls", [_features.Squares, _features.SquaredNorm, _features.OuterProducts])
 def test_quadratic_coefficients_give_minus_half_the_quadratic_form(cls):
     rng = np.random.RandomState(1)
     n_features = 5
     factors = rng.normal(size=(3, n_features, n_features))
     dense = factors @ factors.transpose(0, 2, 1)
-    if cls is _expanded.OuterProducts:
+    if cls is _features.OuterProducts:
         precisions = dense
-    elif cls is _expanded.Squares:
+    elif cls is _features.Squares:
         precisions = np.diagonal(dense, axis1=1, axis2=2).copy()
     else:
         precisions = np.repeat(rng.uniform(0.5, 2, size=(3, 1)), n_features, axis=1)
@@ -62,13 +63,13 @@ def test_quadratic_coefficients_give_minus_half_the_quadratic_form(cls):
 def _spy_on_moments(monkeypatch):
     """Record the dtype in which every call of the moments loop sums its products."""
     calls = []
-    moments = _expanded._moments
+    moments = expanded._moments
 
     def spy(*args):
         calls.append(np.dtype(args[-1]))
         return moments(*args)
 
-    monkeypatch.setattr(_expanded, "_moments", spy)
+    monkeypatch.setattr(expanded, "_moments", spy)
     return calls
 
 
@@ -91,10 +92,9 @@ def _two_clusters(separation, means_at, covariance_type, rng):
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 def test_float32_moments_where_clusters_are_close(covariance_type, monkeypatch):
-    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")  # full: the expanded path, not the fused kernel
     calls = _spy_on_moments(monkeypatch)
     X, model, params = _two_clusters(1.0, 1.0, covariance_type, np.random.RandomState(2))
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="expanded")
     assert calls == [np.float32]
     assert stats.scatter.dtype == np.float32
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=2e-5, atol=2e-5)
@@ -102,19 +102,18 @@ def test_float32_moments_where_clusters_are_close(covariance_type, monkeypatch):
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 def test_float32_moments_that_would_cancel_are_summed_in_float64(covariance_type, monkeypatch):
-    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
     calls = _spy_on_moments(monkeypatch)
     # The start's means (+-1) predict little cancellation; the clusters at +-30 make the new
     # means cancel ~30^2 times eps in float32: the check afterwards redoes the chunk in float64.
     X, model, params = _two_clusters(30.0, 1.0, covariance_type, np.random.RandomState(3))
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="expanded")
     assert calls == [np.float32, np.float64]
     assert stats.scatter.dtype == np.float32
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-5, atol=1e-5)
     # Started from means that already sit at the clusters, the float64 sums are chosen first.
     calls.clear()
     X, model, params = _two_clusters(30.0, 30.0, covariance_type, np.random.RandomState(3))
-    model.accumulate_chunk(X, None, params)
+    accumulate(X, None, params, engine="expanded")
     assert calls == [np.float64]
 
 
@@ -122,7 +121,6 @@ def test_float32_moments_that_would_cancel_are_summed_in_float64(covariance_type
 def test_correlations_near_one_keep_the_statistics_accurate(dtype, monkeypatch):
     # x^T P x expanded over two coordinates with correlation 1 - 1e-4 cancels ~1e4-fold:
     # float32 must leave the float32 expansion, float64 may keep it.
-    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
     calls = _spy_on_moments(monkeypatch)
     rng = np.random.RandomState(4)
     n_features, n_components = 12, 3
@@ -137,7 +135,7 @@ def test_correlations_near_one_keep_the_statistics_accurate(dtype, monkeypatch):
     correlation = covariances[:, 0, 1] / np.sqrt(covariances[:, 0, 0] * covariances[:, 1, 1])
     assert np.all(correlation > 1 - 1e-3)
     X = params.sample(3000, rng)[0].astype(dtype)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="expanded")
     # The reference mixture is the one the factors define (a float32 factor of so
     # ill-conditioned a covariance is itself off by ~eps * 1e4).
     factors = params.precisions_cholesky.astype(np.float64)
@@ -158,7 +156,7 @@ def _spy_on_sparse_choice(monkeypatch):
     """Record, for every call of the moments loop, whether it may take the sparse moments,
     and how many components the (gathered) sparse moments were summed for."""
     calls, sparse_components = [], []
-    moments, finish = _expanded._moments, _expanded.GatheredSparseMoments.finish
+    moments, finish = expanded._moments, _sparse_moments.GatheredSparseMoments.finish
 
     def moments_spy(*args):
         calls.append(args[-2] is not None)
@@ -168,8 +166,8 @@ def _spy_on_sparse_choice(monkeypatch):
         sparse_components.append(int(np.count_nonzero(self.kept.any(axis=1))))
         return finish(self, *rest)
 
-    monkeypatch.setattr(_expanded, "_moments", moments_spy)
-    monkeypatch.setattr(_expanded.GatheredSparseMoments, "finish", finish_spy)
+    monkeypatch.setattr(expanded, "_moments", moments_spy)
+    monkeypatch.setattr(_sparse_moments.GatheredSparseMoments, "finish", finish_spy)
     return calls, sparse_components
 
 
@@ -190,12 +188,11 @@ def _separated_mixture(rng, covariance_type="full", n_components=6, n_features=5
 def test_sparse_moments_equal_the_reference(weighted, monkeypatch):
     # Clusters far apart: most responsibilities are below 2^-100, the moments are summed
     # over the others only, and the statistics still agree to float64 rounding.
-    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
     calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(7)
     model, params, X = _separated_mixture(rng)
     weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
-    stats, loglik = model.accumulate_chunk(X, weights, params)
+    stats, loglik = accumulate(X, weights, params, engine="sparse")
     assert calls == [True] and sparse_components and sparse_components[0] == params.n_components
     _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-10, atol=1e-10)
 
@@ -211,12 +208,11 @@ def test_sparse_moments_keep_the_largest_of_a_component_that_has_only_tiny_ones(
     # A component far from every row (responsibilities ~1e-60, not 0): thresholds relative
     # to each component's largest keep its largest ones, so its mean and scatter are still
     # those of the reference (an absolute threshold left all of it out, and the chunk was redone).
-    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
     calls, sparse_components = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
     model, params, X = _separated_mixture(rng)
     far = _far_component(model, params, X, 1.6)
-    stats, loglik = model.accumulate_chunk(X, None, far)
+    stats, loglik = accumulate(X, None, far, engine="sparse")
     assert 0 < stats.resp_weight[-1] < 1e-30
     assert calls == [True] and sparse_components == [params.n_components]
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
@@ -225,35 +221,34 @@ def test_sparse_moments_keep_the_largest_of_a_component_that_has_only_tiny_ones(
 def test_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
     # With a threshold far too high, what is left out counts: the bound fails and the
     # chunk is summed in full (still equal to the reference).
-    monkeypatch.setattr(_expanded, "MIN_SPARSE_WORK", 0)
-    monkeypatch.setattr(_expanded, "TRUNCATION_THRESHOLD", 1e-3)
+    monkeypatch.setattr(_sparse_moments, "TRUNCATION_THRESHOLD", 1e-3)
     calls, _ = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
     model, params, X = _separated_mixture(rng, "full", spread=4.0)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="sparse")
     assert calls == [True, False]
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-12)
 
 
 def _spy_on_compiled_sparse_blocks(monkeypatch):
-    """Turn the compiled sparse moments on at any size; record what each block's call returned."""
-    from gaussmix.covariance import _numpy_kernels
+    """Record what each block's call of the compiled sparse moments returned (the "sparse"
+    engine takes them at any size)."""
+    from gaussmix._numba import NUMBA_VARIABLE
 
-    monkeypatch.setenv(_numpy_kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
-    monkeypatch.setattr(_expanded, "MIN_COMPILED_SPARSE_WORK", {np.dtype(np.float64): 0, np.dtype(np.float32): 0})
+    monkeypatch.setenv(NUMBA_VARIABLE, "1")  # whatever the environment says
     taken = []
-    add_block = _expanded.CompiledSparseMoments.add_block
+    add_block = _sparse_moments.CompiledSparseMoments.add_block
 
     def spy(self, *args):
         taken.append(add_block(self, *args))
         return taken[-1]
 
-    monkeypatch.setattr(_expanded.CompiledSparseMoments, "add_block", spy)
+    monkeypatch.setattr(_sparse_moments.CompiledSparseMoments, "add_block", spy)
     return taken
 
 
 needs_numba = pytest.mark.skipif(
-    __import__("gaussmix.covariance._numba_kernels", fromlist=["numba"]).numba is None, reason="numba is not installed"
+    _numba_kernels.numba is None, reason="numba is not installed"
 )
 
 
@@ -271,7 +266,7 @@ def test_compiled_sparse_moments_equal_the_reference(covariance_type, weighted, 
     X = X.astype(dtype)
     cast = (np.asarray(a, dtype=dtype) for a in (params.weights, params.means, params.covariances))
     params = MixtureParams.from_covariances(*cast, model)
-    stats, loglik = model.accumulate_chunk(X, weights, params)
+    stats, loglik = accumulate(X, weights, params, engine="sparse")
     assert taken and all(taken)
     tolerance = 1e-10 if dtype == np.float64 else 1e-4
     _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=tolerance, atol=tolerance)
@@ -284,7 +279,7 @@ def test_compiled_sparse_moments_keep_the_largest_of_a_component_that_has_only_t
     rng = np.random.RandomState(8)
     model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=6)
     far = _far_component(model, params, X, 2.4)
-    stats, loglik = model.accumulate_chunk(X, None, far)
+    stats, loglik = accumulate(X, None, far, engine="sparse")
     assert 0 < stats.resp_weight[-1] < 1e-30
     assert calls == [True] and taken and all(taken)
     _assert_stats_match(stats, loglik, _reference(X, None, far), rtol=1e-9, atol=1e-12)
@@ -300,7 +295,7 @@ def test_compiled_sparse_moments_take_the_blocks_of_rows_stored_by_cluster(monke
     rng = np.random.RandomState(9)
     model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=16, n_samples=40000, spread=8.0)
     X = X[:3000]
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="sparse")
     assert taken and all(taken)
     resp_weight, means, scatter, reference_loglik = _reference(X, None, params)
     assert np.sum(resp_weight < 1e-3) >= 15
@@ -327,14 +322,14 @@ def test_floors_take_a_block_crowded_by_an_absent_component(strategy):
     def add(with_floors):
         moments, dropped = np.zeros((4, 4)), np.zeros((2, 4))
         if strategy == "gathered":
-            sparse = _expanded.GatheredSparseMoments(4, 8, _expanded.OuterProducts(2))
+            sparse = _sparse_moments.GatheredSparseMoments(4, 8, _features.OuterProducts(2))
             sparse.floors = floors if with_floors else None
             taken = sparse.add_block(resp, None, X, origin, 0, 8, np.zeros((4, 5)), dropped)
             return taken, dropped
         if _numba_kernels.numba is None:
             pytest.skip("numba is not installed")
         taken = _numba_kernels.sparse_block_moments(
-            resp, X, origin, 2, _expanded.TRUNCATION_THRESHOLD, 8, moments, dropped, None,
+            resp, X, origin, 2, _sparse_moments.TRUNCATION_THRESHOLD, 8, moments, dropped, None,
             floors if with_floors else None,
         )
         return taken, dropped
@@ -349,11 +344,11 @@ def test_floors_take_a_block_crowded_by_an_absent_component(strategy):
 @needs_numba
 def test_compiled_sparse_moments_give_way_where_what_they_leave_out_counts(monkeypatch):
     taken = _spy_on_compiled_sparse_blocks(monkeypatch)
-    monkeypatch.setattr(_expanded, "TRUNCATION_THRESHOLD", 1e-3)
+    monkeypatch.setattr(_sparse_moments, "TRUNCATION_THRESHOLD", 1e-3)
     calls, _ = _spy_on_sparse_choice(monkeypatch)
     rng = np.random.RandomState(8)
     model, params, X = _separated_mixture(rng, "diag", n_components=20, n_features=6, spread=4.0)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="sparse")
     assert calls == [True, False] and taken and all(taken)
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-12)
 
@@ -365,7 +360,7 @@ def test_compiled_sparse_moments_leave_crowded_blocks_to_the_product(monkeypatch
     taken = _spy_on_compiled_sparse_blocks(monkeypatch)
     rng = np.random.RandomState(10)
     model, params, X = _separated_mixture(rng, "diag", spread=0.3)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params, engine="sparse")
     assert taken and not any(taken)
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-9, atol=1e-9)
 
@@ -375,7 +370,6 @@ def test_compiled_sparse_moments_leave_crowded_blocks_to_the_product(monkeypatch
 @pytest.mark.parametrize("n_rows", [1, 13, 256])
 @pytest.mark.parametrize("by_square", [True, False])
 def test_sparse_block_kernel_sums_the_kept_and_tallies_the_rest(by_square, n_rows, dtype):
-    from gaussmix.covariance import _numba_kernels
 
     rng = np.random.RandomState(n_rows)
     n_components, n_features = 7, 5
@@ -434,11 +428,11 @@ def test_sparse_block_kernel_never_leaves_a_nan_out_unnoticed(dtype):
     resp[2, 7] = np.nan
     moments, dropped = np.zeros((4, 6)), np.zeros((2, 4))
     taken = _numba_kernels.sparse_block_moments(
-        resp, rows, np.zeros(3), 3, _expanded.TRUNCATION_THRESHOLD, resp.size, moments, dropped
+        resp, rows, np.zeros(3), 3, _sparse_moments.TRUNCATION_THRESHOLD, resp.size, moments, dropped
     )
     assert taken and np.isnan(dropped[:, 2]).all()
-    assert not _expanded._truncation_is_negligible(
-        _expanded.Squares(3), np.ones((4, 3)), np.ones((4, 3)), np.full(4, 10.0), np.zeros((4, 3)), dropped
+    assert not _sparse_moments.truncation_is_negligible(
+        _features.Squares(3), np.ones((4, 3)), np.ones((4, 3)), np.full(4, 10.0), np.zeros((4, 3)), dropped
     )
 
 
@@ -454,7 +448,7 @@ def test_compiled_sparse_moments_skip_blocks_after_a_declined_one():
             calls.append(len(calls))
             return next(answers)
 
-    sparse = _expanded.CompiledSparseMoments(Kernel, 3)
+    sparse = _sparse_moments.CompiledSparseMoments(Kernel, 3)
     resp, rows = np.zeros((4, 5)), np.zeros((5, 3))
     skipped = sparse.SKIPPED_AFTER_DECLINE
     taken = [sparse.add_block(resp, None, rows, None, 0, 5, None, None) for _ in range(skipped + 3)]

@@ -4,7 +4,7 @@ The reference loops over components and asks scipy.stats.multivariate_normal
 for every log-density; the statistics are the textbook weighted sums. Every
 structure in the covariance registry is covered, including ones registered
 after these kernels were written (they are checked through whatever
-``accumulate_chunk`` they inherit).
+engines run their precision layout).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gaussmix import SuffStats, get_covariance_model
-from gaussmix.covariance import _numpy_kernels as kernels
+from gaussmix import estep
 from gaussmix.covariance import available_covariance_types
+from gaussmix.estep import _kernels as kernels
+from gaussmix.estep import accumulate
 from gaussmix.em import accumulate_source
 from gaussmix.params import MixtureParams
 from gaussmix.sources import ArraySource
@@ -93,18 +95,17 @@ def _assert_stats_match(stats, loglik, reference, rtol, atol):
 def blocks(request, monkeypatch):
     """Run the kernels in one row block per chunk, or in many (64 rows each), or
     with the numba kernels turned off (the NumPy path), or with dense
-    covariances on the whitening path instead of the expanded products."""
-    from gaussmix.covariance import full
-
+    covariances on the whitening engine instead of the expanded products."""
+    settings = {}
     if request.param == "no numba":
         monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
     if request.param == "whitened":
         monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
-        monkeypatch.setattr(full, "MAX_EXPANDED_FEATURES", 0)
+        settings["engine"] = "whitened"
     if request.param == "small blocks":
-        monkeypatch.setattr(kernels, "BLOCK_BUDGET_BYTES", 1)
-        monkeypatch.setattr(kernels, "MIN_BLOCK_ROWS", 64)
-    return request.param
+        settings["block_rows"] = 64
+    with estep.config_context(**settings):
+        yield request.param
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -116,7 +117,7 @@ def test_fast_path_equals_scipy_reference(model, weighted, shape, blocks):
     params = _random_params(model, n_components, n_features, rng, np.float64, offset=5.0)
     X = params.sample(300, rng)[0] + rng.normal(scale=0.5, size=(300, n_features))
     weights = rng.uniform(0, 3, 300) if weighted else None
-    stats, loglik = model.accumulate_chunk(X, weights, params)
+    stats, loglik = accumulate(X, weights, params)
     _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-9, atol=1e-9)
 
 
@@ -125,7 +126,7 @@ def test_float32_fast_path_stays_float32_and_close(model):
     rng = np.random.RandomState(11)
     params = _random_params(model, 4, 5, rng, np.float32, offset=100.0)
     X = (params.sample(2000, rng)[0]).astype(np.float32)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert stats.means.dtype == np.float32 and stats.scatter.dtype == np.float32
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=2e-4, atol=1e-4)
 
@@ -138,7 +139,7 @@ def test_empty_component_gives_zero_statistics(model):
     far[1] = 1e6  # no row is anywhere near: its responsibilities underflow to 0
     params = MixtureParams(params.weights, far, params.covariances, params.precisions_cholesky, model)
     X = rng.normal(size=(200, 2))
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert stats.resp_weight[1] == 0
     assert np.all(stats.means[1] == 0)
     assert stats.pooled_scatter or np.all(stats.scatter[1] == 0)
@@ -152,7 +153,7 @@ def test_threaded_chunks_equal_one_pass(model, monkeypatch, blocks):
     params = _random_params(model, 3, 4, rng, np.float64)
     X = params.sample(1000, rng)[0]
     weights = rng.uniform(0, 2, 1000)
-    whole, loglik_whole = model.accumulate_chunk(X, weights, params)
+    whole, loglik_whole = accumulate(X, weights, params)
     chunked, loglik_chunked = accumulate_source(ArraySource(X, weights, 97), params)
     np.testing.assert_allclose(loglik_chunked, loglik_whole, rtol=1e-12)
     np.testing.assert_allclose(chunked.means, whole.means, rtol=1e-10, atol=1e-12)
@@ -163,7 +164,7 @@ def test_threaded_chunks_equal_one_pass(model, monkeypatch, blocks):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_shifted_chunks_match_reference_in_the_shifted_frame(model, dtype, blocks):
     # EM's sources hand the kernels the rows as stored and the data's mean row
-    # apart (accumulate_shifted): the statistics must be those of X - shift,
+    # apart (a shift): the statistics must be those of X - shift,
     # also for float32 rows far from zero.
     rng = np.random.RandomState(17)
     params = _random_params(model, 3, 4, rng, dtype)
@@ -191,7 +192,7 @@ def test_a_chunk_far_from_the_data_mean_matches_reference(model, dtype):
     chunk = X[labels == far].astype(dtype)
     assert np.linalg.norm(chunk.mean(axis=0) - shift) > 3
     in_frame = params.translated(1e4 - shift)  # the parameters of X - shift
-    stats, loglik = model.accumulate_shifted(chunk, None, in_frame, shift)
+    stats, loglik = accumulate(chunk, None, in_frame, shift)
     reference = _reference(chunk.astype(np.float64) - shift, None, in_frame)
     tolerance = 1e-9 if dtype == np.float64 else 2e-4
     _assert_stats_match(stats, loglik, reference, rtol=tolerance, atol=tolerance)
@@ -200,7 +201,7 @@ def test_a_chunk_far_from_the_data_mean_matches_reference(model, dtype):
 def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
-    from gaussmix.covariance import _numba_kernels
+    from gaussmix.estep import _compiled as _numba_kernels
 
     seen = []
     estep = _numba_kernels._compiled_full_estep
@@ -215,11 +216,11 @@ def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
 
 @pytest.mark.parametrize("name", ["diag", "spherical", "full"])
 def test_expanded_products_read_the_stored_rows_without_a_shifted_copy(name, monkeypatch):
-    from gaussmix.covariance import _expanded
+    from gaussmix.estep import expanded
 
     seen = []
-    moments = _expanded._moments
-    monkeypatch.setattr(_expanded, "_moments", lambda X, *rest: seen.append(X) or moments(X, *rest))
+    moments = expanded._moments
+    monkeypatch.setattr(expanded, "_moments", lambda X, *rest: seen.append(X) or moments(X, *rest))
     model = get_covariance_model(name)
     rng = np.random.RandomState(4)
     params = _random_params(model, 16, 10, rng, np.float64)  # D > 8: not the fused small-D kernel
@@ -240,7 +241,7 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
     X = tight.sample(600, rng)[0]
     single = MixtureParams(*(np.asarray(a, np.float32) for a in (
         tight.weights, tight.means, tight.covariances, tight.precisions_cholesky)), model)
-    stats, loglik = model.accumulate_chunk(X.astype(np.float32), None, single)
+    stats, loglik = accumulate(X.astype(np.float32), None, single)
     _assert_stats_match(stats, loglik, _reference(X.astype(np.float32), None, single), rtol=1e-3, atol=1e-3)
 
 
@@ -252,10 +253,8 @@ def test_float32_tight_clusters_far_apart_match_reference(model):
 def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
-    from gaussmix.covariance import _numba_kernels, full
-
     model = get_covariance_model("full")
-    assert full._fused_kernels(shape[1], shape[0]) is _numba_kernels
+    assert estep.get_engine("fused").preferred(estep.Problem("full", np.dtype(dtype), shape[1], shape[0], True, True))
     rng = np.random.RandomState(21)
     params = _random_params(model, *shape, rng, dtype, offset=3.0)
     X = params.sample(500, rng)[0].astype(dtype)
@@ -267,9 +266,9 @@ def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatc
             params.weights, params.means, params.covariances,
             model.precision_cholesky_from_precisions(precisions), model,
         )
-    fused, loglik_fused = model.accumulate_chunk(X, weights, params)
+    fused, loglik_fused = accumulate(X, weights, params)
     monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
-    batched, loglik_batched = model.accumulate_chunk(X, weights, params)
+    batched, loglik_batched = accumulate(X, weights, params)
     assert fused.scatter.dtype == batched.scatter.dtype == dtype
     rtol = 1e-10 if dtype == np.float64 else 2e-5
     np.testing.assert_allclose(loglik_fused, loglik_batched, rtol=rtol)
@@ -315,15 +314,12 @@ def test_kmeans_sample_grows_with_the_clusters_within_its_bounds(monkeypatch):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_generic_path_in_blocks_matches_reference(model, monkeypatch):
-    from gaussmix.data import chunking as sources
-    from gaussmix.covariance import CovarianceModel
-
-    monkeypatch.setattr(sources, "CHUNK_BUDGET_BYTES", 1)  # 256-row blocks
     rng = np.random.RandomState(8)
     params = _random_params(model, 3, 2, rng, np.float64)
     X = params.sample(1000, rng)[0]
     weights = rng.uniform(0, 2, 1000)
-    stats, loglik = CovarianceModel.accumulate_chunk(model, X, weights, params)
+    with estep.config_context(block_rows=256):
+        stats, loglik = accumulate(X, weights, params, engine="generic")
     _assert_stats_match(stats, loglik, _reference(X, weights, params), rtol=1e-9, atol=1e-9)
 
 
@@ -368,7 +364,7 @@ def test_labelled_start_statistics_equal_the_one_hot_formulas(full_scatter, weig
 def test_compiled_labelled_statistics_equal_the_numpy_ones(full_scatter, weighted, dtype):
     pytest.importorskip("numba")
     from gaussmix import init
-    from gaussmix.covariance import _numba_kernels
+    from gaussmix.estep import _compiled as _numba_kernels
 
     rng = np.random.RandomState(14)
     X = (rng.normal(size=(400, 3)) * [1, 10, 0.1] + 50).astype(dtype)
@@ -410,24 +406,27 @@ def test_nearest_centre_labels_equal_exact_distances(offset, numba, monkeypatch)
 
 
 @pytest.mark.parametrize("name", ["diag", "spherical", "full", "tied"])
-def test_a_subclass_replacing_the_chunk_kernel_gets_it_called_on_shifted_chunks(name):
-    # accumulate_shifted of the built-in structures must not bypass a subclass's own
-    # accumulate_chunk: the subclass sees the shifted rows, as it would without the shift.
-    base = type(get_covariance_model(name))
+def test_an_engine_that_does_not_fold_the_shift_gets_shifted_chunks(name, monkeypatch):
+    # Shifted sources hand the engines the rows as stored and the shift apart: an engine
+    # that does not subtract it as it goes (folds_shift False) sees the shifted rows.
+    from gaussmix.estep import generic
+
     seen = []
+    original = generic.GenericEngine.accumulate
 
-    class Recording(base):
-        def accumulate_chunk(self, X, sample_weight, params):
-            seen.append(X)
-            return super().accumulate_chunk(X, sample_weight, params)
+    def recording(self, X, sample_weight, params, shift=None):
+        assert shift is None
+        seen.append(X)
+        return original(self, X, sample_weight, params, shift)
 
-    model = Recording()
+    monkeypatch.setattr(generic.GenericEngine, "accumulate", recording)  # observes only
+    model = get_covariance_model(name)
     rng = np.random.RandomState(9)
     params = _random_params(model, 3, 4, rng, np.float64)
-    params = MixtureParams(params.weights, params.means, params.covariances, params.precisions_cholesky, model)
     X = params.sample(400, rng)[0] + 7.0
     shift = X.mean(axis=0)
-    stats, loglik = accumulate_source(ArraySource(X, None, 200, shift), params)
+    with estep.config_context(engine="generic"):
+        stats, loglik = accumulate_source(ArraySource(X, None, 200, shift), params)
     # (the two chunks run on worker threads: either may come first)
     expected = [X[:200] - shift, X[200:] - shift]
     assert len(seen) == 2 and all(any(np.allclose(rows, part) for part in expected) for rows in seen)
@@ -462,21 +461,21 @@ def test_tied_float32_sums_are_float32_only_where_they_stay_accurate(distance, c
     # Near clusters: float32 products sum the pooled scatter (within the expanded moments'
     # tolerance). Far ones: float32 products would lose more (sum x x^T - N m m^T cancels),
     # and the rule keeps float64 products; forced to float32 they miss the tolerance.
-    from gaussmix.covariance import _expanded, tied
+    from gaussmix.estep import _features, pooled
 
     chosen_dtypes = []
-    rule = tied.sums_dtype
-    monkeypatch.setattr(tied, "sums_dtype", lambda *args: chosen_dtypes.append(rule(*args)) or chosen_dtypes[-1])
+    rule = pooled.sums_dtype
+    monkeypatch.setattr(pooled, "sums_dtype", lambda *args: chosen_dtypes.append(rule(*args)) or chosen_dtypes[-1])
     model, params, X = _tied_float32_chunk(np.random.RandomState(0), distance)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert chosen_dtypes == [np.dtype(chosen)]
     reference = _reference(X, None, params)
-    tolerance = _expanded.MOMENTS_TOLERANCE * (1 + X.shape[1])
+    tolerance = _features.MOMENTS_TOLERANCE * (1 + X.shape[1])
     assert _pooled_scatter_error(stats, reference) <= tolerance
     _assert_stats_match(stats, loglik, reference, rtol=2e-4, atol=2e-4)
     if chosen is np.float64:
-        monkeypatch.setattr(tied, "sums_dtype", lambda *args: np.dtype(np.float32))
-        forced, _ = model.accumulate_chunk(X, None, params)
+        monkeypatch.setattr(pooled, "sums_dtype", lambda *args: np.dtype(np.float32))
+        forced, _ = accumulate(X, None, params)
         assert _pooled_scatter_error(forced, reference) > tolerance
 
 
@@ -505,7 +504,7 @@ def test_per_component_product_equals_the_plain_product(dtype, by_columns, n_com
 
 @pytest.mark.parametrize("shape", [(1, 1), (31, 15), (32, 16), (100, 37), (2730, 64)])
 def test_compiled_transposing_copy_equals_numpy_transpose(shape):
-    from gaussmix.covariance import _numba_kernels
+    from gaussmix.estep import _compiled as _numba_kernels
 
     if _numba_kernels.numba is None:
         pytest.skip("numba is not installed")

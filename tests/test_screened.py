@@ -7,8 +7,10 @@ import pytest
 from scipy.special import logsumexp
 
 from gaussmix import GaussianMixture
-from gaussmix.covariance import _expanded, _screened, full
-from gaussmix.covariance import _numpy_kernels as kernels
+from gaussmix import estep
+from gaussmix.estep import _features, accumulate
+from gaussmix.estep import _kernels as kernels
+from gaussmix.estep import screened as _screened
 from gaussmix.params import MixtureParams
 
 from .conftest import fit_quietly
@@ -80,7 +82,7 @@ def test_screened_statistics_equal_the_reference(weighted, monkeypatch):
     model, params, X = _separated_mixture(rng, n_components=8, n_features=7, n_samples=6000)
     params, X = _float32(params, X)
     weights = rng.uniform(0, 2, X.shape[0]) if weighted else None
-    stats, loglik = model.accumulate_chunk(X, weights, params)
+    stats, loglik = accumulate(X, weights, params)
     assert outcomes == [True]
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, weights, params))
 
@@ -95,7 +97,7 @@ def test_screened_statistics_with_a_large_error_estimate_equal_the_reference(mon
     rng = np.random.RandomState(6)
     model, params, X = _separated_mixture(rng, n_components=12, n_features=24, n_samples=5000)
     params, X = _float32(params, X)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert outcomes == [True] and 50 < errors[0] <= _screened.MAX_SCREENING_ERROR
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
 
@@ -109,7 +111,7 @@ def test_screened_statistics_of_shifted_rows_equal_the_reference(monkeypatch):
     X = (X + shift).astype(np.float32)
     shift = X.mean(axis=0, dtype=np.float64)
     moved = params.translated(300.0 - shift).converted_like(X)
-    stats, loglik = model.accumulate_shifted(X, None, moved, shift)
+    stats, loglik = accumulate(X, None, moved, shift)
     assert outcomes == [True]
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X.astype(np.float64) - shift, None, moved))
 
@@ -119,13 +121,12 @@ def test_many_blocks_equal_one(monkeypatch):
     rng = np.random.RandomState(5)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=3000)
     params, X = _float32(params, X)
-    whole = model.accumulate_chunk(X, None, params)
-    monkeypatch.setattr(_screened, "SCREENED_BLOCK_ROWS", 64)
-    monkeypatch.setattr(kernels, "MAX_BLOCK_ROWS", 64)
+    whole = accumulate(X, None, params)
     # a 64-row block lists each component's own largest, a larger share of its pairs
     monkeypatch.setattr(_screened, "MAX_SCREENED_SHARE", 1.0)
     outcomes = _spy_on_screening(monkeypatch)
-    blocked = model.accumulate_chunk(X, None, params)
+    with estep.config_context(block_rows=64):
+        blocked = accumulate(X, None, params)
     assert outcomes == [True]
     np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-13)
     for name in ("resp_weight", "means", "scatter"):
@@ -136,13 +137,12 @@ def test_a_chunk_a_few_rows_past_whole_blocks_is_screened(monkeypatch):
     # 3 x 1024 + 2 rows in blocks of at most 1024: cut in 1024s, the last block had 2
     # rows, its 8 components' own largest alone were more candidates than a quarter of
     # 16 pairs, and the whole chunk gave way. Blocks of equal size keep it screened.
-    monkeypatch.setattr(_screened, "SCREENED_BLOCK_ROWS", 1024)
-    monkeypatch.setattr(kernels, "MAX_BLOCK_ROWS", 1024)
     outcomes = _spy_on_screening(monkeypatch)
     rng = np.random.RandomState(10)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=3 * 1024 + 2)
     params, X = _float32(params, X)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    with estep.config_context(block_rows=1024):
+        stats, loglik = accumulate(X, None, params)
     assert outcomes == [True]
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
 
@@ -156,7 +156,7 @@ def test_a_chunk_of_one_cluster_is_screened_and_equals_the_reference(monkeypatch
     rng = np.random.RandomState(15)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=6, n_samples=9600, spread=6.0)
     params, X = _float32(params, X[:1200])
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert outcomes == [True]
     resp_weight, means, scatter, reference_loglik = _reference_of_factors(X, None, params)
     assert np.sum(resp_weight < 1e-3) >= 5  # most components absent
@@ -178,7 +178,7 @@ def test_screening_keeps_the_largest_of_a_component_that_has_only_tiny_ones(monk
     far, X = _float32(far, X)
     reference = _reference_of_factors(X, None, far)
     assert 1e-35 < reference[0][-1] < 1e-10
-    stats, loglik = model.accumulate_chunk(X, None, far)
+    stats, loglik = accumulate(X, None, far)
     assert outcomes == [True]
     np.testing.assert_allclose(stats.resp_weight[-1], reference[0][-1], rtol=1e-5)
     np.testing.assert_allclose(stats.means[-1], reference[1][-1], rtol=1e-5)
@@ -195,7 +195,7 @@ def test_screened_statistics_with_a_gross_outlier_equal_the_reference(distance, 
     model, params, X = _separated_mixture(rng, n_components=8, n_features=7, n_samples=6000)
     params, X = _float32(params, X)
     X[17] = X.mean(axis=0) + distance * rng.normal(size=7)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert outcomes == [True]
     _assert_float32_stats_match(stats, loglik, _reference_of_factors(X, None, params))
 
@@ -220,7 +220,7 @@ def test_chunks_give_way_to_the_float64_products(setting, spread, monkeypatch):
     rng = np.random.RandomState(9)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=5, n_samples=3000, spread=spread)
     params, X = _float32(params, X)
-    stats, loglik = model.accumulate_chunk(X, None, params)
+    stats, loglik = accumulate(X, None, params)
     assert outcomes == [False]
     _assert_stats_match(stats, loglik, _reference(X, None, params), rtol=1e-4, atol=1e-4)
 
@@ -237,7 +237,7 @@ def test_screening_error_bounds_the_float32_log_densities(n_features, spread):
     precisions = factors @ factors.transpose(0, 2, 1)
     deviations = np.sqrt(np.diagonal(params.covariances, axis1=1, axis2=2))
     centred_means = params.means - origin
-    features = _expanded.OuterProducts(n_features)
+    features = _features.OuterProducts(n_features)
     linear = features.times(precisions, centred_means)
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1)
     values = features.view(features.allocate(X.shape[0], np.float32), X.shape[0])
@@ -271,15 +271,15 @@ def test_float64_rows_and_few_components_are_not_screened(monkeypatch):
     outcomes = _spy_on_screening(monkeypatch)
     rng = np.random.RandomState(13)
     model, params, X = _separated_mixture(rng, n_components=8, n_features=5, n_samples=1000)
-    model.accumulate_chunk(X, None, params)
+    accumulate(X, None, params)
     # every row lists at least its own component: below 2 / MAX_SCREENED_SHARE components
     # every block would be declined, after its float32 product
-    n_few = full.MIN_SCREENED_COMPONENTS - 1
+    n_few = _screened.MIN_SCREENED_COMPONENTS - 1
     assert n_few >= 2 / _screened.MAX_SCREENED_SHARE - 1
     few = MixtureParams.from_covariances(
         np.full(n_few, 1 / n_few), params.means[:n_few], params.covariances[:n_few], model
     )
-    model.accumulate_chunk(X.astype(np.float32), None, few.converted_like(X.astype(np.float32)))
+    accumulate(X.astype(np.float32), None, few.converted_like(X.astype(np.float32)))
     assert outcomes == []
 
 

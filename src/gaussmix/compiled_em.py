@@ -8,7 +8,7 @@ in-memory float64 rows of a structure whose M-step is compiled
 in :func:`gaussmix.covariance._numba_em.em_loop`: the same updates, stopping
 rule and failure checks as :func:`gaussmix.em.run_em`, whose result it
 returns. Anything else (torch, Dask, files, float32, constraints,
-rows with missing entries, numba absent or turned off by
+rows with missing entries, an E-step engine chosen by name, numba absent or turned off by
 ``GAUSSMIX_NUMBA=0``) runs :func:`gaussmix.em.run_em` itself.
 """
 
@@ -22,7 +22,8 @@ import numpy as np
 
 from .covariance import CovarianceModel
 from .covariance._eigen import InnerIteration
-from .covariance._numpy_kernels import _compiled_kernels
+from ._numba import compiled
+from .estep._config import get_config
 from .em import EMConfig, FitResult, IterationEvent, check_reg_covar_fits_total
 from .em import run_em as run_em_in_python
 from .params import MixtureParams
@@ -117,7 +118,9 @@ def _compiled_code(source: Any, params: MixtureParams, config: EMConfig) -> Opti
         or type(params.means) is not np.ndarray
         or source.X.shape[0] * params.n_components > MAX_COMPILED_ENTRIES
         or params.n_features > MAX_COMPILED_FEATURES
-        or _compiled_kernels() is None
+        or get_config().engine != "auto"  # a chosen E-step engine runs in Python's loop
+        or get_config().block_rows is not None
+        or compiled("gaussmix.covariance._numba_em") is None
     ):
         return None
     from .covariance._numba_em import M_STEPS

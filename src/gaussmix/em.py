@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from . import estep
 from ._math import logsumexp_rows
 from ._threads import map_chunks, one_blas_thread_for_matrices
 from .backends import asarray_like, get_namespace
@@ -120,13 +121,12 @@ def responsibilities(X: Any, params: MixtureParams) -> tuple[Any, Any]:
 def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> tuple[SuffStats, float]:
     """E-step on one chunk: ``(stats, loglik)``.
 
-    See :meth:`gaussmix.covariance.CovarianceModel.accumulate_chunk` (shapes and
-    meaning); the covariance structure of ``params`` runs it. ``loglik`` is a
+    See :func:`gaussmix.estep.accumulate` (shapes and meaning): the configured
+    engine runs it (see :func:`gaussmix.estep.config_context`). ``loglik`` is a
     NumPy float, or a 0-d array on X's device (left there so the EM loop reads
     back one scalar per iteration).
     """
-    # The covariance structure owns the kernel: batched NumPy fast paths, generic fallback.
-    return params.covariance.accumulate_chunk(X, sample_weight, params)
+    return estep.accumulate(X, sample_weight, params)
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, Any]:
@@ -141,11 +141,13 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, An
     """
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
-        return map_reduce(functools.partial(_accumulate_chunk, params=params), _merge_accumulated)
+        # the engine settings travel with the function: Dask's workers do not share this context
+        return map_reduce(estep.carrying_config(functools.partial(_accumulate_chunk, params=params)), _merge_accumulated)
     stats: Optional[SuffStats] = None
     logliks = []
     work, chunks = _estep_over_chunks(source, params)
-    for part, loglik in map_chunks(work, chunks):
+    # (worker threads do not inherit the engine settings' context)
+    for part, loglik in map_chunks(estep.carrying_config(work), chunks):
         stats = part if stats is None else stats.merge(part)
         logliks.append(loglik)
     if stats is None:
@@ -157,12 +159,12 @@ def _estep_over_chunks(source: Any, params: MixtureParams) -> tuple[Callable[[An
     """What runs on each chunk, and the chunks.
 
     A source with an ``accumulate(X, w, params)`` method runs it on its
-    (shifted) chunks instead of the covariance structure's kernel (rows with
+    (shifted) chunks instead of the E-step engines (rows with
     missing entries: :class:`gaussmix.missing.IncompleteArraySource`). A
     source that can give its chunks as stored, with its ``origin`` apart
-    (``unshifted_chunks``), gives them so: the covariance structure then
-    subtracts the origin as it goes (:meth:`CovarianceModel.accumulate_shifted`)
-    instead of every chunk being copied first.
+    (``unshifted_chunks``), gives them so: the engines then subtract the
+    origin as they go (see :func:`gaussmix.estep.accumulate`) instead of every
+    chunk being copied first.
     """
     own_estep = getattr(source, "accumulate", None)
     if own_estep is not None:
@@ -172,7 +174,7 @@ def _estep_over_chunks(source: Any, params: MixtureParams) -> tuple[Callable[[An
     origin = getattr(source, "origin", None)
     if unshifted is None or origin is None:
         return (lambda chunk: accumulate(chunk[0], chunk[1], params)), source.chunks()
-    return (lambda chunk: params.covariance.accumulate_shifted(chunk[0], chunk[1], params, origin)), unshifted()
+    return (lambda chunk: estep.accumulate(chunk[0], chunk[1], params, origin)), unshifted()
 
 
 def sum_scalars(values: list[Any]) -> Any:

@@ -123,6 +123,17 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         covariance parameters and freeze all together. BIC and AIC count only
         the parameters left free (a frozen mean: D fewer; frozen covariances:
         the structure's count for them). Not in scikit-learn.
+    engine : str, default="auto"
+        Which E-step engine computes the statistics (see :mod:`gaussmix.estep`):
+        ``"auto"`` takes the fastest that suits each chunk, or one of
+        ``"fused"``, ``"screened"``, ``"sparse"``, ``"expanded"``,
+        ``"whitened"``, ``"pooled"``, ``"generic"``. All give the same fit up to
+        rounding. Where the named engine cannot run a chunk (another covariance
+        structure or array namespace, numba absent or ``GAUSSMIX_NUMBA=0``) or
+        declines it (it would lose too many digits), the automatic choice among
+        the engines after it runs instead. A named engine also keeps EM's loop
+        in Python (:mod:`gaussmix.compiled_em` runs it whole only under "auto").
+        Not in scikit-learn.
 
     Attributes
     ----------

@@ -31,10 +31,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from . import _validation as checks
+from . import estep
 from . import missing as incomplete
 from ._threads import one_thread_for_small_fit
 from .backends import backend_for, get_namespace, to_numpy
-from .covariance._numpy_kernels import is_numpy, mean_row
+from .covariance import CovarianceModel
+from .estep._kernels import is_numpy, mean_row
 from .data import chunking, is_out_of_core
 from .data.arrays import ArraySource
 from .degeneracy import DegenerateFitWarning
@@ -78,6 +80,12 @@ def fit(model: Any, X: Any, sample_weight: Any, *, streamed: Optional[bool] = No
     through the estimator's ``_open_source`` whatever it is (Dask).
     """
     covariance = model._check_hyperparameters()
+    with estep.config_context(engine=model.engine):
+        _fit_checked(model, covariance, X, sample_weight, streamed)
+
+
+def _fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight: Any, streamed: Optional[bool]) -> None:
+    """:func:`fit` once the estimator's parameters are checked, under its E-step engine."""
     model._online = None
     problem = Problem.of(model, covariance)
     random_state = check_random_state(model.random_state)
@@ -279,6 +287,12 @@ def _say(model: Any, level: int, message: str) -> None:
 def partial_fit(model: Any, X: Any, sample_weight: Any) -> None:
     """One stepwise-EM step of ``model`` on the batch ``X`` (shape (n_batch, D)); the first batch starts the fit."""
     covariance = model._check_hyperparameters()
+    with estep.config_context(engine=model.engine):
+        _partial_fit_checked(model, covariance, X, sample_weight)
+
+
+def _partial_fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight: Any) -> None:
+    """:func:`partial_fit` once the estimator's parameters are checked, under its E-step engine."""
     problem = Problem.of(model, covariance)
     state = getattr(model, "_online", None)
     if state is None:

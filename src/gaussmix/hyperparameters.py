@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _device
 from . import constraints as constraining
+from . import estep
 from . import missing as incomplete
 from .covariance import CovarianceModel, get_covariance_model
 from .data.stream import open_stream
@@ -48,6 +49,7 @@ class MixtureParameters(BaseEstimator):
         missing: str = "error",
         equal_weights: bool = False,
         fixed: Any = None,
+        engine: str = "auto",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -70,6 +72,7 @@ class MixtureParameters(BaseEstimator):
         self.missing = missing
         self.equal_weights = equal_weights
         self.fixed = fixed
+        self.engine = engine
 
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
     #: parameters the two estimators share (so the same values fail the same way,
@@ -100,6 +103,7 @@ class MixtureParameters(BaseEstimator):
         "equal_weights": ["boolean"],
         # names or per-component masks; their lengths are checked against K in _constraints
         "fixed": [constraining.FixedParameters(), None],
+        "engine": [StrOptions({"auto", *estep.available_engines()})],
     }
 
     #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``

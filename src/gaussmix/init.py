@@ -17,7 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from .covariance import _numpy_kernels as kernels
+from .estep import _kernels as kernels
 from .hierarchical import hierarchical_labels
 from .stats import SuffStats, stats_from_responsibilities
 

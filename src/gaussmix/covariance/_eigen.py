@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._numba import compiled
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
 from .full import _eye
@@ -300,13 +301,7 @@ def _all_numpy(*arrays: Any) -> bool:
 
 def _compiled_mstep() -> Optional[Any]:
     """:mod:`gaussmix.covariance._numba_mstep` where numba is installed and not turned off."""
-    from ._numpy_kernels import _compiled_kernels
-
-    if _compiled_kernels() is None:
-        return None
-    from . import _numba_mstep
-
-    return _numba_mstep
+    return compiled("gaussmix.covariance._numba_mstep")
 
 
 def shared_orientation(covariances: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba_kernels import _njit
+from .._jit import _njit, numba  # noqa: F401  (gaussmix._numba.compiled reads numba)
 
 # error_model="numpy": a zero divisor (a component with no spread) gives inf or NaN, as in
 # the NumPy loop, and the collapse check names it, instead of raising ZeroDivisionError.

@@ -27,7 +27,6 @@ EII the (K, ...) arrays hold K equal rows), so the evaluation code of
 
 from __future__ import annotations
 
-import functools
 import math
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Optional
@@ -36,7 +35,7 @@ import numpy as np
 
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
-from ..stats import SuffStats, stats_from_responsibilities
+from ..stats import SuffStats
 
 
 class CovarianceModel(ABC):
@@ -59,6 +58,10 @@ class CovarianceModel(ABC):
     #: read from the class's own namespace only, so that a subclass with another M-step does
     #: not inherit it; None: EM runs in Python (see :mod:`gaussmix.compiled_em`)
     compiled_m_step: ClassVar[Optional[str]] = None
+    #: how the precisions are stored, for the E-step engines (:mod:`gaussmix.estep`):
+    #: "full", "tied", "diag" or "spherical" (the scikit-learn layouts above), or None
+    #: for a layout only the generic engine evaluates
+    layout: ClassVar[Optional[str]] = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -142,88 +145,6 @@ class CovarianceModel(ABC):
             maha = self.mahalanobis(X, means, precisions_cholesky)
         log_det = self.log_det_precision_cholesky(precisions_cholesky, n_features)
         return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
-
-    # -- the E-step ----------------------------------------------------------
-    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        """E-step on one chunk: centred statistics and the chunk's log-likelihood.
-
-        This generic version works for any array namespace (it materialises
-        (rows, K, D) temporaries, in blocks of :func:`gaussmix.sources.auto_chunk_rows`
-        rows); structures override it with batched NumPy kernels and fall back
-        here for other namespaces.
-
-        Parameters
-        ----------
-        X : array of shape (n, D)
-        sample_weight : array of shape (n,) or None
-            Frequency weights; ``None`` means every row counts once.
-        params : MixtureParams
-            Current parameters, with this model as ``params.covariance``.
-
-        Returns
-        -------
-        stats : SuffStats
-        loglik : scalar
-            ``sum_n w_n log p(x_n)`` over the chunk: a NumPy float, or a 0-d
-            array on X's device.
-        """
-        from ..em import responsibilities, sum_scalars  # em imports this package: import late
-        from ..sources import auto_chunk_rows
-
-        rows = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
-        if X.shape[0] > rows:
-            # Keep the (rows, K, D) temporaries within budget: blocks, merged.
-            parts = [
-                self.accumulate_chunk(
-                    X[start:start + rows], None if sample_weight is None else sample_weight[start:start + rows], params
-                )
-                for start in range(0, X.shape[0], rows)
-            ]
-            stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
-            return stats, sum_scalars([loglik for _, loglik in parts])
-        xp = get_namespace(X)
-        resp, log_density = responsibilities(X, params)
-        if sample_weight is None:
-            weighted_resp, total, loglik = resp, X.shape[0], xp.sum(log_density)
-        else:
-            weighted_resp = resp * sample_weight[:, None]
-            total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
-        # total and loglik stay 0-d arrays on X's device: no wait for the device per chunk.
-        stats = stats_from_responsibilities(X, weighted_resp, self.full_scatter, total)
-        return stats, loglik
-
-    def accumulate_shifted(self, X: Any, sample_weight: Any, params: Any, shift: Any) -> tuple[SuffStats, float]:
-        """:meth:`accumulate_chunk` on the rows ``X - shift``, without necessarily forming them.
-
-        EM runs in a frame centred on the data (``shift`` is the data's mean
-        row); structures whose kernels build per-row features anyway subtract
-        ``shift`` as they build them, instead of reading a shifted copy of
-        every chunk first (a copy of the whole data set per iteration). They
-        implement ``_accumulate_folding(X, sample_weight, params, shift)``
-        (``shift`` None: none) in the class that defines their
-        :meth:`accumulate_chunk`; a subclass that replaces that
-        :meth:`accumulate_chunk` gets this default instead, which makes the
-        copy and calls the replacement.
-
-        Parameters
-        ----------
-        X : array of shape (n, D)
-            Rows as stored.
-        sample_weight : array of shape (n,) or None
-        params : MixtureParams
-            In the shifted frame.
-        shift : array of shape (D,)
-
-        Returns
-        -------
-        stats : SuffStats
-            In the shifted frame, as :meth:`accumulate_chunk` returns them for ``X - shift``.
-        loglik : scalar
-        """
-        folding = _defining_class(type(self), "_accumulate_folding")
-        if folding is not None and folding is _defining_class(type(self), "accumulate_chunk"):
-            return self._accumulate_folding(X, sample_weight, params, shift)
-        return self.accumulate_chunk(X - shift, sample_weight, params)
 
     # -- dense views ---------------------------------------------------------
     @abstractmethod
@@ -326,8 +247,3 @@ def own_frame_columns(xp: Any, held: Any, shared: Callable[[], Any], own: Callab
     frame = shared() if held.any() else None
     columns = [frame[:, k] if held[k] else own(k) for k in range(held.shape[0])]
     return xp.stack(columns, axis=1)
-
-
-def _defining_class(cls: type, name: str) -> Optional[type]:
-    """The class in ``cls``'s MRO whose own namespace holds ``name`` (None if none does)."""
-    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)

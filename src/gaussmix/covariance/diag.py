@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
-
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
-from . import _expanded
 from .base import CovarianceModel
 from .full import _eye
 
@@ -36,6 +33,7 @@ class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     compiled_m_step = "VVI"
     aliases = ("VVI",)
     full_scatter = False
+    layout = "diag"
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_components, n_features)
@@ -60,15 +58,6 @@ class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         xp = get_namespace(precisions_cholesky)
         return xp.sum(xp.log(precisions_cholesky), axis=1)
-
-    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        return self._accumulate_folding(X, sample_weight, params, None)
-
-    accumulate_chunk.__doc__ = _expanded.axis_aligned_accumulate_chunk.__doc__
-
-    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
-        generic = super().accumulate_chunk
-        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, shift=shift)
 
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
-from . import _expanded
 from .base import CovarianceModel
 from .diag import ElementwisePrecisionAlgebra
 from .full import _eye
@@ -24,6 +23,7 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     #: mclust's univariate "V" (variable variances) is VII on one feature
     aliases = ("VII", "V")
     full_scatter = False
+    layout = "spherical"
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_components,)
@@ -48,17 +48,6 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
 
     def log_det_precision_cholesky(self, precisions_cholesky: Any, n_features: int) -> Any:
         return n_features * get_namespace(precisions_cholesky).log(precisions_cholesky)
-
-    def accumulate_chunk(self, X: Any, sample_weight: Any, params: Any) -> tuple[SuffStats, float]:
-        """Batched E-step on ``[|x|^2, x]`` (D + 1 columns); statistics with (K, 1) trace scatters.
-
-        See :func:`~gaussmix.covariance._expanded.axis_aligned_accumulate_chunk`.
-        """
-        return self._accumulate_folding(X, sample_weight, params, None)
-
-    def _accumulate_folding(self, X: Any, sample_weight: Any, params: Any, shift: Optional[Any]) -> tuple[SuffStats, float]:
-        generic = super().accumulate_chunk
-        return _expanded.axis_aligned_accumulate_chunk(self, X, sample_weight, params, generic, trace=True, shift=shift)
 
     def feature_precisions(self, precisions_cholesky: Any, n_features: int) -> Any:
         """Inverse variances per component and feature, shape (K, D)."""

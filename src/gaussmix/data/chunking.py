@@ -20,7 +20,7 @@ import numpy as np
 
 from .._threads import SMALL_FIT_ENTRIES, n_worker_threads
 from ..backends import backend_for, get_namespace
-from ..covariance._numpy_kernels import balanced_rows
+from ..estep._kernels import balanced_rows
 
 #: bytes the widest per-chunk temporary (n_chunk x K x D) may take
 CHUNK_BUDGET_BYTES = 8 * 2**20

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .._threads import n_worker_threads
-from ..covariance._numpy_kernels import balanced_rows
+from ..estep._kernels import balanced_rows
 from .arrays import row_slices
 from .base import RowsPerChunk, SourceKind, check_real_dtype, check_weight_length
 

@@ -1,11 +1,11 @@
 """Compiled part of the screened E-step for dense precisions (needs numba).
 
 float32 expanded log-densities (one float32 product, see
-:mod:`gaussmix.covariance._screened`) are accurate to about eps32 times the
+:mod:`gaussmix.estep.screened`) are accurate to about eps32 times the
 terms they cancel: enough to tell which (row, component) pairs can matter,
 not to compute them. For one block of rows this kernel lists the pairs whose
 approximate responsibility, relative to its component's largest in the block,
-is within a gap of :data:`gaussmix.covariance._expanded.TRUNCATION_THRESHOLD`
+is within a gap of :data:`gaussmix.estep._sparse_moments.TRUNCATION_THRESHOLD`
 (and a margin for the float32 error), computes their log-densities exactly in
 float64 (``|(x - mu_k) C_k|^2``, gathered per component and whitened by one
 matrix product each), their responsibilities, and their sums about the current
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._numba_kernels import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _njit, _power_of_two_of, numba
+from ._compiled import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _njit, _power_of_two_of, numba
 
 #: e^x below the smallest normal float64 counts as 0 (as in the responsibilities kernel)
 _LOWEST = float(_LOWEST_EXPONENT[np.dtype(np.float64)])
@@ -102,7 +102,7 @@ def _screened_block(
     ``approx`` (K, m) float32 with ``approx_offsets`` (K,): the float32 log-densities, up
     to a constant per row; ``floors`` (K,) float32 the lowest a component's largest
     log-responsibility counts as in a block crowded otherwise (see
-    :func:`_list_candidates` and :data:`gaussmix.covariance._expanded.ABSENT_SHARE`).
+    :func:`_list_candidates` and :data:`gaussmix.estep._sparse_moments.ABSENT_SHARE`).
     ``rows`` (m, D) as stored, ``weights`` (m,), ``centres`` (K, D) the current means
     and ``origin`` (D,) the point that ``dropped`` measures from, in the rows' frame
     (float64). ``factors`` (K, D, D) upper precision Cholesky factors, ``offsets`` (K,)

@@ -15,51 +15,13 @@ current means (so nothing cancels), and moved to the new means at the end.
 from __future__ import annotations
 
 import math
-import warnings
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from ..exceptions import NumbaCacheWarning
 from ..stats import SuffStats
 
-try:
-    import numba
-except ImportError:  # the optional extra is not installed: the NumPy path runs
-    numba = None
-
-#: whether compiled kernels are cached on disk; False once numba has found nowhere to write
-_CACHE = True
-
-
-def _njit(**options: Any) -> Callable:
-    """``numba.njit(cache=True, **options)``, without the disk cache where numba has nowhere to write it.
-
-    numba raises at decoration time when none of ``NUMBA_CACHE_DIR``, the
-    package's ``__pycache__`` and the user's cache directory is writable (a
-    read-only install without a writable home). The kernels then compile in
-    every process instead, after one :class:`NumbaCacheWarning`.
-    """
-
-    def decorate(function: Callable) -> Any:
-        global _CACHE
-        if _CACHE:
-            try:
-                return numba.njit(cache=True, **options)(function)
-            except RuntimeError as error:
-                if "cannot cache" not in str(error):
-                    raise
-                _CACHE = False
-                warnings.warn(NumbaCacheWarning(_NO_CACHE_MESSAGE), stacklevel=2)
-        return numba.njit(**options)(function)
-
-    return decorate
-
-
-_NO_CACHE_MESSAGE = (
-    "numba found no writable cache directory (NUMBA_CACHE_DIR, gaussmix's __pycache__ or the user cache): "
-    "the fast kernels are compiled again in every process; set NUMBA_CACHE_DIR to a writable directory to keep them"
-)
+from .._jit import _njit, numba
 
 
 def full_accumulate(
@@ -973,7 +935,7 @@ def sparse_block_moments(
         built again from ``rows``).
     floors : ndarray of shape (K,), optional
         The least a component's largest responsibility counts as where the block is
-        crowded otherwise (see :data:`gaussmix.covariance._expanded.ABSENT_SHARE`).
+        crowded otherwise (see :data:`gaussmix.estep._sparse_moments.ABSENT_SHARE`).
 
     Returns
     -------
@@ -1094,7 +1056,7 @@ def weighted_responsibilities(
     log_prob: np.ndarray, sample_weight: Optional[np.ndarray], scale: float = 1.0, offsets: Optional[np.ndarray] = None,
     log_density: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, float, float]:
-    """:func:`gaussmix.covariance._numpy_kernels.weighted_responsibilities`, compiled.
+    """:func:`gaussmix.estep._kernels.weighted_responsibilities`, compiled.
 
     Takes the same arguments and returns the same; ``log_prob`` (K, n) must be
     float32 or float64 and C-contiguous. ``log_density`` (n,), float64, where

@@ -1,6 +1,6 @@
 """The screened E-step: float32 rows of dense-precision mixtures at float32 speed, float64 accuracy.
 
-The expanded log-densities (:mod:`gaussmix.covariance._expanded`) are one
+The expanded log-densities (:mod:`gaussmix.estep.expanded`) are one
 matrix product on the features ``[upper(x x^T), x]``; in float32 that
 product runs twice as fast as in float64, but its result loses about eps32
 times the terms it cancels (up to ~0.04 in a log-density on the benchmark's
@@ -10,7 +10,7 @@ too much for responsibilities, and far too little to matter for the question
 clusters apart, a row has one or two of K.
 
 So, per block of rows: the float32 product gives approximate log-densities;
-the compiled kernel (:mod:`gaussmix.covariance._numba_screened`) keeps the
+the compiled kernel (:mod:`gaussmix.estep._compiled_screened`) keeps the
 (row, component) pairs within a gap of each component's largest relative
 responsibility in the block (the sparse moments' threshold, a margin
 :data:`SCREENING_MARGIN`, and twice the float32 error's estimate
@@ -19,20 +19,25 @@ whitening per component), normalises them per row and sums them about the
 current means. Where too many pairs are candidates (components still
 overlapping, early iterations), where the error's estimate passes
 :data:`MAX_SCREENING_ERROR`, or where the bound on what was left out is not
-negligible, the chunk is left to the float64 expanded products (``None`` is
-returned).
+negligible, the engine declines the chunk: the float64 expanded products run it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from ..stats import SuffStats
-from . import _expanded
-from . import _numpy_kernels as kernels
+from . import _kernels as kernels
+from . import _sparse_moments as sparsity
+from ._config import get_config
+from ._dense import deviations as dense_deviations
+from ._dense import log_det_and_offsets
+from ._features import OuterProducts
+from .engine import Engine, Problem
+from .expanded import dense_expansion_pays
 
 #: pairs whose approximate log-responsibility, relative to their component's largest in
 #: the block, is below it by more than this are left out: the sparse moments' threshold
@@ -72,7 +77,7 @@ def max_pairs(n_components: int, n_rows: int) -> int:
 def screening_error(precisions: np.ndarray, centred_means: np.ndarray, deviations: np.ndarray) -> float:
     """Estimated error of a float32 expanded log-density, in nats, for any row near any mean.
 
-    :func:`gaussmix.covariance._expanded.rounding_scale` with ``v`` the largest, over
+    :func:`gaussmix.estep._features.rounding_scale` with ``v`` the largest, over
     the components, of ``|mu_j - origin| + 4 sigma_j`` per coordinate: a candidate row of
     component k may lie near any other component's mean, and in its tails.
 
@@ -84,7 +89,7 @@ def screening_error(precisions: np.ndarray, centred_means: np.ndarray, deviation
     deviations : ndarray of shape (K, D)
     """
     reach = np.max(np.abs(centred_means) + TAIL_DEVIATIONS * deviations, axis=0)
-    features = _expanded.OuterProducts(centred_means.shape[1])
+    features = OuterProducts(centred_means.shape[1])
     largest = np.max(features.absolute_form(precisions, np.broadcast_to(reach, centred_means.shape)))
     return float(np.finfo(np.float32).eps * largest)
 
@@ -127,7 +132,7 @@ def screened_accumulate(
     loglik : float
         ``None`` in place of both where the chunk is not screened (see the module docstring).
     """
-    from . import _numba_screened  # numba: imported on first use only
+    from . import _compiled_screened  # numba: imported on first use only
 
     n_samples, n_features = X.shape
     n_components = means.shape[0]
@@ -139,22 +144,24 @@ def screened_accumulate(
     error = screening_error(precisions, centred_means, deviations)
     if error > MAX_SCREENING_ERROR:
         return None
-    features = _expanded.OuterProducts(n_features)
+    features = OuterProducts(n_features)
     linear = features.times(precisions, centred_means)
     coefficients = np.concatenate([features.quadratic_coefficients(precisions), linear], axis=1).astype(np.float32)
     offsets = log_det + log_weights + kernels.gaussian_constant(n_features)
     approx_offsets = (offsets - 0.5 * np.sum(linear * centred_means, axis=1)).astype(np.float32)
     weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     # candidates within the gap of a component's largest or of its floor (see ABSENT_SHARE)
-    floors = (log_weights + math.log(_expanded.ABSENT_SHARE)).astype(np.float32)
+    floors = (log_weights + math.log(sparsity.ABSENT_SHARE)).astype(np.float32)
     # The features are built in cache-sized blocks (as on the expanded path), several to a
     # screened block.
     feature_rows = kernels.block_rows(features.width + n_components, 4, 2 * kernels.BLOCK_BUDGET_BYTES)
-    screened_rows = kernels.balanced_rows(n_samples, feature_rows * max(1, SCREENED_BLOCK_ROWS // feature_rows))
+    configured = get_config().block_rows
+    largest = configured or feature_rows * max(1, SCREENED_BLOCK_ROWS // feature_rows)
+    screened_rows = kernels.balanced_rows(n_samples, largest)
     feature_rows = min(feature_rows, screened_rows)
     buffer = features.allocate(feature_rows, np.float32)
     approx_buffer = np.empty((n_components, screened_rows), dtype=np.float32)
-    sums = _numba_screened.ScreenedSums(n_components, n_features, screened_rows, max_pairs(n_components, screened_rows))
+    sums = _compiled_screened.ScreenedSums(n_components, n_features, screened_rows, max_pairs(n_components, screened_rows))
     centres = np.ascontiguousarray(means + frame_shift)
     factors = np.ascontiguousarray(factors)
     feature_origin = stored_origin.astype(np.float32)
@@ -177,8 +184,8 @@ def screened_accumulate(
     live = resp_weight > 0
     moved = sums.sums / np.where(live, resp_weight, 1.0)[:, None]
     new_means = means + moved
-    reference = _expanded.ABSENT_SHARE * np.exp(log_weights) * sums.total_weight
-    if not _expanded._truncation_is_negligible(
+    reference = sparsity.ABSENT_SHARE * np.exp(log_weights) * sums.total_weight
+    if not sparsity.truncation_is_negligible(
         features, precisions, deviations, resp_weight, new_means - origin, sums.dropped, reference
     ):
         return None
@@ -190,3 +197,38 @@ def screened_accumulate(
     dtype = X.dtype
     stats = SuffStats(resp_weight.astype(dtype), new_means.astype(dtype), scatter.astype(dtype), sums.total_weight)
     return stats, sums.loglik
+
+
+#: components from which the automatic choice takes the screened engine: every row lists
+#: at least its own largest, 1/K of its pairs, and a block is screened only where at most
+#: a quarter are candidates. At K = 4 every block gave way (after its float32 product);
+#: from K = 8 on two candidates a row fit
+MIN_SCREENED_COMPONENTS = int(2 / MAX_SCREENED_SHARE)
+
+
+class ScreenedEngine(Engine):
+    """float32 rows of full-covariance mixtures (see the module docstring). Needs numba."""
+
+    name = "screened"
+
+    def can_run(self, problem: Problem) -> bool:
+        return problem.layout == "full" and problem.numpy and problem.compiled and problem.dtype == np.float32
+
+    def preferred(self, problem: Problem) -> bool:
+        return (
+            self.can_run(problem) and problem.n_components >= MIN_SCREENED_COMPONENTS and dense_expansion_pays(problem)
+        )
+
+    def accumulate(
+        self, X: np.ndarray, sample_weight: Optional[np.ndarray], params: Any, shift: Optional[np.ndarray] = None
+    ) -> Optional[tuple[SuffStats, float]]:
+        factors64 = params.precisions_cholesky.astype(np.float64, copy=False)
+        log_det, log_weights, _ = log_det_and_offsets(params)
+        _, deviations = dense_deviations(params.precisions_cholesky)
+        means64, precisions = params.means.astype(np.float64), params.covariance.precisions(factors64)
+        return screened_accumulate(
+            X, sample_weight, log_weights, means64, factors64, precisions, deviations, log_det, shift
+        )
+
+
+ENGINE = ScreenedEngine()

@@ -1,6 +1,6 @@
-"""Batched NumPy E-step kernels shared by the covariance structures.
+"""Batched NumPy E-step kernels shared by the engines.
 
-Every structure's fast path ends the same way: weighted log-densities of shape
+Every batched engine ends the same way: weighted log-densities of shape
 (K, n) are turned into responsibilities in place, and the statistics of the
 chunk are formed from a few large matrix products. The (K, n) layout (not
 (n, K)) makes the reductions over components run along contiguous rows, which
@@ -14,14 +14,14 @@ a stray far-away mean does not spoil the other components' digits.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from typing import Any, Optional
 
 import numpy as np
 
+from .._numba import NUMBA_VARIABLE, compiled  # noqa: F401  (NUMBA_VARIABLE: the switch, for callers)
 from ..stats import SuffStats
+from ._config import get_config
 
 
 def is_numpy(*arrays: Any) -> bool:
@@ -143,7 +143,11 @@ MAX_BLOCK_ROWS = 8192
 
 def block_rows(row_width: int, itemsize: int, budget: Optional[int] = None) -> int:
     """Rows per block so that a (rows, ``row_width``) temporary stays cache-sized
-    (``budget`` bytes, by default :data:`BLOCK_BUDGET_BYTES`)."""
+    (``budget`` bytes, by default :data:`BLOCK_BUDGET_BYTES`), or the configured
+    ``block_rows`` (see :func:`gaussmix.estep.config_context`)."""
+    configured = get_config().block_rows
+    if configured is not None:  # (tests: many small blocks)
+        return configured
     budget = BLOCK_BUDGET_BYTES if budget is None else budget
     rows = budget // max(1, row_width * itemsize)
     return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
@@ -320,26 +324,10 @@ def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     return np.log(total) + row_max
 
 
-#: environment variable: "0" turns the compiled (numba) kernels off
-NUMBA_VARIABLE = "GAUSSMIX_NUMBA"
-
-
 def _compiled_kernels() -> Optional[Any]:
-    """:mod:`gaussmix.covariance._numba_kernels` when numba is installed and not turned off.
-
-    Imported on first use only, so that ``import gaussmix`` does not load numba.
-    """
-    return _compiled_kernels_when(os.environ.get(NUMBA_VARIABLE, "1") != "0")
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled_kernels_when(enabled: bool) -> Optional[Any]:
-    # Cached: every E- and M-step asks, and an import statement costs more than a small step.
-    if not enabled:
-        return None
-    from . import _numba_kernels
-
-    return _numba_kernels if _numba_kernels.numba is not None else None
+    """:mod:`gaussmix.estep._compiled` when numba is installed and not turned off
+    (see :mod:`gaussmix._numba`)."""
+    return compiled("gaussmix.estep._compiled")
 
 
 def weighted_responsibilities(

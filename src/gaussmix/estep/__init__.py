@@ -1,0 +1,45 @@
+"""E-step engines: the ways of computing one chunk's sufficient statistics.
+
+An engine takes a chunk of rows and the current parameters and returns the
+chunk's :class:`~gaussmix.stats.SuffStats` and log-likelihood; all engines
+return the same statistics up to rounding, and differ in speed and in the
+problems (covariance structure, dtype, D, K, array namespace) they can run:
+
+=========  =========================================================  ===============
+name       what                                                       runs
+=========  =========================================================  ===============
+fused      one compiled pass per block (numba)                        full
+screened   float32 screening, float64 answers (numba)                 full, float32
+sparse     expanded products, sparse moments on every block           full, diag, spherical
+expanded   two products on ``[q(x), x]`` per block                    full, diag, spherical
+whitened   one whitening product for every component                  full
+pooled     one shared whitening, the pooled scatter                   tied
+generic    any structure, any array namespace                         everything
+=========  =========================================================  ===============
+
+The automatic choice (``"auto"``) tries them in that order, each where it pays
+(:meth:`Engine.preferred`); an engine may decline a chunk that would lose too
+many digits, and the next one runs it. ``GaussianMixture(engine=...)`` or
+:func:`config_context` names one instead.
+
+To add an engine: write ``gaussmix/estep/<name>.py`` defining ``ENGINE``, an
+:class:`Engine`, and add ``<name>`` to :data:`registry.PREFERENCE`.
+"""
+
+from __future__ import annotations
+
+from ._config import EStepConfig, carrying_config, config_context, get_config
+from .engine import Engine, Problem
+from .registry import accumulate, available_engines, get_engine
+
+__all__ = [
+    "EStepConfig",
+    "Engine",
+    "Problem",
+    "accumulate",
+    "available_engines",
+    "carrying_config",
+    "config_context",
+    "get_config",
+    "get_engine",
+]
