@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Two stamps on one .venv: the demo's (what `gaussmix fit` needs: click, matplotlib, numba for
-# the fused kernel), and the tests' on top of it (pytest, Dask, HDF5/Zarr, torch), so that a first
+# Two stamps on one .venv: the demo's (what `gaussmix fit` needs: click and matplotlib besides
+# the package's own dependencies), and the tests' on top of it (pytest, Dask, HDF5/Zarr, torch), so that a first
 # `make demo` does not wait minutes for torch and Dask it never imports.
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[cli,plot,fast]"
+	$(PY) -m pip install -q -e ".[cli,plot]"
 	touch $(DEMO_STAMP)
 
 # The report tests render in a headless chromium (skipped without one): install it where we

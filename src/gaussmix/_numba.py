@@ -1,6 +1,6 @@
 """The switch for the compiled (numba) kernels, and their lazy loading.
 
-numba is an optional extra (``pip install gaussmix[fast]``); ``GAUSSMIX_NUMBA=0``
+numba is a dependency (an environment may still lack it: the NumPy paths then run); ``GAUSSMIX_NUMBA=0``
 turns the compiled kernels off where it is installed. Modules holding compiled
 code import numba when they are imported, so they are imported here, on first
 use only: ``import gaussmix`` does not load numba.
