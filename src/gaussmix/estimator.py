@@ -52,7 +52,11 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
     max_iter : int, default=100
         EM iterations per initialisation.
     n_init : int, default=1
-        Number of initialisations; the one with the best lower bound is kept.
+        Number of initialisations; the one with the best lower bound is kept,
+        among those that are not degenerate (:mod:`gaussmix.degeneracy`) unless
+        every one is (scikit-learn keeps the best lower bound whatever it is).
+        A start whose component collapses is dropped; the fit raises only
+        when every start does.
     init_params : {"kmeans", "k-means++", "hierarchical", "random", "random_from_data"}, default="kmeans"
         How starting responsibilities are chosen. ``"hierarchical"`` is mclust's
         start: model-based agglomerative clustering (:mod:`gaussmix.hierarchical`).
@@ -151,6 +155,8 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
     lower_bounds_per_init_ : list of list of float
         The same trace for every initialisation of the last ``fit``, in order
         (for convergence plots); not in scikit-learn.
+    best_init_ : int
+        Index of the initialisation kept (into ``lower_bounds_per_init_``); not in scikit-learn.
     degenerate_components_ : ndarray of bool, shape (K,)
         Components whose covariance the data do not determine (held up by
         ``reg_covar`` alone; :mod:`gaussmix.degeneracy` states the rule).

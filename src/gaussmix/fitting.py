@@ -39,10 +39,11 @@ from .covariance import CovarianceModel
 from .estep._kernels import is_numpy, mean_row
 from .data import chunking, is_out_of_core
 from .data.arrays import ArraySource
-from .degeneracy import DegenerateFitWarning
+from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
 from .compiled_em import run_em as run_em_compiled_where_possible
-from .em import EMConfig, FitResult, IterationEvent, accumulate_source, m_step, run_em
+from .em import EMConfig, FitResult, IterationEvent, NonFiniteLikelihoodError, accumulate_source, m_step, run_em
+from .exceptions import CollapsedComponentError
 from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
 from .problem import Problem
@@ -193,34 +194,47 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
     do_init = not _warm(model)
     n_init = model.n_init if do_init else 1
     best: Optional[FitResult] = None
+    best_sound, best_index = False, 0
     traces: list[list[float]] = []
+    failure: Optional[Exception] = None
     for init_index in range(n_init):
         _say(model, 1, f"Initialization {init_index}")
-        if do_init:
-            params = framed.start(random_state)
-            previous = -math.inf
-        else:
-            params = model._fitted_params(like=origin).translated(-origin)
-            previous = model.lower_bound_
-        if max_iter == 0:
-            result = FitResult(params, -math.inf, 0, False, [])
-        else:
-            began = time.perf_counter()
-            callback = _iteration_callback(model, began, init_index, n_init)
-            result = run_em_compiled_where_possible(
-                source, params, config, previous_lower_bound=previous, callback=callback
-            )
-            if result.precision_lost:
-                twin = twin or [float64_twin()]
-                result = finish_in_float64(result, config, *twin[0], callback)
-            state = "converged" if result.converged else "did not converge"
-            _say(model, 1, f"Initialization {state}. time lapse {time.perf_counter() - began:.5f}s\t "
-                           f"lower bound {result.lower_bound:.5f}")
+        try:
+            if do_init:
+                params = framed.start(random_state)
+                previous = -math.inf
+            else:
+                params = model._fitted_params(like=origin).translated(-origin)
+                previous = model.lower_bound_
+            if max_iter == 0:
+                result = FitResult(params, -math.inf, 0, False, [])
+            else:
+                began = time.perf_counter()
+                callback = _iteration_callback(model, began, init_index, n_init)
+                result = run_em_compiled_where_possible(
+                    source, params, config, previous_lower_bound=previous, callback=callback
+                )
+                if result.precision_lost:
+                    twin = twin or [float64_twin()]
+                    result = finish_in_float64(result, config, *twin[0], callback)
+                state = "converged" if result.converged else "did not converge"
+                _say(model, 1, f"Initialization {state}. time lapse {time.perf_counter() - began:.5f}s\t "
+                               f"lower bound {result.lower_bound:.5f}")
+        except _START_FAILURES as error:
+            # Of several starts, one whose component collapsed is dropped; the fit fails
+            # only when every start does (with the first start's error).
+            if n_init == 1:
+                raise
+            failure = failure or error
+            traces.append([])
+            continue
         traces.append(list(result.lower_bounds))
-        if best is None or result.lower_bound > best.lower_bound:
-            best = result
+        sound = n_init == 1 or not _degenerate(result, problem)
+        if best is None or (sound, result.lower_bound) > (best_sound, best.lower_bound):
+            best, best_sound, best_index = result, sound, init_index
             float64_iterations = result.n_iter - result.float32_iterations if result.precision_lost else 0
-    assert best is not None
+    if best is None:
+        raise failure
     if not best.converged and max_iter > 0:
         warnings.warn(
             "Best performing initialization did not converge. Try different init "
@@ -229,9 +243,20 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
         )
     set_fitted(model, best, origin)
     model.lower_bounds_per_init_ = traces
+    model.best_init_ = best_index
     model.float64_iterations_ = float64_iterations
     if model.degenerate_:
         warnings.warn(describe_degenerate(model.degenerate_components_), DegenerateFitWarning)
+
+
+#: what ends one start of several without ending the fit
+_START_FAILURES = (CollapsedComponentError, NonFiniteLikelihoodError, FloatingPointError, np.linalg.LinAlgError)
+
+
+def _degenerate(result: FitResult, problem: Problem) -> bool:
+    """Whether a start's fit is degenerate: a sound start is kept before any degenerate one."""
+    # The rule does not depend on where the frame's origin is: the framed parameters serve.
+    return bool(np.any(degenerate_components(result.params, problem.reg_covar)))
 
 
 def finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origin64: Any,

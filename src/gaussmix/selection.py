@@ -358,7 +358,7 @@ def select(
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
     starts = _with_shared_tree(starts, complete, weights, seeds)
-    starts_of = _shared_partitions(starts, complete, weights, ks, seeds)
+    starts_of = _shared_partitions(starts, complete, weights, ks, seeds, allow_degenerate)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type,
                            [dict(start, random_state=seed) for start in starts_of.get(k, starts)], allow_degenerate)
@@ -480,24 +480,37 @@ def _stacked(resp: Any, log_density: Any) -> Any:
     return xp.concat([xp.reshape(log_density, (-1, 1)), resp], axis=1)
 
 
-class SharedPartition:
-    """A start fixed in advance: the same partition of the rows for every structure of one K.
+class SharedPartitions:
+    """Starts fixed in advance: the same partitions of the rows for every structure of one K.
 
-    The initialiser signature (:data:`gaussmix.init.Initializer`); ``name``
-    is the ``init_params`` that drew it, which the fitted model keeps.
+    The initialiser signature (:data:`gaussmix.init.Initializer`): the i-th
+    call gives the i-th partition (in turn), so that one fit with ``n_init``
+    equal to their number starts once from each.
+
+    Parameters
+    ----------
+    partitions : list of (ndarray of shape (n,), str)
+        Labels, and the ``init_params`` that drew them (which the fitted model keeps).
     """
 
-    def __init__(self, labels: np.ndarray, name: str) -> None:
-        self.labels, self.name = labels, name
+    def __init__(self, partitions: list[tuple[np.ndarray, str]]) -> None:
+        self.partitions = partitions
+        self._calls = 0
 
     def __call__(self, X: Any, sample_weight: Any, n_components: int, random_state: Any) -> np.ndarray:
-        if X.shape[0] != self.labels.shape[0] or n_components <= int(self.labels.max()):
-            raise ValueError(f"this {self.name} partition was drawn for other rows or another n_components")
-        return self.labels
+        labels, name = self.partitions[self._calls % len(self.partitions)]
+        self._calls += 1
+        if X.shape[0] != labels.shape[0] or n_components <= int(labels.max()):
+            raise ValueError(f"this {name} partition was drawn for other rows or another n_components")
+        return labels
+
+    def name_of(self, index: int) -> str:
+        """The ``init_params`` that drew start ``index``."""
+        return self.partitions[index][1]
 
 
 def _shared_partitions(starts: list[dict], X: np.ndarray, weights: Optional[np.ndarray], ks: list[int],
-                       seeds: list) -> dict[int, list[dict]]:
+                       seeds: list, allow_degenerate: bool) -> dict[int, list[dict]]:
     """Each K's distinct starting partitions, drawn once for every covariance structure.
 
     Applies to the default starts (the shared tree's cut and ``n_init``
@@ -505,8 +518,10 @@ def _shared_partitions(starts: list[dict], X: np.ndarray, weights: Optional[np.n
     cell's starts then do not depend on its structure, so the tree is cut
     and k-means++ drawn once per K (from one RandomState per K, as each cell
     drew them), and a partition equal to an earlier one up to its labels'
-    names is fitted once, as it would give the same fit. Returns
-    ``{K: starts}`` (empty where the cells draw their own starts).
+    names is fitted once, as it would give the same fit. A cell is then one
+    fit from all its starts (the estimator keeps the best sound one); with
+    ``allow_degenerate``, one fit per start (the best by likelihood is kept
+    whatever it is). Returns ``{K: starts}`` (empty where the cells draw their own).
     """
     hierarchical = [start for start in starts if isinstance(start.get("init_params"), HierarchicalTree)]
     others = [start for start in starts if not isinstance(start.get("init_params"), HierarchicalTree)]
@@ -533,8 +548,12 @@ def _shared_partitions(starts: list[dict], X: np.ndarray, weights: Optional[np.n
             key = _canonical_labels(labels).tobytes()
             if key not in seen:
                 seen.add(key)
-                distinct.append(dict(hierarchical[0], init_params=SharedPartition(labels, name), n_init=1))
-        result[k] = distinct
+                distinct.append((labels, name))
+        if allow_degenerate:
+            result[k] = [dict(hierarchical[0], init_params=SharedPartitions([partition]), n_init=1)
+                         for partition in distinct]
+        else:
+            result[k] = [dict(hierarchical[0], init_params=SharedPartitions(distinct), n_init=len(distinct))]
     return result
 
 
@@ -548,18 +567,18 @@ def _canonical_labels(labels: np.ndarray) -> np.ndarray:
 
 def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: str, starts: list[dict],
               allow_degenerate: bool = False):
-    """Fit one cell from each kind of start; keep the highest log-likelihood.
+    """Fit one cell from each of its starts; keep the highest log-likelihood.
 
     A start that fails (e.g. a collapsed component) is skipped; the row records
     an error only when every start fails. Unless ``allow_degenerate``, a sound
-    fit beats any degenerate one whatever their log-likelihoods.
+    fit beats any degenerate one whatever their log-likelihoods. The criteria
+    are computed for the fit kept.
     """
     n_parameters = get_covariance_model(covariance_type).n_parameters(k, np.shape(X)[1])
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
-    # products (25x slower on a busy 2-core machine for Old Faithful); the grid's
-    # parallelism comes from n_jobs instead.
+    # products; the grid's parallelism comes from n_jobs instead.
     small = np.size(X) < SMALL_DATA_ENTRIES
-    best, best_key, best_values, error = None, None, None, None
+    best, best_key, error = None, None, None
     for params in starts:
         model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
         try:
@@ -568,21 +587,28 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", DegenerateFitWarning)
                 model.fit(X, sample_weight=weights)
-            values = information_criteria(model, X, weights)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
             error = error or failure
             continue
-        if isinstance(model.init_params, (HierarchicalTree, SharedPartition)):
-            # The shared tree's cut, or partition, is exactly this start; the model need not carry it.
-            model.init_params = getattr(model.init_params, "name", "hierarchical")
-        key = (allow_degenerate or not model.degenerate_, values["log_likelihood"])
+        if isinstance(model.init_params, HierarchicalTree):
+            # The cut of the shared tree is exactly this start; the model need not carry the tree.
+            model.init_params = "hierarchical"
+        elif isinstance(model.init_params, SharedPartitions):
+            model.init_params = model.init_params.name_of(model.best_init_)
+        key = (allow_degenerate or not model.degenerate_, model.lower_bound_)
         if best_key is None or key > best_key:
-            best, best_key, best_values = model, key, values
-    if best is None:
+            best, best_key = model, key
+    values = None
+    if best is not None:
+        try:
+            values = information_criteria(best, X, weights)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
+            error = failure
+    if values is None:
         row = SelectionRow(k, covariance_type, None, n_parameters, None, None, None, False, str(error))
         return row, None
     row = SelectionRow(k, covariance_type, converged=bool(best.converged_), degenerate=bool(best.degenerate_),
-                       **best_values)
+                       **values)
     return row, best
 
 
