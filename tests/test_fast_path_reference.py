@@ -201,7 +201,7 @@ def test_a_chunk_far_from_the_data_mean_matches_reference(model, dtype):
 def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
-    from gaussmix.estep import _compiled as _numba_kernels
+    from gaussmix.estep import _compiled_fused as _numba_kernels
 
     seen = []
     estep = _numba_kernels._compiled_full_estep
@@ -504,7 +504,7 @@ def test_per_component_product_equals_the_plain_product(dtype, by_columns, n_com
 
 @pytest.mark.parametrize("shape", [(1, 1), (31, 15), (32, 16), (100, 37), (2730, 64)])
 def test_compiled_transposing_copy_equals_numpy_transpose(shape):
-    from gaussmix.estep import _compiled as _numba_kernels
+    from gaussmix.estep import _compiled_layout as _numba_kernels
 
     if _numba_kernels.numba is None:
         pytest.skip("numba is not installed")

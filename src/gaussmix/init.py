@@ -17,7 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from .estep import _kernels as kernels
+from ._numba import compiled as compiled_module
 from .hierarchical import hierarchical_labels
 from .stats import SuffStats, stats_from_responsibilities
 
@@ -58,6 +58,12 @@ def get_initializer(name: Any) -> Initializer:
         ) from None
 
 
+def _compiled_helpers() -> Optional[Any]:
+    """The initialisers' compiled helpers (nearest centres, labelled statistics), or None
+    where numba is not installed or turned off (see :mod:`gaussmix._numba`)."""
+    return compiled_module("gaussmix.estep._compiled")
+
+
 #: bytes of the (rows x K) score block of :func:`nearest_centre_labels`
 _NEAREST_BLOCK_BYTES = 2**20
 
@@ -87,7 +93,7 @@ def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     X : ndarray of shape (n, D)
     centres : ndarray of shape (K, D)
     """
-    compiled = kernels._compiled_kernels()
+    compiled = _compiled_helpers()
     if compiled is not None and centres.shape[0] * X.shape[1] <= MAX_COMPILED_NEAREST_WORK:
         return compiled.nearest_centres(X, centres)
     centres = np.asarray(centres, dtype=X.dtype)
@@ -216,7 +222,7 @@ def initial_stats(
         # Hard labels need no (rows, K, D) temporary (see _labelled_stats): chunks of ~8 MiB.
         chunk_rows = max(chunk_rows, LABELLED_CHUNK_BYTES // (X.dtype.itemsize * X.shape[1]))
 
-    compiled = kernels._compiled_kernels() if X.shape[1] <= MAX_COMPILED_LABELLED_FEATURES else None
+    compiled = _compiled_helpers() if X.shape[1] <= MAX_COMPILED_LABELLED_FEATURES else None
 
     def chunk_stats(start: int) -> SuffStats:
         stop = min(start + chunk_rows, n_samples)
