@@ -3,7 +3,7 @@
 For few features and centres, where NumPy's matrix-product route is bound by
 per-call overhead, :func:`nearest_centres` labels every row and
 :func:`labelled_stats` sums the statistics of hard labels in one pass each
-(:mod:`gaussmix.init`). Importing this module imports numba: do it lazily.
+(:mod:`gaussmix.init._nearest`, :mod:`gaussmix.init._statistics`). Importing this module imports numba: do it lazily.
 """
 
 from __future__ import annotations
