@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gaussmix import get_covariance_model
-from gaussmix.estep import _compiled as _numba_kernels
+from gaussmix.estep import _compiled_sparse as _numba_kernels
 from gaussmix.estep import _features, _sparse_moments, accumulate, expanded
 from gaussmix.params import MixtureParams
 

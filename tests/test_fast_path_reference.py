@@ -201,7 +201,7 @@ def test_a_chunk_far_from_the_data_mean_matches_reference(model, dtype):
 def test_fused_kernel_reads_the_stored_rows_without_a_shifted_copy(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setenv(kernels.NUMBA_VARIABLE, "1")  # whatever the environment says
-    from gaussmix.estep import _compiled as _numba_kernels
+    from gaussmix.estep import _compiled_fused as _numba_kernels
 
     seen = []
     estep = _numba_kernels._compiled_full_estep
@@ -293,6 +293,7 @@ def test_kmeans_start_on_a_sample_labels_every_row(monkeypatch):
 
 def test_kmeans_sample_grows_with_the_clusters_within_its_bounds(monkeypatch):
     from gaussmix import init
+    from gaussmix.init import kmeans
 
     sizes = [init.kmeans_sample_rows(k) for k in (1, 5, 64, 65, 256, 10_000)]
     assert sizes == sorted(sizes)  # more clusters, never fewer rows
@@ -300,13 +301,13 @@ def test_kmeans_sample_grows_with_the_clusters_within_its_bounds(monkeypatch):
     assert init.kmeans_sample_rows(100) == 100 * init.KMEANS_ROWS_PER_CLUSTER
     # The sample is what k-means sees: it is given exactly that many rows.
     seen = []
-    original = init.KMeans.fit
+    original = kmeans.KMeans.fit
 
     def recording(self, X, *args, **kwargs):
         seen.append(X.shape[0])
         return original(self, X, *args, **kwargs)
 
-    monkeypatch.setattr(init.KMeans, "fit", recording)
+    monkeypatch.setattr(kmeans.KMeans, "fit", recording)
     X = np.random.RandomState(5).normal(size=(init.KMEANS_MIN_ROWS + 1000, 2))
     init.get_initializer("kmeans")(X, None, 3, np.random.RandomState(0))
     assert seen == [init.KMEANS_MIN_ROWS]
@@ -364,7 +365,7 @@ def test_labelled_start_statistics_equal_the_one_hot_formulas(full_scatter, weig
 def test_compiled_labelled_statistics_equal_the_numpy_ones(full_scatter, weighted, dtype):
     pytest.importorskip("numba")
     from gaussmix import init
-    from gaussmix.estep import _compiled as _numba_kernels
+    from gaussmix.init import _compiled as _numba_kernels
 
     rng = np.random.RandomState(14)
     X = (rng.normal(size=(400, 3)) * [1, 10, 0.1] + 50).astype(dtype)
@@ -504,7 +505,7 @@ def test_per_component_product_equals_the_plain_product(dtype, by_columns, n_com
 
 @pytest.mark.parametrize("shape", [(1, 1), (31, 15), (32, 16), (100, 37), (2730, 64)])
 def test_compiled_transposing_copy_equals_numpy_transpose(shape):
-    from gaussmix.estep import _compiled as _numba_kernels
+    from gaussmix.estep import _compiled_layout as _numba_kernels
 
     if _numba_kernels.numba is None:
         pytest.skip("numba is not installed")

@@ -14,7 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gaussmix import CollapsedComponentError, GaussianMixture, _device  # noqa: E402
+from gaussmix import CollapsedComponentError, GaussianMixture  # noqa: E402
+from gaussmix.backends import device as _device  # noqa: E402
 from gaussmix.covariance import canonical_covariance_types  # noqa: E402
 from gaussmix.em import accumulate  # noqa: E402
 from gaussmix.sources import auto_chunk_rows  # noqa: E402

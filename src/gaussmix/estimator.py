@@ -59,9 +59,9 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         when every start does.
     init_params : {"kmeans", "k-means++", "hierarchical", "random", "random_from_data"}, default="kmeans"
         How starting responsibilities are chosen. ``"hierarchical"`` is mclust's
-        start: model-based agglomerative clustering (:mod:`gaussmix.hierarchical`).
+        start: model-based agglomerative clustering (:mod:`gaussmix.init.hierarchical`).
         A callable ``(X, sample_weight, n_components, random_state) -> labels``
-        also serves (``select`` passes a :class:`~gaussmix.hierarchical.HierarchicalTree`
+        also serves (``select`` passes a :class:`~gaussmix.init.HierarchicalTree`
         built once for its whole grid).
     weights_init : array of shape (K,), default=None
     means_init : array of shape (K, D), default=None

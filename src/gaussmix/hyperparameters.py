@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _device
+from .backends import device as _device
 from . import constraints as constraining
 from . import estep
 from . import missing as incomplete

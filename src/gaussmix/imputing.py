@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import _device
+from .backends import device as _device
 from . import _validation as checks
 from . import missing as incomplete
 from .data import is_out_of_core

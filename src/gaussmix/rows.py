@@ -7,7 +7,7 @@ from typing import Any, Optional
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from . import _device
+from .backends import device as _device
 from . import _validation as checks
 from . import missing as incomplete
 

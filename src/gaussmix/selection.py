@@ -27,8 +27,7 @@ from .backends import get_namespace
 from .covariance import canonical_covariance_types, get_covariance_model
 from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
-from .hierarchical import HierarchicalTree, draws_subset
-from .init import get_initializer
+from .init import HierarchicalTree, draws_subset, get_initializer
 from ._threads import one_thread
 
 CRITERIA = ("bic", "aic", "icl", "icl_entropy")
@@ -329,7 +328,7 @@ def select(
     fit is kept, a degenerate one only when every start is.
 
     As in mclust, the hierarchical start's merge tree is built once per call
-    and cut at every K (:class:`gaussmix.hierarchical.HierarchicalTree`);
+    and cut at every K (:class:`gaussmix.init.HierarchicalTree`);
     each cell's start is the one ``init_params="hierarchical"`` gives alone.
     """
     criterion = _check_criterion(criterion)
@@ -444,7 +443,7 @@ def _with_shared_tree(starts: list[dict], X: np.ndarray, weights: Optional[np.nd
     """``starts`` with the hierarchical start replaced by one tree built here for every cell.
 
     The merge tree depends only on the rows, their weights and the subset
-    drawn beyond ``hierarchical.MAX_ROWS`` rows, so it is shared whenever every
+    drawn beyond ``gaussmix.init.hierarchical.MAX_ROWS`` rows, so it is shared whenever every
     cell would have built the same tree: always on data that small, otherwise
     when a single start uses one seed in every cell (an int, or None: then one
     random subset serves the grid, as in mclust). Per-cell seeds drawn from a

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _device
+from .backends import device as _device
 from . import _validation as checks
 from .backends import to_numpy
 from .covariance import CovarianceModel

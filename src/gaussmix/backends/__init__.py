@@ -6,6 +6,19 @@ between libraries (a Cholesky factorisation that reports failure instead of
 raising, the inverse of a triangular factor, random draws); each backend module
 implements those, and :func:`backend_for` picks the module from the namespace.
 Backends are imported lazily so that ``import gaussmix`` loads no torch.
+
+=================  ==============================================================
+module             what
+=================  ==============================================================
+``protocol``       :class:`~gaussmix.backends.protocol.Backend`: what a backend provides
+``numpy_backend``  NumPy / SciPy
+``torch_backend``  PyTorch, on the tensors' device (and the ``device=`` option's helpers)
+``device``         where the rows live: device arrays, ``device=``, host copies for starts
+=================  ==============================================================
+
+To add a backend: write ``gaussmix/backends/<library>_backend.py`` with every
+function of :class:`~gaussmix.backends.protocol.Backend`, and add one line to
+:data:`BACKENDS`.
 """
 
 from __future__ import annotations
@@ -17,11 +30,14 @@ from typing import Any
 
 import array_api_compat
 
-# namespace-name prefix -> module holding that backend's operations
-_BACKENDS = {
+#: array library -> module of its backend operations (a :class:`~gaussmix.backends.protocol.Backend`);
+#: the library is the array namespace's module name, less :data:`_COMPAT_PREFIX`
+BACKENDS = {
     "numpy": "gaussmix.backends.numpy_backend",
     "torch": "gaussmix.backends.torch_backend",
 }
+#: array_api_compat's wrapper namespaces are named after the library they wrap
+_COMPAT_PREFIX = "array_api_compat."
 
 
 def get_namespace(*arrays: Any) -> Any:
@@ -51,19 +67,24 @@ def _load(module_name: str) -> ModuleType:
 def backend_for(xp: Any) -> ModuleType:
     """Return the backend module implementing non-standard operations for ``xp``.
 
+    The module is looked up by the exact name of the array library
+    (:data:`BACKENDS`); it provides :class:`~gaussmix.backends.protocol.Backend`.
+
     Raises
     ------
     KeyError
-        If no backend exists for the namespace; the message lists the known ones.
+        If no backend exists for the namespace; the message lists the supported ones.
     """
     name = getattr(xp, "__name__", str(xp))
-    for prefix, module_name in _BACKENDS.items():
-        if prefix in name:
-            return _load(module_name)
-    raise KeyError(
-        f"gaussmix has no backend for array namespace {name!r}; "
-        f"known backends: {sorted(_BACKENDS)}"
-    )
+    library = name[len(_COMPAT_PREFIX):] if name.startswith(_COMPAT_PREFIX) else name
+    try:
+        module_name = BACKENDS[library]
+    except KeyError:
+        raise KeyError(
+            f"gaussmix has no backend for array namespace {name!r}; "
+            f"supported array libraries: {', '.join(sorted(BACKENDS))}"
+        ) from None
+    return _load(module_name)
 
 
 def to_numpy(array: Any) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..stats import WEIGHT_FLOOR
 from .._jit import _njit, numba  # noqa: F401  (gaussmix._numba.compiled reads numba)
-from ..estep._compiled import _exp_of_row_of, _logs_of, _power_of_two_of
+from ..estep._compiled_vector import _exp_of_row_of, _logs_of, _power_of_two_of
 from ._numba_mstep import EQUAL_VOLUME, VARIABLE_VOLUME, common_orientation_loop, volume_and_shape_loop
 
 #: the compiled M-steps, by mclust name (the scikit-learn four are VVV, EEE, VVI and VII)

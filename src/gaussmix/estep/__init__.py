@@ -22,6 +22,13 @@ The automatic choice (``"auto"``) tries them in that order, each where it pays
 many digits, and the next one runs it. ``GaussianMixture(engine=...)`` or
 :func:`config_context` names one instead.
 
+Compiled kernels (numba, imported on first use through :func:`gaussmix._numba.compiled`)
+are split by job: ``_compiled_vector`` (vectorised exp and log),
+``_compiled_responsibilities`` (weighted responsibilities of a block),
+``_compiled_fused`` (the fused engine), ``_compiled_screened`` (the screened
+engine), ``_compiled_sparse`` (sparse moments) and ``_compiled_layout``
+(transposes and the expanded engines' features).
+
 To add an engine: write ``gaussmix/estep/<name>.py`` defining ``ENGINE``, an
 :class:`Engine`, and add ``<name>`` to :data:`registry.PREFERENCE`.
 """

@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-from ._compiled import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _njit, _power_of_two_of, numba
+from .._jit import _njit, numba
+from ._compiled_vector import _LOWEST_EXPONENT, _exp_of_row_of, _log_density_sums, _power_of_two_of
 
 #: e^x below the smallest normal float64 counts as 0 (as in the responsibilities kernel)
 _LOWEST = float(_LOWEST_EXPONENT[np.dtype(np.float64)])

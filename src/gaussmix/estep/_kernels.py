@@ -197,7 +197,7 @@ def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optio
     by_row = rows @ coefficients.T
     if out is None:
         out = np.empty(by_row.shape[::-1], dtype=by_row.dtype)
-    compiled = _compiled_kernels()
+    compiled = _compiled_kernels("layout")
     if compiled is not None:  # tile by tile: half the time of NumPy's transposing copy
         compiled.transpose_into(by_row, out)
     else:
@@ -324,10 +324,11 @@ def responsibilities_in_place(log_prob: np.ndarray) -> np.ndarray:
     return np.log(total) + row_max
 
 
-def _compiled_kernels() -> Optional[Any]:
-    """:mod:`gaussmix.estep._compiled` when numba is installed and not turned off
-    (see :mod:`gaussmix._numba`)."""
-    return compiled("gaussmix.estep._compiled")
+def _compiled_kernels(job: str = "responsibilities") -> Optional[Any]:
+    """The compiled kernels of one job, :mod:`gaussmix.estep._compiled_<job>`
+    (``"responsibilities"``, ``"fused"``, ``"sparse"`` or ``"layout"``), when numba
+    is installed and not turned off (see :mod:`gaussmix._numba`); else None."""
+    return compiled(f"gaussmix.estep._compiled_{job}")
 
 
 def weighted_responsibilities(

@@ -75,7 +75,7 @@ def sparse_moments(
         return GatheredSparseMoments(n_components, n_samples, features)
     if isinstance(features, Squares):
         minimum = MIN_COMPILED_SPARSE_WORK.get(np.dtype(dtype))
-        compiled = kernels._compiled_kernels()
+        compiled = kernels._compiled_kernels("sparse")
         if compiled is None or minimum is None or (work < minimum and not always):
             return None
         return CompiledSparseMoments(compiled, features.n_squares)
@@ -173,7 +173,7 @@ class GatheredSparseMoments(SparseMoments):
 class CompiledSparseMoments(SparseMoments):
     """Axis-aligned precisions: each kept responsibility adds ``r f(x)`` (W values) to its
     component's moments, in one compiled pass over the block
-    (:func:`gaussmix.estep._compiled.sparse_block_moments`).
+    (:func:`gaussmix.estep._compiled_sparse.sparse_block_moments`).
 
     A kept one saves only W = 2D (or D + 1) multiply-adds of the product, so this
     pays only for few kept ones and a large product (see :data:`MAX_COMPILED_SPARSE_SHARE`).

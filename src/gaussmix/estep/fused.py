@@ -1,7 +1,7 @@
 """The fused engine: full covariances in few dimensions, one compiled pass per block.
 
 At small D no matrix product is big enough to pay for a BLAS call; the
-compiled kernel (:func:`gaussmix.estep._compiled.full_accumulate`) whitens
+compiled kernel (:func:`gaussmix.estep._compiled_fused.full_accumulate`) whitens
 against every component, takes the logsumexp, the responsibilities and the
 statistics in one pass over each block of rows. Needs numba.
 """
@@ -35,7 +35,7 @@ class FusedEngine(Engine):
 
     def accumulate(self, X: Any, sample_weight: Optional[Any], params: Any, shift: Optional[Any] = None) -> Any:
         _, _, offsets = log_det_and_offsets(params)
-        compiled = kernels._compiled_kernels()
+        compiled = kernels._compiled_kernels("fused")
         return compiled.full_accumulate(X, sample_weight, params.means, params.precisions_cholesky, offsets, shift)
 
 

@@ -4,6 +4,8 @@ The estimator runs EM in the namespace of the rows it is given; this module
 holds the few decisions around that: recognising device arrays, honouring the
 ``device=`` option (which needs torch, imported only here and only when asked),
 and the host copy of (a sample of) the rows that the initialisers need.
+Which arrays are device arrays follows the backend registry
+(:data:`gaussmix.backends.BACKENDS`); the ``device=`` option is torch's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Optional
 import array_api_compat
 import numpy as np
 
-from .backends import backend_for, get_namespace, to_numpy
+from . import backend_for, get_namespace, to_numpy
 
 #: rows the host-side initialisation (k-means & co.) sees at most; beyond it,
 #: a uniform random sample of this many rows is copied to the host
@@ -59,7 +61,7 @@ def move_rows(X: Any, device: Any) -> Any:
     NumPy input moved to CUDA becomes float32 (see
     :func:`gaussmix.backends.torch_backend.move_to_device`).
     """
-    from .backends import torch_backend
+    from . import torch_backend
 
     return torch_backend.move_to_device(X, device)
 
