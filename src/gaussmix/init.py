@@ -64,8 +64,8 @@ _NEAREST_BLOCK_BYTES = 2**20
 
 #: K D up to which nearest centres and labelled statistics run in one compiled pass
 #: (numba) instead of a matrix product per block / a gather per component: at
-#: small K D those are bound by per-call overhead (10^6 rows, D=2, K=5: 39 and
-#: 65 ms against a 33 ms EM iteration)
+#: small K D those are bound by per-call overhead, and cost more than an EM
+#: iteration (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MAX_COMPILED_NEAREST_WORK = 64
 #: features up to which labelled statistics run in one compiled pass (D^2 a row)
 MAX_COMPILED_LABELLED_FEATURES = 8
@@ -79,8 +79,8 @@ def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     shifted to the centres' mean first, so the expansion keeps the digits that
     separate the centres even for data far from the origin; only rows almost
     equidistant from two centres can go either way, which a start does not
-    mind. An exact difference per row, centre and feature cost ~50 times more
-    (7 s for 10^6 x 64 rows and 64 centres, against one EM iteration's 1 s).
+    mind. An exact difference per row, centre and feature would cost several
+    EM iterations at large K D.
 
     Parameters
     ----------
@@ -114,10 +114,9 @@ def _selection_probabilities(sample_weight: Optional[np.ndarray]) -> Optional[np
 #: k-means runs on a uniform sample of ``KMEANS_ROWS_PER_CLUSTER`` rows per
 #: cluster (at least ``KMEANS_MIN_ROWS``, at most ``KMEANS_MAX_ROWS``) and then
 #: labels every row by its nearest centre: Lloyd's iterations over 10^6 rows
-#: would otherwise cost more than the EM they start (see BENCHMARKS.md). 256
-#: rows a cluster place its centre within ~sigma/16; on the diag benchmark (10^6
-#: rows, K=64) 2^14 sampled rows took 0.8 s against 1.5-2.2 s for 2^16, and the
-#: log-likelihood after 10 EM iterations was as good (three seeds each).
+#: would otherwise cost more than the EM they start. 256 rows a cluster place its
+#: centre within ~sigma/16; more rows cost time without a better fit
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds").
 KMEANS_ROWS_PER_CLUSTER = 256
 KMEANS_MIN_ROWS = 2**14
 KMEANS_MAX_ROWS = 2**16
@@ -131,9 +130,8 @@ def kmeans_sample_rows(n_components: int) -> int:
 def _sample_without_replacement(random_state: np.random.RandomState, n: int, size: int) -> np.ndarray:
     """``size`` distinct indices below ``n``, drawn from ``random_state``.
 
-    ``RandomState.choice(replace=False)`` permutes all ``n`` (38 ms for 10^6,
-    a start's worth of EM iterations at small D); a Generator seeded from it
-    draws only ``size``.
+    ``RandomState.choice(replace=False)`` permutes all ``n`` (at small D as
+    long as several EM iterations); a Generator seeded from it draws only ``size``.
     """
     generator = np.random.default_rng(random_state.randint(2**31))
     return generator.choice(n, size=size, replace=False)
@@ -256,12 +254,12 @@ def _labelled_stats(
 ) -> SuffStats:
     """:func:`assignment_stats` for hard labels: each component's rows gathered once.
 
-    The one-hot route forms an (n, K, D) temporary, K times the work (it made
-    the start of a 10^6 x 64, K = 64 fit cost 30 EM iterations).
+    The one-hot route forms an (n, K, D) temporary, K times the work: at large
+    K it would cost the start tens of EM iterations.
     """
     n_samples, n_features = X.shape
     weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else np.asarray(sample_weight, dtype=X.dtype)
-    # Stable sorts of 16-bit integers are radix sorts: ~4x faster than of intp labels.
+    # Stable sorts of 16-bit integers are radix sorts, much faster than of intp labels.
     narrow = labels.astype(np.int16) if n_components <= np.iinfo(np.int16).max else labels
     order = np.argsort(narrow, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))

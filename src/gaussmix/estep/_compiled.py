@@ -86,7 +86,7 @@ _TRANSPOSE_TILE = (32, 16)
 def _transpose_into(values, out):  # pragma: no cover - compiled
     """``out`` (m, n) <- ``values.T`` for ``values`` (n, m), tile by tile: each tile's
     reads and writes stay within a few cache lines (NumPy's transposing copy runs
-    along whole rows: 40 against 19 ns a row for (2730, 64) float32 values)."""
+    along whole rows, about half as fast)."""
     n_rows, n_columns = values.shape
     tile_rows, tile_columns = _TRANSPOSE_TILE
     full_rows = n_rows - n_rows % tile_rows
@@ -151,9 +151,9 @@ else:
 # exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
 # with ln 2 split in two (fdlibm's constants), a degree-13 Taylor polynomial
 # (relative error below 1e-17 on that interval) and 2^n assembled from its
-# bits. NumPy's float64 exp is vectorised only for AVX-512; on AVX2 machines
-# it costs ~5 ns a value and was half of a diag/spherical E-step. These loops
-# compile to AVX2 code: about 2.5 times faster, within 1 ulp of NumPy's exp.
+# bits. NumPy's float64 exp is vectorised only for AVX-512, and on AVX2 machines
+# it is a large share of a diag/spherical E-step; these loops compile to AVX2
+# code, within 1 ulp of NumPy's exp.
 _LOG2_E = 1.4426950408889634
 _LN2_HIGH = 6.93147180369123816490e-01
 _LN2_LOW = 1.90821492927058770002e-10
@@ -218,9 +218,9 @@ def _power_of_two_from_bits32(scratch):  # pragma: no cover - compiled
 # log(x) as n ln 2 + log(m) with m = x / 2^n in [sqrt(1/2), sqrt(2)] and n ln 2 in two
 # parts (fdlibm's, as in the exp): log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172,
 # from its series up to s^23 (truncation below 1e-17 relative). The fused kernel takes
-# one log a row (its log-likelihood): libm's cost ~3.4 ns of a 20-25 ns row there; these
-# two passes compile to vector code (0.8 ns a value on Zen 4). (NumPy's own log is
-# vectorised: the other paths use it.)
+# one log a row (its log-likelihood), where libm's scalar log is a noticeable share of
+# the row; these two passes compile to vector code. (NumPy's own log is vectorised: the
+# other paths use it.)
 _SQRT_TWO = math.sqrt(2.0)
 _ATANH_SERIES = tuple(2.0 / (2 * i + 1) for i in range(11, -1, -1))  # highest degree first
 _MANTISSA_BITS = (1 << 52) - 1
@@ -309,7 +309,7 @@ def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
         value = row[j] * scale + offset
         current = largest[j]
         # "+ 0.0" (which only turns -0.0 into 0.0) keeps the store unconditional:
-        # storing ``current`` back compiles to a masked store, ~4x slower on AMD cores.
+        # storing ``current`` back compiles to a masked store, much slower on AMD cores.
         largest[j] = value if value > current else current + 0.0
 
 
@@ -408,8 +408,8 @@ def _weighted_responsibilities(
 
     Four passes over each tile of columns: max, exp (with the sum per column),
     scaling by ``w_n / total_n`` (with the sum per row); and the log of each column's
-    total, for the log-likelihood (one call does it all: per-block calls cost ~10 us
-    of NumPy and dispatch overhead each when the log and sums were done outside)."""
+    total, for the log-likelihood (one call does it all: a log and sums outside would add
+    NumPy and dispatch overhead to every block)."""
     n_components, n_samples = log_prob.shape
     weighted = weights.shape[0] > 0
     resp_weight[:] = 0.0
@@ -449,8 +449,8 @@ if numba is not None:
 
     _OVERLOAD_OPTIONS = {"jit_options": {"fastmath": {"contract"}}}
 
-    # Type dispatch at compile time (direct, inlinable calls: passing the helpers as
-    # arguments made the float64 kernel 20 % slower).
+    # Type dispatch at compile time (direct, inlinable calls: helpers passed as arguments
+    # are not inlined, which slows the float64 kernel).
     @overload(_affine_max_of, **_OVERLOAD_OPTIONS)
     def _affine_max_typed(row, scale, offset, largest):
         return _affine_max32 if largest.dtype == numba.types.float32 else _affine_max
@@ -479,7 +479,7 @@ if numba is not None:
         for function in (_scale_and_sum, _affine_copy)
     )
     # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
-    # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
+    # branch, and keeps the loop scalar
     _log_in_place, _log_in_place32 = (
         _njit(nogil=True, fastmath={"contract"}, error_model="numpy")(function)
         for function in (_log_in_place, _log_in_place32)
@@ -497,8 +497,8 @@ else:
 
 
 #: rows of the fused small-D kernel handled together: its (K, rows) log-densities
-#: and (D, rows) coordinates stay in the L1 or L2 cache. One chunk, one thread, D=2
-#: K=5, ns a row, float64 / float32: 256 rows 16.3 / 13.2, 512 rows 16.4 / 12.4
+#: and (D, rows) coordinates stay in the L1 or L2 cache
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 _FUSED_BLOCK_ROWS = 512
 
 
@@ -586,9 +586,8 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, l
 
 
 #: features up to which the fused kernel's distances and weighted sums take one loop a
-#: component (:func:`_small_distances`, :func:`_small_sums`). One chunk of 2^16 rows, one
-#: thread, K=5, float64 / float32 ns a row, the generic loops against these: D=2 22.0 / 15.9
-#: against 14.5 / 11.5, D=3 27.0-28.3 / 18.6 against 17.3-17.4 / 13.7-14.1
+#: component (:func:`_small_distances`, :func:`_small_sums`) instead of the generic
+#: loops' several (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 _SMALL_FEATURES = 3
 
 
@@ -762,8 +761,7 @@ def _tally(
         thresholds[k] = threshold if not threshold <= 0.0 else _SMALLEST_SUBNORMAL  # zeros are never kept
     # One vector pass a component marks the kept ones and sums the others; the list
     # then reads the marks eight at a time, and most such words are 0. (A second pass
-    # over the responsibilities, comparing groups of eight, cost 45 ns a row of diag's
-    # 64 x 2730 float32 blocks: twice the pass that finds them.)
+    # over the responsibilities would cost twice the pass that finds them.)
     words = mask.view(np.uint64)
     listed = 0
     for k in range(n_components):
@@ -953,7 +951,7 @@ def sparse_block_moments(
     starts = np.empty(n_components + 1, dtype=np.intp)
     floors = np.empty(0) if floors is None else np.asarray(floors, dtype=np.float64)
     # NumPy's max is vectorised; a compiled one is not (a float max is not associative
-    # to the compiler: 35 against 5 ns a row at K = 64)
+    # to the compiler)
     largest = resp.max(axis=1)
     return bool(_compiled_sparse_block_moments(
         resp, largest, features, rows, np.asarray(origin, dtype=np.float64), n_squares, float(relative_threshold),
