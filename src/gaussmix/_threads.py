@@ -7,11 +7,10 @@ cores would only fight for them.
 
 Small problems run with one BLAS/OpenMP thread altogether: waking the BLAS
 threads for a 3x3 .. 64x64 Cholesky factor or triangular solve costs far more
-than the arithmetic (measured ~0.5 ms instead of 0.02 ms for a 16x16
-``solve_triangular`` on a quiet 2-core machine, ~15 ms on a busy one). The
-limits go through one cached :class:`threadpoolctl.ThreadpoolController`:
-``threadpool_limits`` rescans the loaded libraries on every entry (~0.9 ms),
-the cached controller's ``limit`` takes ~0.02 ms.
+than the arithmetic, above all on a busy machine (see BENCHMARKS.md, "Small
+problems"). The limits go through one cached
+:class:`threadpoolctl.ThreadpoolController`: ``threadpool_limits`` rescans the
+loaded libraries on every entry.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ THREADS_VARIABLE = "GAUSSMIX_NUM_THREADS"
 
 #: M-steps on D x D matrices with D below this use one BLAS thread. LAPACK is
 #: called once per component matrix, so D (not K) sets a call's size: a
-#: Cholesky factor costs D**3/3 flops, ~0.7 Mflop (~30 us on one core) at D = 128,
-#: which is about what waking a second thread costs on a quiet machine.
+#: Cholesky factor costs D**3/3 flops, which from about D = 128 outweighs waking a
+#: second thread (see BENCHMARKS.md, "Measurements behind the code's thresholds").
 SMALL_MATRIX_DIM = 128
 #: in-memory fits (and partial_fit batches) with n_samples * n_features *
 #: n_components below this run with one BLAS and one OpenMP thread throughout:
@@ -65,7 +64,7 @@ def one_thread(user_api: Optional[str] = None) -> Iterator[None]:
 
     Inside an enclosing limit that already covers ``user_api`` (a whole small
     fit), nothing is done: every M-step of the fit would otherwise pay the
-    limit's entry (~0.02 ms, a few seconds over a model-selection grid).
+    limit's entry, which adds up over a model-selection grid.
     """
     if _active_limits.get(None) or _active_limits.get(user_api):
         yield
@@ -112,9 +111,8 @@ def n_worker_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-#: the worker threads of :func:`map_chunks`, kept between calls: a pool of its own per
-#: call started its threads every EM iteration (~3 ms an iteration of a 20,000-row fit,
-#: which then took 5 ms)
+#: the worker threads of :func:`map_chunks`, kept between calls: starting a pool every
+#: EM iteration costs as much as a small fit's iteration
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_workers = 0
 _pool_lock = threading.Lock()

@@ -129,8 +129,8 @@ class Pattern:
 def patterns(X: np.ndarray) -> Iterator[Pattern]:
     """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows, encoded)."""
     mask = np.isnan(X)
-    # One code per row: np.unique(mask, axis=0) sorts rows of bytes (0.27 s of an E-step of
-    # 10^5 x 16 rows); integers (bit sets up to 62 features, else packed bytes) sort fast.
+    # One code per row: np.unique(mask, axis=0) sorts rows of bytes, slowly; integers (bit
+    # sets up to 62 features, else packed bytes) sort fast.
     if mask.shape[1] <= 62:
         codes = mask.astype(np.int64) @ (np.int64(1) << np.arange(mask.shape[1], dtype=np.int64))
     else:

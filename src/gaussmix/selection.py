@@ -575,7 +575,7 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
     """
     n_parameters = get_covariance_model(covariance_type).n_parameters(k, np.shape(X)[1])
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
-    # products; the grid's parallelism comes from n_jobs instead.
+    # products (see BENCHMARKS.md, "Small problems"); the grid's parallelism comes from n_jobs.
     small = np.size(X) < SMALL_DATA_ENTRIES
     best, best_key, error = None, None, None
     for params in starts:

@@ -18,10 +18,9 @@ from .backends import get_namespace
 
 #: the least responsibility weight an M-step divides by and gives a component:
 #: added to every ``N_k`` there (as scikit-learn's ``nk + 10 eps``), and the weight
-#: below which a component counts as emptied. float64's 10 eps whatever the dtype:
-#: float32's (1.2e-6) made a component of 1e-12 rows' weight, which float64 carries
-#: on and may revive, one of reg_covar alone at weight ~4e-10, and the float32 fit
-#: went elsewhere (6 % lower log-likelihood) or stopped on a collapsed component.
+#: below which a component counts as emptied. float64's 10 eps whatever the dtype, so
+#: that float32 fits carry on (and may revive) the nearly empty components float64 fits
+#: do, instead of leaving them reg_covar alone and ending elsewhere.
 #: It is relative to the total weight: the estimator scales frequency weights to
 #: mean one per row (see gaussmix._validation.unit_mean_weights), and partial_fit's
 #: running statistics have total weight one

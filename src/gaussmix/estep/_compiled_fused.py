@@ -81,8 +81,8 @@ def full_accumulate(
 
 
 #: rows of the fused small-D kernel handled together: its (K, rows) log-densities
-#: and (D, rows) coordinates stay in the L1 or L2 cache. One chunk, one thread, D=2
-#: K=5, ns a row, float64 / float32: 256 rows 16.3 / 13.2, 512 rows 16.4 / 12.4
+#: and (D, rows) coordinates stay in the L1 or L2 cache
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 _FUSED_BLOCK_ROWS = 512
 
 
@@ -170,9 +170,8 @@ def _full_estep(X, shift, weights, means, factors, offsets, upper, minus_half, l
 
 
 #: features up to which the fused kernel's distances and weighted sums take one loop a
-#: component (:func:`_small_distances`, :func:`_small_sums`). One chunk of 2^16 rows, one
-#: thread, K=5, float64 / float32 ns a row, the generic loops against these: D=2 22.0 / 15.9
-#: against 14.5 / 11.5, D=3 27.0-28.3 / 18.6 against 17.3-17.4 / 13.7-14.1
+#: component (:func:`_small_distances`, :func:`_small_sums`) instead of the generic
+#: loops' several (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 _SMALL_FEATURES = 3
 
 

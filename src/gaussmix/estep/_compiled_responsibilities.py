@@ -37,7 +37,7 @@ def _affine_max(row, scale, offset, largest):  # pragma: no cover - compiled
         value = row[j] * scale + offset
         current = largest[j]
         # "+ 0.0" (which only turns -0.0 into 0.0) keeps the store unconditional:
-        # storing ``current`` back compiles to a masked store, ~4x slower on AMD cores.
+        # storing ``current`` back compiles to a masked store, much slower on AMD cores.
         largest[j] = value if value > current else current + 0.0
 
 
@@ -83,8 +83,8 @@ def _weighted_responsibilities(
 
     Four passes over each tile of columns: max, exp (with the sum per column),
     scaling by ``w_n / total_n`` (with the sum per row); and the log of each column's
-    total, for the log-likelihood (one call does it all: per-block calls cost ~10 us
-    of NumPy and dispatch overhead each when the log and sums were done outside)."""
+    total, for the log-likelihood (one call does it all: a log and sums outside would add
+    NumPy and dispatch overhead to every block)."""
     n_components, n_samples = log_prob.shape
     weighted = weights.shape[0] > 0
     resp_weight[:] = 0.0

@@ -44,7 +44,7 @@ def _list_candidates(
         for j in range(n_rows):
             value = approx[k, j] + approx_offsets[k]
             current = row_max[j]
-            # "+ 0": an unconditional store (a masked one is ~4x slower on AMD cores)
+            # "+ 0": an unconditional store (a masked one is much slower on AMD cores)
             row_max[j] = value if value > current else current + np.float32(0.0)
     n_pairs = 0
     for k in range(n_components):
@@ -148,7 +148,7 @@ def _screened_block(
         values = pair_values[k, :listed]
         for i in range(listed):
             row_best[i] = best[pair_rows[k, i]]
-        # the vectorised exp of the responsibilities kernel (libm's costs ~5x as much here)
+        # the vectorised exp of the responsibilities kernel (libm's is scalar)
         _exp_of_row_of(values, 1.0, 0.0, row_best[:listed], _LOWEST, powers[:listed])
         _power_of_two_of(powers[:listed])
         for i in range(listed):

@@ -41,8 +41,7 @@ def _tally(
         thresholds[k] = threshold if not threshold <= 0.0 else _SMALLEST_SUBNORMAL  # zeros are never kept
     # One vector pass a component marks the kept ones and sums the others; the list
     # then reads the marks eight at a time, and most such words are 0. (A second pass
-    # over the responsibilities, comparing groups of eight, cost 45 ns a row of diag's
-    # 64 x 2730 float32 blocks: twice the pass that finds them.)
+    # over the responsibilities would cost twice the pass that finds them.)
     words = mask.view(np.uint64)
     listed = 0
     for k in range(n_components):
@@ -232,7 +231,7 @@ def sparse_block_moments(
     starts = np.empty(n_components + 1, dtype=np.intp)
     floors = np.empty(0) if floors is None else np.asarray(floors, dtype=np.float64)
     # NumPy's max is vectorised; a compiled one is not (a float max is not associative
-    # to the compiler: 35 against 5 ns a row at K = 64)
+    # to the compiler)
     largest = resp.max(axis=1)
     return bool(_compiled_sparse_block_moments(
         resp, largest, features, rows, np.asarray(origin, dtype=np.float64), n_squares, float(relative_threshold),

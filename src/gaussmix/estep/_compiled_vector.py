@@ -24,9 +24,9 @@ _OVERLOAD_OPTIONS = {"jit_options": {"fastmath": {"contract"}}}
 # exp(x) for x <= 0 as 2^n e^r, |r| <= ln(2)/2: Cody and Waite's reduction
 # with ln 2 split in two (fdlibm's constants), a degree-13 Taylor polynomial
 # (relative error below 1e-17 on that interval) and 2^n assembled from its
-# bits. NumPy's float64 exp is vectorised only for AVX-512; on AVX2 machines
-# it costs ~5 ns a value and was half of a diag/spherical E-step. These loops
-# compile to AVX2 code: about 2.5 times faster, within 1 ulp of NumPy's exp.
+# bits. NumPy's float64 exp is vectorised only for AVX-512, and on AVX2 machines
+# it is a large share of a diag/spherical E-step; these loops compile to AVX2
+# code, within 1 ulp of NumPy's exp.
 _LOG2_E = 1.4426950408889634
 _LN2_HIGH = 6.93147180369123816490e-01
 _LN2_LOW = 1.90821492927058770002e-10
@@ -91,9 +91,9 @@ def _power_of_two_from_bits32(scratch):  # pragma: no cover - compiled
 # log(x) as n ln 2 + log(m) with m = x / 2^n in [sqrt(1/2), sqrt(2)] and n ln 2 in two
 # parts (fdlibm's, as in the exp): log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172,
 # from its series up to s^23 (truncation below 1e-17 relative). The fused kernel takes
-# one log a row (its log-likelihood): libm's cost ~3.4 ns of a 20-25 ns row there; these
-# two passes compile to vector code (0.8 ns a value on Zen 4). (NumPy's own log is
-# vectorised: the other paths use it.)
+# one log a row (its log-likelihood), where libm's scalar log is a noticeable share of
+# the row; these two passes compile to vector code. (NumPy's own log is vectorised: the
+# other paths use it.)
 _SQRT_TWO = math.sqrt(2.0)
 _ATANH_SERIES = tuple(2.0 / (2 * i + 1) for i in range(11, -1, -1))  # highest degree first
 _MANTISSA_BITS = (1 << 52) - 1
@@ -229,8 +229,8 @@ if numba is not None:
 
     _exp_of_row = _njit(nogil=True, fastmath={"contract"})(_exp_of_row)
 
-    # Type dispatch at compile time (direct, inlinable calls: passing the helpers as
-    # arguments made the float64 kernel 20 % slower).
+    # Type dispatch at compile time (direct, inlinable calls: helpers passed as arguments
+    # are not inlined, which slows the float64 kernel).
 
     @overload(_exp_of_row_of, **_OVERLOAD_OPTIONS)
     def _exp_of_row_typed(row, scale, offset, shift, lowest, scale_bits):
@@ -250,7 +250,7 @@ if numba is not None:
         return _logs_of32 if totals.dtype == numba.types.float32 else _logs_of64
 
     # error_model="numpy": Python's zero-division check in (m - 1) / (m + 1) is a
-    # branch, and kept the loop scalar (4.4 against 0.8 ns a value)
+    # branch, and keeps the loop scalar
     _log_in_place, _log_in_place32 = (
         _njit(nogil=True, fastmath={"contract"}, error_model="numpy")(function)
         for function in (_log_in_place, _log_in_place32)

@@ -194,7 +194,7 @@ class OuterProducts(QuadraticFeatures):
         centred = by_feature[n_squares:]
         np.subtract(X.T, origin[:, None], out=centred)
         compiled = kernels._compiled_kernels("layout")
-        if compiled is not None:  # one call, not D: 2-5x faster at D = 16 to 64
+        if compiled is not None:  # one call, not one per feature
             compiled.outer_products(centred, by_feature[:n_squares])
             return
         start = 0

@@ -38,11 +38,9 @@ def mean_row(X: np.ndarray, weights: Optional[np.ndarray] = None, dtype: Optiona
     """The (weighted) mean row of ``X`` (n, D), summed in float64, in ``dtype`` (``X``'s by default).
 
     NumPy's ``X.mean(axis=0)`` adds the rows one after another in ``X``'s dtype
-    (pairwise summation runs only along the contiguous axis): on 10^6 float32 rows
-    drawn from N(1000, 1) it was off by 8.9 (0.9 %, nine standard deviations), and
-    ``weights @ X`` by 1e-5 relative. einsum's float64 sum was exact there, and is
-    faster than the mean for float64 rows (10^6 x 2: 3.7 against 14.9 ms; 2 x 10^5 x
-    64: 4.2 against 5.9), slower for float32 ones (10^5 x 32: 2.2 against 1.7 ms).
+    (pairwise summation runs only along the contiguous axis): on many float32 rows far
+    from the origin it can miss by several standard deviations, and ``weights @ X``
+    too. einsum's float64 sum keeps the digits, at about the mean's cost.
 
     Parameters
     ----------
@@ -86,14 +84,14 @@ def chunk_centre(
     """
     if shift is not None:
         # The data's mean row serves as well as the chunk's (the expanded paths centre on it
-        # too), and costs nothing: NumPy's float32 mean of a chunk took 11 % of a tied
-        # E-step (17.5 ns a row at D = 32)
+        # too), and costs nothing, where the chunk's own mean is a noticeable share of a
+        # cheap E-step
         centre = np.asarray(shift).astype(X.dtype)
         origin = (centre.astype(np.float64) - shift).astype(X.dtype)
         return centre, means - origin, origin
     # X's own dtype (not mean_row): a centring point the kernels use consistently, whose
     # float32 error over a chunk stays far below the rows' spread, and summing in float64
-    # made tied float32 4 % slower (one chunk, one thread, 166.5 against 172.6 ns a row)
+    # would slow float32 E-steps for no gain
     centre = X.mean(axis=0)
     return centre, means - centre, centre
 
@@ -172,14 +170,11 @@ def per_component_product(coefficients: np.ndarray, rows: np.ndarray, out: Optio
 
     float32 rows stored row by row (C-contiguous) take ``rows @ coefficients.T`` and
     a copy of its transpose (tile by tile where numba is installed): OpenBLAS's sgemm
-    (0.3.31, its SkylakeX kernels on Zen 4 cores; not measured on other BLAS or
-    processors) runs ``(K, W) @ (W, b)`` with a (b, W) row-major right operand up to
-    twice as slowly as either the other order or a (W, b) row-major one. One thread,
-    ns a row, direct / transposed with NumPy's copy: K=16 W=33 32.5 / 24.8, K=16 W=65
-    57 / 38, K=16 W=560 447 / 245, K=64 W=128 228 / 224; whole E-steps (spherical,
-    tied, diag) 1.10x, 1.03x, 1.01x faster. Rows stored by column (``rows.T``
-    C-contiguous, as the outer products are) already take the fast kernel, and
-    float64 runs both orders alike, so for them the copy would only cost.
+    runs ``(K, W) @ (W, b)`` with a (b, W) row-major right operand up to twice as slowly
+    as either the other order or a (W, b) row-major one (measured on its SkylakeX kernels
+    only; see BENCHMARKS.md, "Measurements behind the code's thresholds"). Rows stored by
+    column (``rows.T`` C-contiguous, as the outer products are) already take the fast
+    kernel, and float64 runs both orders alike, so for them the copy would only cost.
 
     Parameters
     ----------
@@ -358,7 +353,7 @@ def weighted_responsibilities(
     the block where NumPy makes ten (scale, shift, max, flush, exp, sum,
     divide, weight, row sums), in the dtype of ``log_prob`` (float32 ones in
     float32, with twice the vector lanes), and its exp is vectorised where
-    NumPy's float64 exp is not (on machines without AVX-512: ~2.5x faster).
+    NumPy's float64 exp is not (on machines without AVX-512).
     """
     compiled = _compiled_kernels()
     if compiled is not None and log_prob.flags.c_contiguous and log_prob.dtype in (np.float32, np.float64):

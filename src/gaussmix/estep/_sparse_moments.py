@@ -25,7 +25,7 @@ from ._features import OuterProducts, QuadraticFeatures, Squares, rounding_scale
 #: and must stay under float64's own rounding. Relative, not absolute: a component
 #: with only tiny responsibilities in a chunk (one that is dying, or whose rows are
 #: elsewhere) keeps its largest, else all its weight would be left out and the bound
-#: fail (it did for 43 of 50 chunks an iteration of the diag benchmark).
+#: fail (and the chunk be summed again in full).
 TRUNCATION_THRESHOLD = 2.0**-100
 #: the least share of its mixture weight pi_k that a component's responsibility counts
 #: as in a block that is crowded otherwise: its threshold is then TRUNCATION_THRESHOLD
@@ -33,8 +33,8 @@ TRUNCATION_THRESHOLD = 2.0**-100
 #: (times the mean row weight), and what is left out is measured against ABSENT_SHARE
 #: pi_k times the chunk's weight at least. Without it, a component absent from a block
 #: (rows stored by cluster) kept every responsibility within 2^-100 of its own tiny best:
-#: diag's compiled blocks were declined (D=64 K=64, one chunk: 944 against 669 ns a row
-#: for the same rows shuffled) and the screened ones gave way. Blocks that are not
+#: the compiled sparse blocks were declined and the screened ones gave way
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds"). Blocks that are not
 #: crowded keep the relative thresholds alone (a component far from every row keeps its
 #: tiny statistics exact). The bound holds against the merged statistics unless a
 #: component loses 2^20 times that weight in one step (and then it is a component
@@ -45,20 +45,16 @@ ABSENT_SHARE = 2.0**-20
 #: against the product's K D^2 a row
 MAX_SPARSE_SHARE = 0.25
 #: ... and only where the moments product is this large a row (K W): below it the
-#: gathers and per-component calls cost what they save. One thread, float64, after
-#: 4 EM iterations, dense / sparse ns a row: D=64 K=32 11981 / 7929, D=64 K=16
-#: 6710 / 5335, D=48 K=24 5169 / 4183, D=64 K=8 5974 / 5301, D=32 K=16 1893 / 1860,
-#: D=24 K=16 1182 / 1300, D=16 K=16 783 / 1182
+#: gathers and per-component calls cost what they save
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MIN_SPARSE_WORK = 2**14
 #: blocks of axis-aligned precisions whose responsibilities are at most this share
-#: above the threshold take the compiled sparse moments: a kept one costs ~25 ns at
-#: W = 128, against the product's ~460 ns (float64) or ~240 ns (float32) a row at K = 64
+#: above the threshold take the compiled sparse moments: a kept one costs a fraction
+#: of a row of the dense product (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MAX_COMPILED_SPARSE_SHARE = 0.125
 #: ... and only where the moments product is this large a row (K W), by dtype of the
-#: features (float32 products run twice as fast; the sparse sums do not). One thread,
-#: 1.5 kept a row, dense / sparse ns a row, float64: K=64 W=128 462 / 139, K=32 W=64
-#: 135 / 72, K=16 W=64 98 / 71, K=16 W=33 45 / 55; float32: K=64 W=128 240 / 148,
-#: K=32 W=128 132 / 102, K=32 W=64 59 / 62, K=16 W=64 36 / 47
+#: features (float32 products run twice as fast; the sparse sums do not;
+#: see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MIN_COMPILED_SPARSE_WORK = {np.dtype(np.float64): 2**10, np.dtype(np.float32): 2**12}
 
 def sparse_moments(

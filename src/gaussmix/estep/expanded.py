@@ -199,7 +199,7 @@ def _moments(
 #: in float64), the whitening's temporaries as K D
 MAX_EXPANDED_FEATURES = 128
 #: ... and only where K > D / 8: building the D^2 / 2 products of a row costs about
-#: what D / 8 whitenings save (measurements: BENCHMARKS.md)
+#: what D / 8 whitenings save (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 EXPANDED_FEATURES_PER_COMPONENT = 8
 
 
@@ -244,7 +244,7 @@ class ExpandedEngine(Engine):
         expanded = expanded_accumulate(X, *arguments, shift=shift, always_sparse=self.always_sparse)
         if expanded is None and X.dtype != np.float64:
             # float32 products would lose too many digits; float64 products still beat
-            # float32 whitening (BENCHMARKS.md)
+            # float32 whitening (see BENCHMARKS.md, "Measurements behind the code's thresholds")
             expanded = expanded_accumulate(
                 X, *arguments, product_dtype=np.float64, shift=shift, always_sparse=self.always_sparse
             )

@@ -17,7 +17,7 @@ from .engine import Engine, Problem
 #: the automatic choice takes the fused kernel up to this many features whatever K, and
 #: beyond them where K <= D / 2 and K D <= :data:`MAX_FUSED_WORK`: its work grows as K D^2
 #: at vector (not BLAS) speed, the expanded and whitening products' at BLAS speed
-#: (measurements: BENCHMARKS.md)
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MAX_FUSED_FEATURES = 4
 MAX_FUSED_WORK = 128
 

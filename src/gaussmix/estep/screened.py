@@ -3,8 +3,8 @@
 The expanded log-densities (:mod:`gaussmix.estep.expanded`) are one
 matrix product on the features ``[upper(x x^T), x]``; in float32 that
 product runs twice as fast as in float64, but its result loses about eps32
-times the terms it cancels (up to ~0.04 in a log-density on the benchmark's
-64-dimensional clusters, against scikit-learn's float32 ~6e-5). That is far
+times the terms it cancels (orders of magnitude more than scikit-learn's
+float32 whitening on 64-dimensional clusters). That is far
 too much for responsibilities, and far too little to matter for the question
 *which* components a row's responsibilities are non-negligible for: with
 clusters apart, a row has one or two of K.
@@ -46,13 +46,9 @@ from .expanded import dense_expansion_pays
 SCREENING_MARGIN = 8.0
 #: the float32 log-densities' estimated error (eps32 times the largest expanded form,
 #: see :func:`screening_error`) up to which the screening runs. The estimate is a worst
-#: case: on the benchmark's data the largest error of any pair measured 1/10 to 1/40 of
-#: it (wide: 0.04 against 1.6 nats; mid: 0.03 against 0.08). It only costs speed, never
-#: accuracy: the gap grows by twice it, so with it more pairs are candidates, until a
-#: block has too many and the chunk gives way after its float32 product. One chunk, one
-#: thread, clusters 12 apart per coordinate, float64 products / screened ns a row: D=16
-#: K=16 (estimate 121) 439 / 221, D=32 K=16 (1129) 1327 / 775, D=64 K=16 (513) 3416 /
-#: 1899; D=128 K=64 (4.3e5) gave way after one block with no limit (5 % slower)
+#: case, and it only costs speed, never accuracy: the gap grows by twice it, so with it
+#: more pairs are candidates, until a block has too many and the chunk gives way after
+#: its float32 product (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MAX_SCREENING_ERROR = 4096.0
 #: how far into its tails (in standard deviations, every coordinate at once) a row is
 #: assumed to lie for :func:`screening_error`

@@ -77,11 +77,10 @@ def _rounding_dominates(accumulator: Any, factors: np.ndarray, means: np.ndarray
 
     The scatter is summed about the old means, in the old covariances' whitened
     coordinates ``y = (x - mu) C``, and moved to the new means afterwards: ``W_new = W - N
-    ybar ybar^T``. Where a component shrinks far below its old covariance (in 64
-    dimensions, a component of under a row's weight whose old variances were ~50 and new
-    ones reg_covar), eps32 times ``trace W`` exceeds what ``W_new`` holds in some
-    direction: the float32 scatter came out indefinite (-5.8e-5 against reg_covar N =
-    4e-5, found by fuzzing) and the fit stopped with a collapsed component.
+    ybar ybar^T``. Where a component shrinks far below its old covariance (one of under a
+    row's weight, going from large variances to reg_covar), eps32 times ``trace W`` exceeds
+    what ``W_new`` holds in some direction: the float32 scatter comes out indefinite and
+    the fit would stop with a collapsed component.
 
     Parameters
     ----------

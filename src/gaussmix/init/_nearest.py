@@ -12,8 +12,8 @@ _NEAREST_BLOCK_BYTES = 2**20
 
 #: K D up to which nearest centres and labelled statistics run in one compiled pass
 #: (numba) instead of a matrix product per block / a gather per component: at
-#: small K D those are bound by per-call overhead (10^6 rows, D=2, K=5: 39 and
-#: 65 ms against a 33 ms EM iteration)
+#: small K D those are bound by per-call overhead, and cost more than an EM
+#: iteration (see BENCHMARKS.md, "Measurements behind the code's thresholds")
 MAX_COMPILED_NEAREST_WORK = 64
 
 
@@ -25,8 +25,8 @@ def nearest_centre_labels(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     shifted to the centres' mean first, so the expansion keeps the digits that
     separate the centres even for data far from the origin; only rows almost
     equidistant from two centres can go either way, which a start does not
-    mind. An exact difference per row, centre and feature cost ~50 times more
-    (7 s for 10^6 x 64 rows and 64 centres, against one EM iteration's 1 s).
+    mind. An exact difference per row, centre and feature would cost several
+    EM iterations at large K D.
 
     Parameters
     ----------

@@ -88,12 +88,12 @@ def _labelled_stats(
 ) -> SuffStats:
     """:func:`assignment_stats` for hard labels: each component's rows gathered once.
 
-    The one-hot route forms an (n, K, D) temporary, K times the work (it made
-    the start of a 10^6 x 64, K = 64 fit cost 30 EM iterations).
+    The one-hot route forms an (n, K, D) temporary, K times the work: at large
+    K it would cost the start tens of EM iterations.
     """
     n_samples, n_features = X.shape
     weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else np.asarray(sample_weight, dtype=X.dtype)
-    # Stable sorts of 16-bit integers are radix sorts: ~4x faster than of intp labels.
+    # Stable sorts of 16-bit integers are radix sorts, much faster than of intp labels.
     narrow = labels.astype(np.int16) if n_components <= np.iinfo(np.int16).max else labels
     order = np.argsort(narrow, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))

@@ -13,10 +13,9 @@ from ._registry import register_initializer
 #: k-means runs on a uniform sample of ``KMEANS_ROWS_PER_CLUSTER`` rows per
 #: cluster (at least ``KMEANS_MIN_ROWS``, at most ``KMEANS_MAX_ROWS``) and then
 #: labels every row by its nearest centre: Lloyd's iterations over 10^6 rows
-#: would otherwise cost more than the EM they start (see BENCHMARKS.md). 256
-#: rows a cluster place its centre within ~sigma/16; on the diag benchmark (10^6
-#: rows, K=64) 2^14 sampled rows took 0.8 s against 1.5-2.2 s for 2^16, and the
-#: log-likelihood after 10 EM iterations was as good (three seeds each).
+#: would otherwise cost more than the EM they start. 256 rows a cluster place its
+#: centre within ~sigma/16; more rows cost time without a better fit
+#: (see BENCHMARKS.md, "Measurements behind the code's thresholds").
 KMEANS_ROWS_PER_CLUSTER = 256
 KMEANS_MIN_ROWS = 2**14
 KMEANS_MAX_ROWS = 2**16
@@ -30,9 +29,8 @@ def kmeans_sample_rows(n_components: int) -> int:
 def _sample_without_replacement(random_state: np.random.RandomState, n: int, size: int) -> np.ndarray:
     """``size`` distinct indices below ``n``, drawn from ``random_state``.
 
-    ``RandomState.choice(replace=False)`` permutes all ``n`` (38 ms for 10^6,
-    a start's worth of EM iterations at small D); a Generator seeded from it
-    draws only ``size``.
+    ``RandomState.choice(replace=False)`` permutes all ``n`` (at small D as
+    long as several EM iterations); a Generator seeded from it draws only ``size``.
     """
     generator = np.random.default_rng(random_state.randint(2**31))
     return generator.choice(n, size=size, replace=False)
