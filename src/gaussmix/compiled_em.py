@@ -46,7 +46,8 @@ def run_em(
 ) -> FitResult:
     """:func:`gaussmix.em.run_em`, compiled whole where :func:`compiled_m_step_of` and the data allow.
 
-    Parameters and result as :func:`gaussmix.em.run_em`.
+    Parameters and result as :func:`gaussmix.em.run_em`; ``callback`` receives
+    the same events, but those of a compiled run all when it ends.
     """
     code = _compiled_code(source, params, config)
     if code is None:
