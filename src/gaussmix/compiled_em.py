@@ -29,10 +29,11 @@ from .em import run_em as run_em_in_python
 from .params import MixtureParams
 from .sources import ArraySource
 
-#: rows x components above which the compiled loop does not run: its (n, K)
-#: responsibilities are one array, and larger data run faster on several threads
-MAX_COMPILED_ENTRIES = 2**18
-#: features above which the dense per-row triangular solves outgrow the chunked kernels
+#: rows x components above which the compiled loop does not run: it is one thread, and from
+#: about there the engines' products on several threads are faster than its per-row loops
+#: (BENCHMARKS.md, "Measurements behind the code's thresholds")
+MAX_COMPILED_ENTRIES = 2**15
+#: features above which the per-row triangular solves (D^2 a row and component) are not tried
 MAX_COMPILED_FEATURES = 16
 
 
