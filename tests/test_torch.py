@@ -128,8 +128,10 @@ def test_numpy_input_to_a_torch_fitted_model_gets_numpy_results():
     np.testing.assert_array_equal(labels, reference.predict(X))
 
 
-def test_reads_back_from_the_device_do_not_grow_with_the_number_of_chunks(monkeypatch):
-    """The EM loop leaves per-chunk results on the device: only per-iteration scalars come back."""
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied"])
+def test_reads_back_from_the_device_do_not_grow_with_the_number_of_chunks(monkeypatch, covariance_type):
+    """The EM loop leaves per-chunk results on the device: only per-iteration scalars come back
+    (the portable engine reads its parameters back once per iteration: diag, tied)."""
     X = torch.from_numpy(make_blobs(600, 3, 3, seed=8)[0])
     weights = torch.from_numpy(np.random.RandomState(0).uniform(0.5, 2, size=600))
     reads = []
@@ -144,7 +146,9 @@ def test_reads_back_from_the_device_do_not_grow_with_the_number_of_chunks(monkey
     counts = []
     for chunk_size in (600, 50):
         reads.clear()
-        model = GaussianMixture(3, tol=0, max_iter=5, chunk_size=chunk_size, random_state=0)
+        model = GaussianMixture(
+            3, covariance_type=covariance_type, tol=0, max_iter=5, chunk_size=chunk_size, random_state=0
+        )
         _fit_without_convergence_warning(model, X, sample_weight=weights)
         counts.append(len(reads))
     assert counts[0] == counts[1], counts

@@ -131,8 +131,8 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         Which E-step engine computes the statistics (see :mod:`gaussmix.estep`):
         ``"auto"`` takes the fastest that suits each chunk, or one of
         ``"fused"``, ``"screened"``, ``"sparse"``, ``"expanded"``,
-        ``"whitened"``, ``"pooled"``, ``"generic"``. All give the same fit up to
-        rounding. Where the named engine cannot run a chunk (another covariance
+        ``"whitened"``, ``"pooled"``, ``"portable"`` (torch tensors), ``"generic"``.
+        All give the same fit up to rounding. Where the named engine cannot run a chunk (another covariance
         structure or array namespace, numba absent or ``GAUSSMIX_NUMBA=0``) or
         declines it (it would lose too many digits), the automatic choice among
         the engines after it runs instead. A named engine also keeps EM's loop

@@ -23,7 +23,8 @@ from sklearn.utils.validation import check_array
 
 from . import _validation as checks
 from . import missing as incomplete
-from .backends import get_namespace
+from ._device import INIT_HOST_ROWS, is_device_array
+from .backends import get_namespace, to_numpy
 from .covariance import canonical_covariance_types, get_covariance_model
 from .degeneracy import DegenerateFitWarning
 from .estimator import GaussianMixture
@@ -340,13 +341,18 @@ def select(
         checks.check_param("n_init", n_init, numbers.Integral, 1)
     estimator_params = {"tol": SELECT_TOL, "max_iter": SELECT_MAX_ITER, **estimator_params}
     starts = _starts(estimator_params, n_init)
-    # Validate X once here so that a bad X is one error, not one per cell.
-    array = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
+    # Validate X once here so that a bad X is one error, not one per cell: device rows (torch)
+    # on a host copy, which the shared hierarchical tree reads too; the cells fit X where it is.
+    device = is_device_array(X)
+    array = check_array(to_numpy(X) if device else X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                        ensure_min_samples=2)
     marginalize = estimator_params.get("missing") == "marginalize" and incomplete.has_missing(array)
     if marginalize:
         incomplete.check_incomplete_rows(array)
     else:
         checks.check_all_finite(array, nan_hint=checks.MISSING_HINT)
+    if device and sample_weight is not None and is_device_array(sample_weight):
+        sample_weight = to_numpy(sample_weight)
     weights = checks.check_sample_weight(sample_weight, array.shape[0], array)
     # Incomplete rows: the checks and the shared hierarchical tree see the gaps filled with the
     # column means, as every cell's initialiser does (GaussianMixture, missing="marginalize").
@@ -356,7 +362,9 @@ def select(
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
-    starts = _with_shared_tree(starts, complete, weights, seeds)
+    # Beyond INIT_HOST_ROWS a device fit starts from a sample of the rows, not from them all.
+    if not device or array.shape[0] <= INIT_HOST_ROWS:
+        starts = _with_shared_tree(starts, complete, weights, seeds)
     starts_of = _shared_partitions(starts, complete, weights, ks, seeds, allow_degenerate)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type,
@@ -407,7 +415,7 @@ def information_criteria(model: GaussianMixture, X: Any, sample_weight: Optional
     equal ``model.bic(X)``, ``model.aic(X)``, ``model.icl(X)`` and ``model.icl_entropy(X)``.
     """
     # One E-step (and one validation of X) for the log-densities and the responsibilities.
-    posterior = model._per_chunk(X, lambda chunk, params: _stacked(*model._posterior(chunk, params)))
+    posterior = to_numpy(model._per_chunk(X, lambda chunk, params: _stacked(*model._posterior(chunk, params))))
     log_density, resp = posterior[:, 0], posterior[:, 1:]
     entropy_per_row = scipy.special.entr(resp).sum(axis=1)
     # mclust's icl: log of each row's largest responsibility (its hard classification)
@@ -573,10 +581,10 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
     fit beats any degenerate one whatever their log-likelihoods. The criteria
     are computed for the fit kept.
     """
-    n_parameters = get_covariance_model(covariance_type).n_parameters(k, np.shape(X)[1])
+    n_parameters = get_covariance_model(covariance_type).n_parameters(k, int(X.shape[1]))
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
     # products (see BENCHMARKS.md, "Small problems"); the grid's parallelism comes from n_jobs.
-    small = np.size(X) < SMALL_DATA_ENTRIES
+    small = math.prod(X.shape) < SMALL_DATA_ENTRIES
     best, best_key, error = None, None, None
     for params in starts:
         model = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)

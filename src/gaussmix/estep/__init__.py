@@ -3,7 +3,8 @@
 An engine takes a chunk of rows and the current parameters and returns the
 chunk's :class:`~gaussmix.stats.SuffStats` and log-likelihood; all engines
 return the same statistics up to rounding, and differ in speed and in the
-problems (covariance structure, dtype, D, K, array namespace) they can run:
+problems (covariance structure, dtype, D, K, array namespace) they can run
+(all but ``portable`` and ``generic`` run NumPy arrays only):
 
 =========  =========================================================  ===============
 name       what                                                       runs
@@ -14,6 +15,7 @@ sparse     expanded products, sparse moments on every block           full, diag
 expanded   two products on ``[q(x), x]`` per block                    full, diag, spherical
 whitened   one whitening product for every component                  full
 pooled     one shared whitening, the pooled scatter                   tied
+portable   expanded products through the array API (torch)            diag, spherical, tied
 generic    any structure, any array namespace                         everything
 =========  =========================================================  ===============
 

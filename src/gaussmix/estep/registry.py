@@ -27,6 +27,7 @@ PREFERENCE: tuple[str, ...] = (
     "expanded",
     "whitened",
     "pooled",
+    "portable",
     "generic",
 )
 
