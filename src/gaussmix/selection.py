@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_array
 
 from . import _validation as checks
 from . import missing as incomplete
-from ._device import INIT_HOST_ROWS, is_device_array
+from .backends.device import INIT_HOST_ROWS, is_device_array
 from .backends import get_namespace, to_numpy
 from .covariance import canonical_covariance_types, get_covariance_model
 from .degeneracy import DegenerateFitWarning
