@@ -277,17 +277,18 @@ def test_fused_numba_kernel_equals_numpy_path(dtype, weighted, shape, monkeypatc
     np.testing.assert_allclose(fused.scatter, batched.scatter, rtol=rtol, atol=rtol * np.abs(batched.scatter).max())
 
 
-def test_kmeans_start_on_a_sample_labels_every_row(monkeypatch):
+def test_kmeans_start_on_a_sample_labels_every_row():
     from sklearn.metrics import adjusted_rand_score
 
     from gaussmix import init
 
+    n_rows = init.KMEANS_MIN_ROWS + 3000
+    assert init.kmeans_sample_rows(4) < n_rows  # k-means runs on a sample of these rows
     rng = np.random.RandomState(4)
-    truth = rng.randint(4, size=3000)
-    X = 50.0 * np.eye(4)[truth, :3] + rng.normal(size=(3000, 3))  # four far-apart clusters
-    monkeypatch.setattr(init, "KMEANS_MAX_ROWS", 300)
+    truth = rng.randint(4, size=n_rows)
+    X = 50.0 * np.eye(4)[truth, :3] + rng.normal(size=(n_rows, 3))  # four far-apart clusters
     labels = init.get_initializer("kmeans")(X, None, 4, np.random.RandomState(0))
-    assert labels.shape == (3000,)
+    assert labels.shape == (n_rows,)
     assert adjusted_rand_score(truth, labels) > 0.99
 
 
