@@ -60,7 +60,7 @@ def start_from_rows(
     """Starting parameters in the frame centred on ``origin`` (shape (D,)), from the rows ``X`` (shape (n, D)).
 
     Initialisers are NumPy / scikit-learn code: device rows are copied to
-    the host for them (a sample of them, beyond ``_device.INIT_HOST_ROWS``)
+    the host for them (a sample of them, beyond ``backends.device.INIT_HOST_ROWS``)
     and the starting parameters are moved back to the rows' device.
     """
     if _device.is_device_array(X):
