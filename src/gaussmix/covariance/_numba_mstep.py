@@ -52,6 +52,8 @@ def _scales_in_frame(summaries, counts, mode, tiny):
 def _rotated_diagonals(scatter, orientation):
     n_components, n_features = scatter.shape[0], scatter.shape[1]
     summaries = np.empty((n_components, n_features), dtype=scatter.dtype)
+    # The loop's orientations are typed as any layout: the product wants a contiguous one.
+    orientation = np.ascontiguousarray(orientation)
     for k in range(n_components):
         rotated = scatter[k] @ orientation
         for j in range(n_features):
@@ -78,6 +80,7 @@ def _objective(summaries, scales, counts, tiny):
 @_njit(error_model="numpy")
 def _mm_step(shifted, orientation, scales, spreads, tiny):
     n_components, n_features = scales.shape
+    contiguous = np.ascontiguousarray(orientation)  # typed as any layout in the loop
     # min(s) / s: the inverses up to one common factor, which leaves the minimiser as it
     # is; 1 / s overflowed where a scale sat at the floor (see _eigen.relative_inverse).
     smallest = max(scales.min(), tiny)
@@ -89,7 +92,7 @@ def _mm_step(shifted, orientation, scales, spreads, tiny):
             inverse[j] = smallest / max(scales[k, j], tiny)
         inverse -= inverse.min()
         beta += spreads[k] * inverse.max()
-        product = shifted[k] @ orientation
+        product = shifted[k] @ contiguous
         for i in range(n_features):
             for j in range(n_features):
                 gradient[i, j] += product[i, j] * inverse[j]
