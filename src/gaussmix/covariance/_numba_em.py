@@ -19,7 +19,7 @@ import numpy as np
 
 from ..stats import WEIGHT_FLOOR
 from .._jit import _njit, numba  # noqa: F401  (gaussmix._numba.compiled reads numba)
-from ..estep._compiled_vector import _exp_of_row_of, _logs_of, _power_of_two_of
+from ..estep._compiled_vector import _LOWEST_EXPONENT, _exp_of_row_of, _logs_of, _power_of_two_of
 from ._numba_mstep import EQUAL_VOLUME, VARIABLE_VOLUME, common_orientation_loop, volume_and_shape_loop
 
 #: the compiled M-steps, by mclust name (the scikit-learn four are VVV, EEE, VVI and VII)
@@ -32,7 +32,7 @@ FINISHED, HANDED_BACK = 0, 1
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: exp of anything below this is 0: the vectorised exp assembles 2^n from bits, normal numbers only
-_LOWEST_EXPONENT = float(math.ceil(math.log(np.finfo(np.float64).tiny)))
+_LOWEST = float(_LOWEST_EXPONENT[np.dtype(np.float64)])
 
 
 @_njit(error_model="numpy")
@@ -107,7 +107,7 @@ def _e_step(columns, weights_of_rows, means, factors, log_dets, log_weights, axi
     for k in range(n_components):
         log_prob = resp[k]
         # exp(log_prob - row_max), vectorised (the fused kernel's exp, within 1 ulp of NumPy's)
-        _exp_of_row_of(log_prob, 1.0, 0.0, row_max, _LOWEST_EXPONENT, power_bits)
+        _exp_of_row_of(log_prob, 1.0, 0.0, row_max, _LOWEST, power_bits)
         _power_of_two_of(power_bits)
         for n in range(n_samples):
             log_prob[n] *= power_bits[n]
