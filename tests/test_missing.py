@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture, select
 from gaussmix.em import accumulate
-from gaussmix.missing import accumulate_incomplete
+from gaussmix.missing import accumulate_incomplete, sweep_inverse
 
 from .conftest import make_blobs
 
@@ -109,6 +109,59 @@ def test_estep_statistics_equal_a_row_by_row_computation(covariance_type):
     elif not stats.full_scatter:
         scatter = np.diagonal(scatter, axis1=1, axis2=2)
     np.testing.assert_allclose(stats.scatter, scatter, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical", "VEV", "EEI"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_estep_equals_the_numpy_one(monkeypatch, covariance_type, dtype):
+    # many patterns, from one to all but one entry missing, weighted, far from the origin
+    X, _ = _remove(make_blobs(600, 6, 3, seed=21)[0] + 100.0, 0.4, seed=21)
+    X = X.astype(dtype)
+    weights = np.random.RandomState(3).uniform(0.2, 3, size=len(X))
+    model = _fit(X, n_components=3, covariance_type=covariance_type, missing="marginalize", max_iter=3,
+                 random_state=0)
+    params = model._fitted_params().translated(-np.nanmean(X, axis=0))
+    centred = X - np.nanmean(X, axis=0)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "1")
+    compiled, compiled_loglik = accumulate_incomplete(centred, weights, params)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    numpy_stats, numpy_loglik = accumulate_incomplete(centred, weights, params)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(compiled_loglik, numpy_loglik, rtol=rtol)
+    np.testing.assert_allclose(compiled.resp_weight, numpy_stats.resp_weight, rtol=rtol)
+    scale = np.abs(numpy_stats.scatter).max()
+    np.testing.assert_allclose(compiled.means, numpy_stats.means, rtol=rtol, atol=rtol * scale**0.5)
+    np.testing.assert_allclose(compiled.scatter, numpy_stats.scatter, rtol=rtol, atol=rtol * scale)
+    assert compiled.scatter.shape == numpy_stats.scatter.shape and compiled.means.dtype == dtype
+
+
+def test_compiled_estep_of_many_rows_missing_most_entries(monkeypatch):
+    # 1500 rows missing 6 of 8 entries: the compiled kernel takes them in several blocks
+    X = make_blobs(1500, 8, 2, seed=22)[0]
+    rng = np.random.RandomState(22)
+    for row in X:
+        row[rng.choice(8, 6, replace=False)] = np.nan
+    model = _fit(np.nan_to_num(X), n_components=2, random_state=0, max_iter=2)
+    params = model._fitted_params()
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "1")
+    compiled, compiled_loglik = accumulate_incomplete(X, None, params)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    numpy_stats, numpy_loglik = accumulate_incomplete(X, None, params)
+    np.testing.assert_allclose(compiled_loglik, numpy_loglik, rtol=1e-10)
+    np.testing.assert_allclose(compiled.resp_weight, numpy_stats.resp_weight, rtol=1e-10)
+    np.testing.assert_allclose(compiled.scatter, numpy_stats.scatter, rtol=1e-10, atol=1e-8)
+
+
+def test_sweep_inverse_equals_lapack():
+    rng = np.random.RandomState(0)
+    for size in (1, 2, 3, 7):
+        factors = rng.normal(size=(4, 5, size, size))
+        blocks = factors @ np.swapaxes(factors, -1, -2) + 0.1 * np.eye(size)
+        inverse, log_det = sweep_inverse(blocks)
+        np.testing.assert_allclose(inverse, np.linalg.inv(blocks), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(log_det, np.linalg.slogdet(blocks)[1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError):
+        sweep_inverse(-np.eye(2)[None])
 
 
 # ------------------------------------------------------------------ K = 1 against direct maximisation
