@@ -377,6 +377,59 @@ def test_small_chunks_equal_one_chunk(covariance_type):
     np.testing.assert_allclose(chunked.score_samples(X), whole.score_samples(X), rtol=1e-11)
 
 
+# ------------------------------------------------------------------ partial_fit
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "VEV"])
+def test_partial_fit_first_batch_is_one_em_iteration(covariance_type):
+    X, _ = _remove(make_blobs(300, 3, 2, seed=16)[0], 0.25, seed=16)
+    weights = np.random.RandomState(4).uniform(0.5, 2, size=len(X))
+    settings_ = dict(n_components=2, covariance_type=covariance_type, missing="marginalize", random_state=0)
+    online = GaussianMixture(**settings_).partial_fit(X, sample_weight=weights)
+    one_step = _fit(X, sample_weight=weights, max_iter=1, tol=0, **settings_)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(online, name), getattr(one_step, name), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(online.lower_bound_, one_step.lower_bound_, rtol=1e-12)
+
+
+def test_partial_fit_without_nan_is_bit_identical_to_error():
+    X = make_blobs(400, 3, 3, seed=17)[0]
+    models = [GaussianMixture(3, random_state=0, missing=missing) for missing in ("error", "marginalize")]
+    for batch in np.array_split(X, 4):
+        for model in models:
+            model.partial_fit(batch)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(models[1], name), getattr(models[0], name))
+    assert models[1].lower_bound_ == models[0].lower_bound_
+
+
+def test_partial_fit_on_incomplete_batches_finds_the_mixture():
+    X, _ = _remove(make_blobs(4000, 3, 2, seed=18)[0], 0.2, seed=18)
+    in_memory = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    online = GaussianMixture(2, missing="marginalize", random_state=0, learning_decay=0.6)
+    for batch in np.array_split(X, 80):
+        online.partial_fit(batch)
+    (weights, means, _), (fitted_weights, fitted_means, _) = map(_sorted_by_first_mean, (online, in_memory))
+    np.testing.assert_allclose(weights, fitted_weights, atol=0.02)
+    np.testing.assert_allclose(means, fitted_means, atol=0.3)
+    with pytest.raises(ValueError, match="every entry missing"):
+        online.partial_fit(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="missing"):
+        GaussianMixture(2, random_state=0).partial_fit(X[:50])
+
+
+def test_partial_fit_on_the_same_incomplete_batch_never_lowers_its_likelihood():
+    # Every batch the whole data: stepwise EM is then a damped EM on the observed-data likelihood.
+    X, _ = _remove(make_blobs(2000, 3, 2, seed=18)[0], 0.2, seed=18)
+    online = GaussianMixture(2, missing="marginalize", random_state=0, learning_decay=0.51)
+    bounds = []
+    for _ in range(40):
+        online.partial_fit(X)
+        bounds.append(online.lower_bound_)
+    assert np.all(np.diff(bounds) >= -1e-12) and bounds[-1] > bounds[0] + 0.1
+    # climbing towards the maximum EM reaches, never beyond it
+    fitted = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    assert bounds[-1] < online.score(X) <= fitted.score(X) + 1e-9
+
+
 # ------------------------------------------------------------------ criteria and selection
 def test_criteria_use_the_observed_data_log_likelihood():
     X, _ = _remove(make_blobs(200, 3, 2, seed=15)[0], 0.2, seed=15)

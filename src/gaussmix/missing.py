@@ -27,7 +27,8 @@ without NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
 is named); infinite entries are errors as always. Only NumPy arrays held in
-memory are supported (no out-of-core, Dask or torch input yet).
+memory are supported, by ``fit`` and ``partial_fit`` (no out-of-core, Dask or
+torch input yet).
 """
 
 from __future__ import annotations
@@ -110,6 +111,21 @@ def column_means(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> n
 def filled_with(X: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A copy of ``X`` (n, D) with each NaN replaced by its column's entry of ``values`` (D,)."""
     return np.where(np.isnan(X), values[None, :], X)
+
+
+def observed_frame(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The origin of an incomplete fit's frame, the observed column means (D,), and ``X`` (n, D)
+    filled with them: the initialisers' rows (k-means & co. know nothing of NaN)."""
+    origin = column_means(X, sample_weight)
+    return origin, filled_with(X, origin)
+
+
+def array_source(X: Any, sample_weight: Optional[Any], chunk_rows: int, origin: Any, missing: str) -> ArraySource:
+    """The rows ``X`` (n, D) as an EM source: an :class:`IncompleteArraySource` where ``missing``
+    is ``"marginalize"`` and ``X`` holds NaN, else a plain :class:`~gaussmix.data.arrays.ArraySource`
+    (so that data without NaN fit bit for bit as with ``"error"``)."""
+    kind = IncompleteArraySource if missing == "marginalize" and has_missing(X) else ArraySource
+    return kind(X, sample_weight, chunk_rows, origin)
 
 
 # ------------------------------------------------------------------ patterns
