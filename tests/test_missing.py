@@ -18,6 +18,7 @@ from gaussmix.em import accumulate
 from gaussmix.missing import accumulate_incomplete, sweep_inverse
 
 from .conftest import make_blobs
+from .test_outofcore import ListSource
 
 STRUCTURES = ("full", "tied", "diag", "spherical", "EEI", "VEI", "EII", "EEV", "VEE")
 
@@ -428,6 +429,70 @@ def test_partial_fit_on_the_same_incomplete_batch_never_lowers_its_likelihood():
     # climbing towards the maximum EM reaches, never beyond it
     fitted = _fit(X, n_components=2, missing="marginalize", random_state=0)
     assert bounds[-1] < online.score(X) <= fitted.score(X) + 1e-9
+
+
+# ------------------------------------------------------------------ out of core
+def _fitted_start(X, n_components, covariance_type):
+    """All three ``*_init`` arrays, so that in-memory and streamed fits start alike."""
+    start = _fit(np.nan_to_num(X), n_components=n_components, covariance_type=covariance_type, random_state=0,
+                 max_iter=3)
+    return dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "EEV"])
+def test_out_of_core_fit_equals_the_in_memory_fit(tmp_path, covariance_type):
+    X, _ = _remove(make_blobs(900, 4, 3, seed=31)[0], 0.2, seed=31)
+    X[:300] = np.nan_to_num(X[:300], nan=1.0)  # a first chunk without NaN, later ones with
+    weights = np.random.RandomState(5).uniform(0.5, 2, size=len(X))
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    settings_ = dict(n_components=3, covariance_type=covariance_type, missing="marginalize", tol=0, max_iter=8,
+                     **_fitted_start(X, 3, covariance_type))
+    in_memory = _fit(X, sample_weight=weights, **settings_)
+    for source, chunk_size in ((path, 100), (ListSource(X, weights, chunk_rows=250), None)):
+        streamed = _fit(source, sample_weight=weights if source is path else None, chunk_size=chunk_size,
+                        **settings_)
+        np.testing.assert_allclose(streamed.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
+        for name in ("weights_", "means_", "covariances_"):
+            np.testing.assert_allclose(getattr(streamed, name), getattr(in_memory, name), rtol=1e-10, atol=1e-10)
+
+
+def test_out_of_core_fit_with_its_own_start_fits_the_mixture(tmp_path):
+    X, _ = _remove(make_blobs(2000, 3, 2, seed=32)[0], 0.2, seed=32)
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    streamed = _fit(str(path), n_components=2, missing="marginalize", random_state=0)
+    in_memory = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    np.testing.assert_allclose(streamed.lower_bound_, in_memory.lower_bound_, rtol=1e-6)
+    np.testing.assert_allclose(np.sort(streamed.means_, axis=0), np.sort(in_memory.means_, axis=0), atol=1e-4)
+
+
+def test_out_of_core_inference_equals_the_in_memory_one(tmp_path):
+    X, _ = _remove(make_blobs(700, 3, 2, seed=34)[0], 0.3, seed=34)
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    model = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    model.chunk_size = 100
+    np.testing.assert_allclose(model.score_samples(str(path)), model.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(str(path)), model.predict_proba(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(model.predict(str(path)), model.predict(X))
+    np.testing.assert_allclose(model.score(str(path)), model.score(X), rtol=1e-12)
+    np.testing.assert_allclose(model.bic(str(path)), model.bic(X), rtol=1e-12)
+
+
+def test_out_of_core_rows_with_nothing_observed_are_named(tmp_path):
+    X, _ = _remove(make_blobs(600, 3, 2, seed=33)[0], 0.2, seed=33)
+    X[[7, 450]] = np.nan
+    X[500, 1] = np.inf
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    with pytest.raises(ValueError, match=r"row\(s\) 7, 450 .*infinite.* 500 .*every entry missing"):
+        GaussianMixture(2, missing="marginalize", chunk_size=100).fit(str(path))
+    with pytest.raises(ValueError, match="missing=.marginalize."):  # the default still refuses NaN
+        GaussianMixture(2, chunk_size=100).fit(str(path))
+    model = _fit(np.delete(X, [7, 450, 500], axis=0), n_components=2, missing="marginalize", chunk_size=100)
+    with pytest.raises(ValueError, match=r"row\(s\) 7, 450 .*every entry missing"):
+        model.score_samples(str(path))
 
 
 # ------------------------------------------------------------------ criteria and selection

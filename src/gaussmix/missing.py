@@ -26,9 +26,9 @@ pattern. Complete rows go through the structure's own E-step kernel, so data
 without NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
-is named); infinite entries are errors as always. Only NumPy arrays held in
-memory are supported, by ``fit`` and ``partial_fit`` (no out-of-core, Dask or
-torch input yet).
+is named); infinite entries are errors as always. NumPy arrays (``fit`` and
+``partial_fit``) and out-of-core data (:class:`IncompleteStream`: the same
+E-step on each streamed chunk) are supported, not Dask or torch input yet.
 """
 
 from __future__ import annotations
@@ -95,17 +95,32 @@ def column_means(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> n
     ValueError
         If a column has no observed entry of positive weight.
     """
+    means, counts = observed_moments(X, sample_weight)
+    check_observed_columns(counts)
+    return means.astype(X.dtype)
+
+
+def observed_moments(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The (weighted) mean of each column's observed entries (D,) and their total weight (D,), float64.
+
+    A column without an observed entry of positive weight has mean 0. Summed
+    in float64; the means of chunks merge by their columns' weights.
+    """
     observed = ~np.isnan(X)
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     totals = weights @ np.where(observed, X, 0).astype(np.float64)
     counts = weights @ observed
+    return np.divide(totals, counts, out=np.zeros_like(totals), where=counts > 0), counts
+
+
+def check_observed_columns(counts: np.ndarray) -> None:
+    """Refuse columns whose observed entries weigh nothing (``counts`` (D,), see :func:`observed_moments`)."""
     empty = np.flatnonzero(counts <= 0)
     if empty.size:
         raise ValueError(
             f"column(s) {_rows_text(empty)} (0-based) of X have no observed entry (of positive weight): "
             "nothing can be learnt about them; drop those columns"
         )
-    return (totals / counts).astype(X.dtype)
 
 
 def filled_with(X: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -372,6 +387,26 @@ class IncompleteArraySource(ArraySource):
     Its chunks are shifted copies (NaN stays NaN), and :func:`gaussmix.em.accumulate_source`
     runs its :meth:`accumulate` on them instead of the structure's kernel.
     """
+
+    @staticmethod
+    def accumulate(
+        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
+    ) -> tuple[SuffStats, float]:
+        return accumulate_incomplete(X, sample_weight, params)
+
+
+@dataclass(frozen=True)
+class IncompleteStream:
+    """A centred out-of-core stream (:class:`gaussmix.data.stream.StreamSource`) whose rows may hold NaN.
+
+    Its chunks are the stream's shifted chunks, and :func:`gaussmix.em.accumulate_source`
+    runs its :meth:`accumulate` on them, as on :class:`IncompleteArraySource`'s.
+    """
+
+    stream: Any
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+        return self.stream.chunks()
 
     @staticmethod
     def accumulate(
