@@ -82,7 +82,8 @@ def main() -> None:
                 best[label] = min(best[label], (seconds, bound), key=lambda pair: pair[0])
         ratio = best["incomplete"][0] / best["complete"][0]
         print(json.dumps(dict(kernels=name, complete_s=round(best["complete"][0], 4),
-                              incomplete_s=round(best["incomplete"][0], 4), ratio=round(ratio, 2))))
+                              incomplete_s=round(best["incomplete"][0], 4), ratio=round(ratio, 2),
+                              incomplete_loglik=best["incomplete"][1])))
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 

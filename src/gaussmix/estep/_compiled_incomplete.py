@@ -143,25 +143,18 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
                 for a in range(b, n_features):
                     _add_scaled(centred[a, :rows], factors[k, a, b], column)
                 _add_square(column, distance)
+            block_missing = missing[start:start + rows]
+            if n_missing == 1:
+                _one_missing_terms(factors[k], precisions[k], whitened, block_missing, conditional[k], solved[k],
+                                   distance)
+            elif n_missing == 2:
+                _two_missing_terms(factors[k], precisions[k], whitened, block_missing, conditional[k], solved[k],
+                                   distance)
+            else:
+                _missing_terms(factors[k], precisions[k], whitened, block_missing, gathered, conditional[k],
+                               solved[k], distance)
             for j in range(rows):
-                inverse = conditional[k, j]
-                for i in range(n_missing):
-                    row_i = missing[start + j, i]
-                    value = 0.0
-                    for b in range(row_i + 1):  # g_i = (C w)_{m_i}
-                        value += factors[k, row_i, b] * whitened[b, j]
-                    gathered[i] = value
-                    for l in range(n_missing):
-                        inverse[i, l] = precisions[k, row_i, missing[start + j, l]]
-                log_det = _sweep_inverse(inverse)
-                correction = 0.0
-                for i in range(n_missing):
-                    value = 0.0
-                    for l in range(n_missing):
-                        value += inverse[i, l] * gathered[l]
-                    solved[k, j, i] = value
-                    correction += gathered[i] * value
-                distance[j] += log_det - correction - missing_constant
+                distance[j] -= missing_constant
         row_weights = weights[start:start + rows]
         block_total, block_loglik = _compiled_weighted_responsibilities(
             log_prob, -0.5, offsets, lowest, row_weights, row_max, total, scratch, log_total, exponents,
@@ -188,6 +181,70 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
                     for l in range(i + 1):
                         scatter[k, missing[start + j, i], missing[start + j, l]] += r * conditional[k, j, i, l]
     return resp_weight, sums, scatter, total_weight, loglik
+
+
+def _missing_terms(factor, precision, whitened, missing, gathered, conditional, solved, distance):  # pragma: no cover - compiled
+    """For each row j of a block and one component: ``distance[j] += log det P_mm - g^T
+    P_mm^-1 g``, ``conditional[j]`` (M, M) <- ``P_mm^-1`` and ``solved[j]`` (M,) <- ``P_mm^-1
+    g``, where ``g = (C w)_m`` (``w``: the block's whitened residuals, (D, rows))."""
+    n_missing = missing.shape[1]
+    for j in range(missing.shape[0]):
+        inverse = conditional[j]
+        for i in range(n_missing):
+            row_i = missing[j, i]
+            value = 0.0
+            for b in range(row_i + 1):  # g_i = (C w)_{m_i}
+                value += factor[row_i, b] * whitened[b, j]
+            gathered[i] = value
+            for l in range(n_missing):
+                inverse[i, l] = precision[row_i, missing[j, l]]
+        log_det = _sweep_inverse(inverse)
+        correction = 0.0
+        for i in range(n_missing):
+            value = 0.0
+            for l in range(n_missing):
+                value += inverse[i, l] * gathered[l]
+            solved[j, i] = value
+            correction += gathered[i] * value
+        distance[j] += log_det - correction
+
+
+def _one_missing_terms(factor, precision, whitened, missing, conditional, solved, distance):  # pragma: no cover - compiled
+    """:func:`_missing_terms` for rows missing one entry (the most frequent, with two, at a
+    few per cent missing), in closed form."""
+    for j in range(missing.shape[0]):
+        row_i = missing[j, 0]
+        value = 0.0
+        for b in range(row_i + 1):
+            value += factor[row_i, b] * whitened[b, j]
+        pivot = precision[row_i, row_i]
+        conditional[j, 0, 0] = 1.0 / pivot
+        solved[j, 0] = value / pivot
+        distance[j] += math.log(pivot) - value * (value / pivot)
+
+
+def _two_missing_terms(factor, precision, whitened, missing, conditional, solved, distance):  # pragma: no cover - compiled
+    """:func:`_missing_terms` for rows missing two entries, in closed form."""
+    for j in range(missing.shape[0]):
+        m0, m1 = missing[j, 0], missing[j, 1]
+        g0 = 0.0
+        for b in range(m0 + 1):
+            g0 += factor[m0, b] * whitened[b, j]
+        g1 = 0.0
+        for b in range(m1 + 1):
+            g1 += factor[m1, b] * whitened[b, j]
+        a, c, d = precision[m0, m0], precision[m1, m0], precision[m1, m1]
+        determinant = a * d - c * c
+        i00, i01, i11 = d / determinant, -c / determinant, a / determinant
+        conditional[j, 0, 0] = i00
+        conditional[j, 0, 1] = i01
+        conditional[j, 1, 0] = i01
+        conditional[j, 1, 1] = i11
+        s0 = i00 * g0 + i01 * g1
+        s1 = i01 * g0 + i11 * g1
+        solved[j, 0] = s0
+        solved[j, 1] = s1
+        distance[j] += math.log(determinant) - g0 * s0 - g1 * s1
 
 
 def _centre_observed(coordinates, observed, mean, rows, out):  # pragma: no cover - compiled
@@ -221,6 +278,10 @@ def _sweep_inverse(matrix):  # pragma: no cover - compiled
 if numba is not None:
     _centre_observed = _njit(nogil=True, fastmath={"contract"})(_centre_observed)
     _sweep_inverse = _njit(nogil=True, error_model="numpy")(_sweep_inverse)
+    _missing_terms, _one_missing_terms, _two_missing_terms = (
+        _njit(nogil=True, error_model="numpy")(function)
+        for function in (_missing_terms, _one_missing_terms, _two_missing_terms)
+    )
     # error_model="numpy": a row of density 0 gives log(0) = -inf, not an exception
     _compiled_incomplete_estep = _njit(nogil=True, error_model="numpy")(_incomplete_estep)
 else:
