@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench bench-bayesian bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
+.PHONY: venv demo test test-all bench bench-missing bench-bayesian bench-kernels bench-outofcore bench-dask bench-small bench-select bench-gpu clean
 
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-all: $(STAMP)
 bench: $(STAMP) bench-outofcore bench-dask
 	$(PY) benchmarks/bench_em.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_bayesian.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_missing.py $(BENCH_ARGS)
+
+# Incomplete rows (missing="marginalize", 10 % MCAR) against the same rows complete, per iteration.
+bench-missing: $(STAMP)
+	$(PY) benchmarks/bench_missing.py $(BENCH_ARGS)
 
 # One E-step chunk per case, float64 against float32, one thread (steadier than whole fits).
 bench-kernels: $(STAMP)

@@ -89,6 +89,13 @@ def test_inference_is_lazy_and_matches_in_memory(client, data):
     np.testing.assert_allclose(model.aic(X), in_memory.aic(data), rtol=1e-12)
 
 
+def test_marginalize_refuses_dask_arrays_with_nan(client, data):
+    bad = data.copy()
+    bad[3210, 2] = np.nan
+    with pytest.raises(ValueError, match="does not take Dask arrays with NaN"):
+        dask_gaussmix.GaussianMixture(2, missing="marginalize").fit(da.from_array(bad, chunks=500))
+
+
 def test_nan_on_a_worker_is_reported_with_global_row(client, data):
     bad = data.copy()
     bad[3210, 2] = np.nan

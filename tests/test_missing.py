@@ -15,9 +15,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture, select
 from gaussmix.em import accumulate
-from gaussmix.missing import accumulate_incomplete
+from gaussmix.missing import accumulate_incomplete, sweep_inverse
 
 from .conftest import make_blobs
+from .test_outofcore import ListSource
 
 STRUCTURES = ("full", "tied", "diag", "spherical", "EEI", "VEI", "EII", "EEV", "VEE")
 
@@ -109,6 +110,59 @@ def test_estep_statistics_equal_a_row_by_row_computation(covariance_type):
     elif not stats.full_scatter:
         scatter = np.diagonal(scatter, axis1=1, axis2=2)
     np.testing.assert_allclose(stats.scatter, scatter, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical", "VEV", "EEI"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_estep_equals_the_numpy_one(monkeypatch, covariance_type, dtype):
+    # many patterns, from one to all but one entry missing, weighted, far from the origin
+    X, _ = _remove(make_blobs(600, 6, 3, seed=21)[0] + 100.0, 0.4, seed=21)
+    X = X.astype(dtype)
+    weights = np.random.RandomState(3).uniform(0.2, 3, size=len(X))
+    model = _fit(X, n_components=3, covariance_type=covariance_type, missing="marginalize", max_iter=3,
+                 random_state=0)
+    params = model._fitted_params().translated(-np.nanmean(X, axis=0))
+    centred = X - np.nanmean(X, axis=0)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "1")
+    compiled, compiled_loglik = accumulate_incomplete(centred, weights, params)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    numpy_stats, numpy_loglik = accumulate_incomplete(centred, weights, params)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(compiled_loglik, numpy_loglik, rtol=rtol)
+    np.testing.assert_allclose(compiled.resp_weight, numpy_stats.resp_weight, rtol=rtol)
+    scale = np.abs(numpy_stats.scatter).max()
+    np.testing.assert_allclose(compiled.means, numpy_stats.means, rtol=rtol, atol=rtol * scale**0.5)
+    np.testing.assert_allclose(compiled.scatter, numpy_stats.scatter, rtol=rtol, atol=rtol * scale)
+    assert compiled.scatter.shape == numpy_stats.scatter.shape and compiled.means.dtype == dtype
+
+
+def test_compiled_estep_of_many_rows_missing_most_entries(monkeypatch):
+    # 1500 rows missing 6 of 8 entries: the compiled kernel takes them in several blocks
+    X = make_blobs(1500, 8, 2, seed=22)[0]
+    rng = np.random.RandomState(22)
+    for row in X:
+        row[rng.choice(8, 6, replace=False)] = np.nan
+    model = _fit(np.nan_to_num(X), n_components=2, random_state=0, max_iter=2)
+    params = model._fitted_params()
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "1")
+    compiled, compiled_loglik = accumulate_incomplete(X, None, params)
+    monkeypatch.setenv("GAUSSMIX_NUMBA", "0")
+    numpy_stats, numpy_loglik = accumulate_incomplete(X, None, params)
+    np.testing.assert_allclose(compiled_loglik, numpy_loglik, rtol=1e-10)
+    np.testing.assert_allclose(compiled.resp_weight, numpy_stats.resp_weight, rtol=1e-10)
+    np.testing.assert_allclose(compiled.scatter, numpy_stats.scatter, rtol=1e-10, atol=1e-8)
+
+
+def test_sweep_inverse_equals_lapack():
+    rng = np.random.RandomState(0)
+    for size in (1, 2, 3, 7):
+        factors = rng.normal(size=(4, 5, size, size))
+        blocks = factors @ np.swapaxes(factors, -1, -2) + 0.1 * np.eye(size)
+        inverse, log_det = sweep_inverse(blocks)
+        np.testing.assert_allclose(inverse, np.linalg.inv(blocks), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(log_det, np.linalg.slogdet(blocks)[1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError):
+        sweep_inverse(-np.eye(2)[None])
 
 
 # ------------------------------------------------------------------ K = 1 against direct maximisation
@@ -322,6 +376,123 @@ def test_small_chunks_equal_one_chunk(covariance_type):
     np.testing.assert_allclose(chunked.means_, whole.means_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(chunked.covariances_, whole.covariances_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(chunked.score_samples(X), whole.score_samples(X), rtol=1e-11)
+
+
+# ------------------------------------------------------------------ partial_fit
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "VEV"])
+def test_partial_fit_first_batch_is_one_em_iteration(covariance_type):
+    X, _ = _remove(make_blobs(300, 3, 2, seed=16)[0], 0.25, seed=16)
+    weights = np.random.RandomState(4).uniform(0.5, 2, size=len(X))
+    settings_ = dict(n_components=2, covariance_type=covariance_type, missing="marginalize", random_state=0)
+    online = GaussianMixture(**settings_).partial_fit(X, sample_weight=weights)
+    one_step = _fit(X, sample_weight=weights, max_iter=1, tol=0, **settings_)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(online, name), getattr(one_step, name), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(online.lower_bound_, one_step.lower_bound_, rtol=1e-12)
+
+
+def test_partial_fit_without_nan_is_bit_identical_to_error():
+    X = make_blobs(400, 3, 3, seed=17)[0]
+    models = [GaussianMixture(3, random_state=0, missing=missing) for missing in ("error", "marginalize")]
+    for batch in np.array_split(X, 4):
+        for model in models:
+            model.partial_fit(batch)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(models[1], name), getattr(models[0], name))
+    assert models[1].lower_bound_ == models[0].lower_bound_
+
+
+def test_partial_fit_on_incomplete_batches_finds_the_mixture():
+    X, _ = _remove(make_blobs(4000, 3, 2, seed=18)[0], 0.2, seed=18)
+    in_memory = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    online = GaussianMixture(2, missing="marginalize", random_state=0, learning_decay=0.6)
+    for batch in np.array_split(X, 80):
+        online.partial_fit(batch)
+    (weights, means, _), (fitted_weights, fitted_means, _) = map(_sorted_by_first_mean, (online, in_memory))
+    np.testing.assert_allclose(weights, fitted_weights, atol=0.02)
+    np.testing.assert_allclose(means, fitted_means, atol=0.3)
+    with pytest.raises(ValueError, match="every entry missing"):
+        online.partial_fit(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="missing"):
+        GaussianMixture(2, random_state=0).partial_fit(X[:50])
+
+
+def test_partial_fit_on_the_same_incomplete_batch_never_lowers_its_likelihood():
+    # Every batch the whole data: stepwise EM is then a damped EM on the observed-data likelihood.
+    X, _ = _remove(make_blobs(2000, 3, 2, seed=18)[0], 0.2, seed=18)
+    online = GaussianMixture(2, missing="marginalize", random_state=0, learning_decay=0.51)
+    bounds = []
+    for _ in range(40):
+        online.partial_fit(X)
+        bounds.append(online.lower_bound_)
+    assert np.all(np.diff(bounds) >= -1e-12) and bounds[-1] > bounds[0] + 0.1
+    # climbing towards the maximum EM reaches, never beyond it
+    fitted = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    assert bounds[-1] < online.score(X) <= fitted.score(X) + 1e-9
+
+
+# ------------------------------------------------------------------ out of core
+def _fitted_start(X, n_components, covariance_type):
+    """All three ``*_init`` arrays, so that in-memory and streamed fits start alike."""
+    start = _fit(np.nan_to_num(X), n_components=n_components, covariance_type=covariance_type, random_state=0,
+                 max_iter=3)
+    return dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "EEV"])
+def test_out_of_core_fit_equals_the_in_memory_fit(tmp_path, covariance_type):
+    X, _ = _remove(make_blobs(900, 4, 3, seed=31)[0], 0.2, seed=31)
+    X[:300] = np.nan_to_num(X[:300], nan=1.0)  # a first chunk without NaN, later ones with
+    weights = np.random.RandomState(5).uniform(0.5, 2, size=len(X))
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    settings_ = dict(n_components=3, covariance_type=covariance_type, missing="marginalize", tol=0, max_iter=8,
+                     **_fitted_start(X, 3, covariance_type))
+    in_memory = _fit(X, sample_weight=weights, **settings_)
+    for source, chunk_size in ((path, 100), (ListSource(X, weights, chunk_rows=250), None)):
+        streamed = _fit(source, sample_weight=weights if source is path else None, chunk_size=chunk_size,
+                        **settings_)
+        np.testing.assert_allclose(streamed.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
+        for name in ("weights_", "means_", "covariances_"):
+            np.testing.assert_allclose(getattr(streamed, name), getattr(in_memory, name), rtol=1e-10, atol=1e-10)
+
+
+def test_out_of_core_fit_with_its_own_start_fits_the_mixture(tmp_path):
+    X, _ = _remove(make_blobs(2000, 3, 2, seed=32)[0], 0.2, seed=32)
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    streamed = _fit(str(path), n_components=2, missing="marginalize", random_state=0)
+    in_memory = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    np.testing.assert_allclose(streamed.lower_bound_, in_memory.lower_bound_, rtol=1e-6)
+    np.testing.assert_allclose(np.sort(streamed.means_, axis=0), np.sort(in_memory.means_, axis=0), atol=1e-4)
+
+
+def test_out_of_core_inference_equals_the_in_memory_one(tmp_path):
+    X, _ = _remove(make_blobs(700, 3, 2, seed=34)[0], 0.3, seed=34)
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    model = _fit(X, n_components=2, missing="marginalize", random_state=0)
+    model.chunk_size = 100
+    np.testing.assert_allclose(model.score_samples(str(path)), model.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(str(path)), model.predict_proba(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(model.predict(str(path)), model.predict(X))
+    np.testing.assert_allclose(model.score(str(path)), model.score(X), rtol=1e-12)
+    np.testing.assert_allclose(model.bic(str(path)), model.bic(X), rtol=1e-12)
+
+
+def test_out_of_core_rows_with_nothing_observed_are_named(tmp_path):
+    X, _ = _remove(make_blobs(600, 3, 2, seed=33)[0], 0.2, seed=33)
+    X[[7, 450]] = np.nan
+    X[500, 1] = np.inf
+    path = tmp_path / "incomplete.npy"
+    np.save(path, X)
+    with pytest.raises(ValueError, match=r"row\(s\) 7, 450 .*infinite.* 500 .*every entry missing"):
+        GaussianMixture(2, missing="marginalize", chunk_size=100).fit(str(path))
+    with pytest.raises(ValueError, match="missing=.marginalize."):  # the default still refuses NaN
+        GaussianMixture(2, chunk_size=100).fit(str(path))
+    model = _fit(np.delete(X, [7, 450, 500], axis=0), n_components=2, missing="marginalize", chunk_size=100)
+    with pytest.raises(ValueError, match=r"row\(s\) 7, 450 .*every entry missing"):
+        model.score_samples(str(path))
 
 
 # ------------------------------------------------------------------ criteria and selection

@@ -24,7 +24,10 @@ _MAX_DEPENDENCE_TOLERANCE = 1e-3
 SHOWN_ROWS = 5
 #: what a NaN error of GaussianMixture's input adds: the other way out (gaussmix.missing)
 MISSING_HINT = ('or pass missing="marginalize" to GaussianMixture to fit and predict on the observed entries '
-                "of incomplete rows (NumPy arrays in memory)")
+                "of incomplete rows (NumPy arrays, .npy files, memory maps and chunk sources)")
+#: what a NaN error adds under missing="marginalize" (rows with nothing observed)
+MARGINALIZE_HINT = ('under missing="marginalize" NaN entries are missing values, but a row with every entry '
+                    "missing carries no information: drop those rows")
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,12 @@ class NonFiniteEntries:
     rows: tuple[tuple[int, ...], tuple[int, ...]]
 
     @classmethod
-    def of(cls, X: Any, first_row: int = 0) -> Optional["NonFiniteEntries"]:
+    def of(cls, X: Any, first_row: int = 0, nan_is_missing: bool = False) -> Optional["NonFiniteEntries"]:
         """The record of ``X`` (rows numbered from ``first_row``), or None if all is finite.
 
         ``X`` of shape (n,) or (n, D) may live on a device: only a failed check
-        copies it to the host.
+        copies it to the host. ``nan_is_missing`` (``missing="marginalize"``):
+        NaN are missing values, and only rows (n, D) with every entry NaN count.
         """
         xp = get_namespace(X)
         # A sum is finite when every entry is (no N-sized mask for the common case);
@@ -63,6 +67,10 @@ class NonFiniteEntries:
             return None
         X = to_numpy(X)
         masks = (np.isnan(X), np.isinf(X))
+        if nan_is_missing and X.ndim == 2:
+            masks = (masks[0] & masks[0].all(axis=1, keepdims=True), masks[1])
+            if not (masks[0].any() or masks[1].any()):
+                return None
         bad_rows = [np.flatnonzero(mask.any(axis=1) if mask.ndim == 2 else mask) for mask in masks]
         return cls(
             tuple(int(mask.sum()) for mask in masks),

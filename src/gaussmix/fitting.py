@@ -119,8 +119,7 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
     if model.missing == "marginalize" and incomplete.has_missing(X):
         # Missing entries integrated out (gaussmix.missing); the frame is centred on the
         # observed column means, which also fill the gaps for the initialisers only.
-        origin = incomplete.column_means(X, weights)
-        init_rows = incomplete.filled_with(X, origin)
+        origin, init_rows = incomplete.observed_frame(X, weights)
         source = incomplete.IncompleteArraySource(X, weights, chunking.source_rows(X, K, chunk_size), origin)
     else:
         # EM runs on X - origin: translation-invariant maths, but float32 keeps its digits
@@ -156,7 +155,12 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     dtype, n_features = stream.dtype, stream.n_features
     user_init = check_init_arrays(model, problem.covariance, n_features, dtype)
     needs_sample = not _warm(model) and "means" not in user_init
-    summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None)
+    marginalize = model.missing == "marginalize"
+    summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None,
+                        marginalize=marginalize)
+    if summary.n_missing and hasattr(stream, "map_reduce"):
+        raise ValueError('missing="marginalize" does not take Dask arrays with NaN yet: '
+                         "pass a .npy file, a memory map or a chunk source, or a NumPy array")
     declared = stream.n_samples
     if declared is not None and declared != summary.n_rows:
         raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
@@ -175,7 +179,8 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     def start(random_state: np.random.RandomState) -> MixtureParams:
         return start_from_stream(centred, summary, origin, problem, user_init, random_state)
 
-    return Framed(centred, origin, start)
+    # Rows with NaN (missing="marginalize"): the same chunks through the incomplete E-step.
+    return Framed(incomplete.IncompleteStream(centred) if summary.n_missing else centred, origin, start)
 
 
 def _warm(model: Any) -> bool:
@@ -322,11 +327,11 @@ def _partial_fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample
     state = getattr(model, "_online", None)
     if state is None:
         fitted = hasattr(model, "means_")
-        X = validate_rows(model, X, reset=not fitted)
+        X = validate_rows(model, X, reset=not fitted, missing=model.missing)
         with one_thread_for_small_fit(X, problem.n_components):
             state = start_online(model, X, sample_weight, problem, fitted)
     else:
-        X = np.asarray(validate_rows(model, X, reset=False), dtype=state.origin.dtype)
+        X = np.asarray(validate_rows(model, X, reset=False, missing=model.missing), dtype=state.origin.dtype)
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
         check_batch_reach(X, state.params, state.origin)
         with one_thread_for_small_fit(X, problem.n_components):
@@ -342,16 +347,21 @@ def start_online(model: Any, X: Any, sample_weight: Any, problem: Problem, fitte
     ``fitted``: start from the fitted parameters instead of the initialiser.
     """
     weights = checks.check_sample_weight(sample_weight, X.shape[0], X, unit_mean=True)
-    # The frame of the whole stream: later batches are centred on this batch's mean.
-    origin = np.average(X, axis=0, weights=weights).astype(X.dtype)
-    source = ArraySource(X, weights, chunking.chunk_rows(X, problem.n_components, problem.chunk_size), origin)
+    # The frame of the whole stream: later batches are centred on this batch's mean
+    # (of the observed entries, which fill the gaps for the initialiser, where NaN are marginalised).
+    if model.missing == "marginalize" and incomplete.has_missing(X):
+        origin, init_rows = incomplete.observed_frame(X, weights)
+    else:
+        origin, init_rows = np.average(X, axis=0, weights=weights).astype(X.dtype), X
+    chunk_rows = chunking.chunk_rows(X, problem.n_components, problem.chunk_size)
+    source = incomplete.array_source(X, weights, chunk_rows, origin, model.missing)
     if fitted:
         start = model._fitted_params(X.dtype).translated(-origin)
     else:
         check_row_counts(problem.n_components, X.shape[0], None if weights is None else np.count_nonzero(weights))
         user_init = check_init_arrays(model, problem.covariance, X.shape[1], X.dtype)
         random_state = check_random_state(model.random_state)
-        start = start_from_rows(X, weights, origin, problem, user_init, random_state, source.chunk_rows)
+        start = start_from_rows(init_rows, weights, origin, problem, user_init, random_state, chunk_rows)
     stats, loglik = accumulate_source(source, start)
     model.lower_bound_ = loglik / stats.total_weight
     stats = per_unit_weight(stats)
@@ -362,8 +372,9 @@ def start_online(model: Any, X: Any, sample_weight: Any, problem: Problem, fitte
 
 def online_step(model: Any, state: OnlineState, X: np.ndarray, weights: Any, problem: Problem) -> OnlineState:
     """One stepwise-EM update of ``state`` with the validated batch ``X`` of shape (n_batch, D)."""
-    source = ArraySource(X, weights, chunking.chunk_rows(X, problem.n_components, problem.chunk_size), state.origin)
-    batch_stats, loglik = accumulate_source(source, state.params)
+    chunk_rows = chunking.chunk_rows(X, problem.n_components, problem.chunk_size)
+    batch_stats, loglik = accumulate_source(incomplete.array_source(X, weights, chunk_rows, state.origin, model.missing),
+                                            state.params)
     eta = step_size(state.n_batches - 1, float(model.learning_decay))
     stats = stepwise_update(state.stats, batch_stats, eta)
     params = m_step(stats, problem.covariance, problem.reg_covar, previous=state.params, origin=state.origin,

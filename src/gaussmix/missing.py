@@ -14,17 +14,21 @@ a missing entry drops out of the row's likelihood exactly.
 
 The E-step groups rows by how many entries they miss, whatever their
 pattern: through each component's precision matrix only the M x M block of
-the missing entries has to be factorised per row, so each group is a few
-batched products (see :func:`_group_stats`); 10 % of entries missing at
-random in 16 features make thousands of patterns but at most 16 groups.
+the missing entries has to be inverted per row, so each group is one pass of
+a compiled kernel (:mod:`gaussmix.estep._compiled_incomplete`, where numba
+runs) or a few batched products (:func:`_group_stats`, whose M x M blocks are
+inverted by vectorised sweeps, :func:`sweep_inverse`); 10 % of entries
+missing at random in 16 features make thousands of patterns but at most 16
+groups.
 Inference and imputation group rows by pattern (``np.unique`` over the rows
 of the boolean mask) and compute the marginal and conditional blocks once per
 pattern. Complete rows go through the structure's own E-step kernel, so data
 without NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
-is named); infinite entries are errors as always. Only NumPy arrays held in
-memory are supported (no out-of-core, Dask or torch input yet).
+is named); infinite entries are errors as always. NumPy arrays (``fit`` and
+``partial_fit``) and out-of-core data (:class:`IncompleteStream`: the same
+E-step on each streamed chunk) are supported, not Dask or torch input yet.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 
 from ._math import logsumexp_rows
 from .conditioning import Conditioner, _index, _layout, _take, marginal_covariance_model
+from ._numba import compiled
 from .em import accumulate, sum_scalars
 from .params import MixtureParams
 from .data.arrays import ArraySource
@@ -90,22 +95,52 @@ def column_means(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> n
     ValueError
         If a column has no observed entry of positive weight.
     """
+    means, counts = observed_moments(X, sample_weight)
+    check_observed_columns(counts)
+    return means.astype(X.dtype)
+
+
+def observed_moments(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The (weighted) mean of each column's observed entries (D,) and their total weight (D,), float64.
+
+    A column without an observed entry of positive weight has mean 0. Summed
+    in float64; the means of chunks merge by their columns' weights.
+    """
     observed = ~np.isnan(X)
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     totals = weights @ np.where(observed, X, 0).astype(np.float64)
     counts = weights @ observed
+    return np.divide(totals, counts, out=np.zeros_like(totals), where=counts > 0), counts
+
+
+def check_observed_columns(counts: np.ndarray) -> None:
+    """Refuse columns whose observed entries weigh nothing (``counts`` (D,), see :func:`observed_moments`)."""
     empty = np.flatnonzero(counts <= 0)
     if empty.size:
         raise ValueError(
             f"column(s) {_rows_text(empty)} (0-based) of X have no observed entry (of positive weight): "
             "nothing can be learnt about them; drop those columns"
         )
-    return (totals / counts).astype(X.dtype)
 
 
 def filled_with(X: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A copy of ``X`` (n, D) with each NaN replaced by its column's entry of ``values`` (D,)."""
     return np.where(np.isnan(X), values[None, :], X)
+
+
+def observed_frame(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The origin of an incomplete fit's frame, the observed column means (D,), and ``X`` (n, D)
+    filled with them: the initialisers' rows (k-means & co. know nothing of NaN)."""
+    origin = column_means(X, sample_weight)
+    return origin, filled_with(X, origin)
+
+
+def array_source(X: Any, sample_weight: Optional[Any], chunk_rows: int, origin: Any, missing: str) -> ArraySource:
+    """The rows ``X`` (n, D) as an EM source: an :class:`IncompleteArraySource` where ``missing``
+    is ``"marginalize"`` and ``X`` holds NaN, else a plain :class:`~gaussmix.data.arrays.ArraySource`
+    (so that data without NaN fit bit for bit as with ``"error"``)."""
+    kind = IncompleteArraySource if missing == "marginalize" and has_missing(X) else ArraySource
+    return kind(X, sample_weight, chunk_rows, origin)
 
 
 # ------------------------------------------------------------------ patterns
@@ -191,16 +226,15 @@ def accumulate_incomplete(
     parts = []
     if complete.any():
         parts.append(accumulate(X[complete], None if sample_weight is None else sample_weight[complete], params))
-    dense = _DensePrecisions.of(params)
-    step = auto_chunk_rows(params.n_components, X.shape[1], X.dtype.itemsize)
+    group_stats = _GroupStats(params, X.shape[0])
     # Rows with the same number of missing entries share the shapes of their blocks: each
-    # group is a few batched products, whatever the number of distinct patterns in it.
+    # group is a few batched products (or one compiled pass), whatever its patterns.
     for count in np.unique(n_missing[~complete]):
         rows = np.flatnonzero(n_missing == count)
-        for start in range(0, rows.size, step):
-            chunk = rows[start:start + step]
+        for start in range(0, rows.size, group_stats.rows):
+            chunk = rows[start:start + group_stats.rows]
             weights = None if sample_weight is None else sample_weight[chunk]
-            parts.append(_group_stats(X[chunk], weights, params, dense))
+            parts.append(group_stats(X[chunk], weights))
     stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
     return stats, sum_scalars([float(loglik) for _, loglik in parts])
 
@@ -216,6 +250,39 @@ class _DensePrecisions:
     def of(cls, params: MixtureParams) -> "_DensePrecisions":
         covariances = np.asarray(params.dense_covariances(), dtype=np.float64)
         return cls(np.linalg.inv(covariances), np.linalg.slogdet(covariances)[1])
+
+
+class _GroupStats:
+    """``(X, sample_weight) -> (stats, loglik)`` of rows missing the same number of entries, under ``params``.
+
+    The compiled kernel (:mod:`gaussmix.estep._compiled_incomplete`) where numba
+    runs, else :func:`_group_stats`; what they need of the parameters is computed
+    once per chunk. ``rows``: how many rows one call takes (the NumPy path keeps
+    its (K, rows, D) temporaries cache-sized; the kernel works in blocks itself).
+    """
+
+    def __init__(self, params: MixtureParams, n_rows: int) -> None:
+        self.params = params
+        self.dense = _DensePrecisions.of(params)
+        self.kernel = compiled("gaussmix.estep._compiled_incomplete")
+        n_features = params.means.shape[1]
+        if self.kernel is None:
+            self.rows = auto_chunk_rows(params.n_components, n_features, params.means.dtype.itemsize)
+            return
+        self.rows = max(1, n_rows)
+        # P = C C^T, C lower triangular: log det C = -log det Sigma / 2
+        self.factors = np.linalg.cholesky(self.dense.precisions)
+        log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+        self.offsets = log_weights - 0.5 * self.dense.log_det_covariances - 0.5 * n_features * np.log(2 * np.pi)
+
+    def __call__(self, X: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[SuffStats, float]:
+        if self.kernel is None:
+            return _group_stats(X, sample_weight, self.params, self.dense)
+        missing = np.nonzero(np.isnan(X))[1].reshape(X.shape[0], -1)
+        return self.kernel.incomplete_group_stats(
+            X, missing, sample_weight, self.params.means, self.factors, self.dense.precisions, self.offsets,
+            self.params.covariance.full_scatter,
+        )
 
 
 def _group_stats(
@@ -242,11 +309,9 @@ def _group_stats(
     projected = residuals @ dense.precisions  # P symmetric: (P r) for every row
     gathered = np.take_along_axis(projected, missing[None, :, :], axis=2)  # (K, n, M)
     blocks = dense.precisions[:, missing[:, :, None], missing[:, None, :]]  # (K, n, M, M)
-    factors = np.linalg.cholesky(blocks)  # principal blocks of a positive definite P
-    conditional = np.linalg.inv(blocks)  # P_mm^-1: the conditional covariances
+    conditional, log_det_block = sweep_inverse(blocks)  # P_mm^-1: the conditional covariances
     solved = (conditional @ gathered[..., None])[..., 0]  # (K, n, M)
     quadratic = np.sum(residuals * projected, axis=2) - np.sum(gathered * solved, axis=2)  # (K, n)
-    log_det_block = 2 * np.sum(np.log(np.diagonal(factors, axis1=2, axis2=3)), axis=2)
     n_observed = n_features - n_missing
     log_normal = -0.5 * (n_observed * np.log(2 * np.pi) + dense.log_det_covariances[:, None] + log_det_block + quadratic)
     weighted = (log_normal + np.log(np.asarray(params.weights, dtype=np.float64))[:, None]).T  # (n, K)
@@ -286,6 +351,35 @@ def _group_stats(
     return SuffStats(resp_weight.astype(dtype), component_means.astype(dtype), scatter.astype(dtype), total), loglik
 
 
+def sweep_inverse(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses (..., M, M) and log-determinants (...) of positive definite ``blocks`` (..., M, M).
+
+    Gauss-Jordan sweeps, each one a few operations over the whole stack: LAPACK
+    called once per small matrix costs far more than its arithmetic. Positive
+    definite matrices need no pivoting, and the pivots' product is the
+    determinant.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a pivot is not positive (a block is not numerically positive definite).
+    """
+    inverse = np.array(blocks, dtype=np.float64)
+    log_det = np.zeros(inverse.shape[:-2])
+    for p in range(inverse.shape[-1]):
+        pivot = inverse[..., p, p].copy()
+        if not np.all(pivot > 0):
+            raise np.linalg.LinAlgError("a block of a precision matrix is not positive definite")
+        log_det += np.log(pivot)
+        column = inverse[..., :, p].copy()
+        column[..., p] = 0
+        inverse[..., :, p] = 0
+        inverse[..., p, p] = 1
+        inverse[..., p, :] /= pivot[..., None]
+        inverse -= column[..., :, None] * inverse[..., None, p, :]
+    return inverse, log_det
+
+
 @dataclass(frozen=True)
 class IncompleteArraySource(ArraySource):
     """An :class:`~gaussmix.data.arrays.ArraySource` whose rows may hold NaN.
@@ -293,6 +387,26 @@ class IncompleteArraySource(ArraySource):
     Its chunks are shifted copies (NaN stays NaN), and :func:`gaussmix.em.accumulate_source`
     runs its :meth:`accumulate` on them instead of the structure's kernel.
     """
+
+    @staticmethod
+    def accumulate(
+        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
+    ) -> tuple[SuffStats, float]:
+        return accumulate_incomplete(X, sample_weight, params)
+
+
+@dataclass(frozen=True)
+class IncompleteStream:
+    """A centred out-of-core stream (:class:`gaussmix.data.stream.StreamSource`) whose rows may hold NaN.
+
+    Its chunks are the stream's shifted chunks, and :func:`gaussmix.em.accumulate_source`
+    runs its :meth:`accumulate` on them, as on :class:`IncompleteArraySource`'s.
+    """
+
+    stream: Any
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+        return self.stream.chunks()
 
     @staticmethod
     def accumulate(

@@ -58,5 +58,6 @@ def nan_hint(missing: Optional[str]) -> Optional[str]:
     if missing == "error":
         return checks.MISSING_HINT
     if missing == "marginalize":
-        return 'or pass them as a NumPy array: missing="marginalize" takes NumPy arrays in memory only'
+        return ('or pass them as a NumPy array or out-of-core data: missing="marginalize" '
+                "does not take tensors or Dask arrays")
     return None

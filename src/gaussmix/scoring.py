@@ -29,7 +29,8 @@ class ScoringMixin:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         if is_out_of_core(X):
             stream, params = self._open_for_inference(X)
-            return np.concatenate([function(chunk, params) for chunk, _ in finite_chunks(stream)], axis=0)
+            chunks = finite_chunks(stream, nan_is_missing=self.missing == "marginalize")
+            return np.concatenate([function(chunk, params) for chunk, _ in chunks], axis=0)
         X = validate_rows(self, X, reset=False, missing=self.missing)
         xp = get_namespace(X)
         params = self._fitted_params(like=X)
@@ -56,8 +57,8 @@ class ScoringMixin:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         stream, params = self._open_for_inference(X)
         totals, weights = [], []
-        for chunk, chunk_weights in finite_chunks(stream):
-            log_density = responsibilities(chunk, params)[1].astype(np.float64)
+        for chunk, chunk_weights in finite_chunks(stream, nan_is_missing=self.missing == "marginalize"):
+            log_density = self._posterior(chunk, params)[1].astype(np.float64)
             if chunk_weights is None:
                 totals.append(float(np.sum(log_density)))
                 weights.append(float(chunk.shape[0]))

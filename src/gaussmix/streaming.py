@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import _validation as checks
+from . import missing as incomplete
 from .init import Initializer, assignment_stats, initial_stats, nearest_centre_labels, repair_thin_components
 from .data.chunking import auto_chunk_rows
 from .stats import SuffStats
@@ -135,6 +136,13 @@ class DataSummary:
     non_finite : NonFiniteEntries or None
         The NaN and infinite entries found (None: none); a chunk holding any
         adds nothing else to the summary, which :func:`summarise` then refuses.
+        Where NaN are missing values (``missing="marginalize"``), only
+        infinite entries and rows with every entry missing count.
+    observed_weight : ndarray of shape (D,) or None
+        Where NaN are missing values: the weight of each column's observed
+        entries, and ``mean`` is the mean of those; None: every entry observed.
+    n_missing : int
+        NaN entries taken as missing values.
     """
 
     n_rows: int
@@ -143,10 +151,18 @@ class DataSummary:
     mean: np.ndarray
     reservoir: Optional[Reservoir]
     non_finite: Optional[checks.NonFiniteEntries] = None
+    observed_weight: Optional[np.ndarray] = None
+    n_missing: int = 0
 
     def merge(self, other: "DataSummary") -> "DataSummary":
         total = self.total_weight + other.total_weight
-        share = other.total_weight / total if total > 0 else 0.0
+        observed = None
+        if self.observed_weight is None and other.observed_weight is None:
+            share = other.total_weight / total if total > 0 else 0.0
+        else:  # each column's mean weighs its observed entries
+            mine, theirs = self._observed_weight(), other._observed_weight()
+            observed = mine + theirs
+            share = np.divide(theirs, observed, out=np.zeros_like(observed), where=observed > 0)
         reservoir = self.reservoir if other.reservoir is None else (
             other.reservoir if self.reservoir is None else self.reservoir.merge(other.reservoir)
         )
@@ -157,7 +173,14 @@ class DataSummary:
             self.mean + (other.mean - self.mean) * share,
             reservoir,
             checks.merge_non_finite(self.non_finite, other.non_finite),
+            observed,
+            self.n_missing + other.n_missing,
         )
+
+    def _observed_weight(self) -> np.ndarray:
+        if self.observed_weight is None:
+            return np.full(self.mean.shape, float(self.total_weight))
+        return self.observed_weight
 
     def initializer_sample(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Rows (and weights) the initialiser runs on.
@@ -174,13 +197,15 @@ class DataSummary:
 
 
 def summarise_chunk(
-    X: np.ndarray, weights: Optional[np.ndarray], first_row: int, sample_rows: int, seed: Optional[int]
+    X: np.ndarray, weights: Optional[np.ndarray], first_row: int, sample_rows: int, seed: Optional[int],
+    marginalize: bool = False,
 ) -> DataSummary:
     """Validate one chunk and summarise it (see :class:`DataSummary`).
 
     ``seed`` None skips the reservoir (a start that needs no sample).
+    ``marginalize``: NaN entries are missing values (``missing="marginalize"``).
     """
-    non_finite = checks.NonFiniteEntries.of(X, first_row)
+    non_finite = checks.NonFiniteEntries.of(X, first_row, nan_is_missing=marginalize)
     if non_finite is not None:
         # Go on to the other chunks, so that the error names every bad row of the data.
         return DataSummary(X.shape[0], 0, 0.0, np.zeros(X.shape[1]), None, non_finite)
@@ -193,29 +218,44 @@ def summarise_chunk(
         total, n_positive = float(weights64.sum()), int(np.count_nonzero(weights64))
         mean = weights64 @ X.astype(np.float64) / total if total > 0 else np.zeros(X.shape[1])
     reservoir = None if seed is None else Reservoir.of_chunk(X, weights, first_row, sample_rows, seed)
+    if marginalize and incomplete.has_missing(X):
+        mean, observed = incomplete.observed_moments(X, weights)
+        return DataSummary(X.shape[0], n_positive, total, mean, reservoir, None, observed, int(np.isnan(X).sum()))
     return DataSummary(X.shape[0], n_positive, total, mean, reservoir)
 
 
-def summarise(source: Any, *, sample_rows: int = INIT_SAMPLE_ROWS, seed: Optional[int] = None) -> DataSummary:
+def summarise(
+    source: Any, *, sample_rows: int = INIT_SAMPLE_ROWS, seed: Optional[int] = None, marginalize: bool = False
+) -> DataSummary:
     """One validating pass over ``source``: counts, weighted mean and (with ``seed``) a sample.
+
+    ``marginalize``: NaN entries are missing values, the mean is each column's
+    over its observed entries (``missing="marginalize"``).
 
     Raises
     ------
     ValueError
-        If rows hold NaN or infinite values: the message counts them over all
-        rows and names the first few, as for an in-memory array.
+        If rows hold NaN or infinite values (with ``marginalize``: infinite
+        values, or rows with every entry missing): the message counts them
+        over all rows and names the first few, as for an in-memory array. With
+        ``marginalize``, also if a column has no observed entry.
     """
-    function = functools.partial(summarise_chunk, sample_rows=sample_rows, seed=seed)
+    function = functools.partial(summarise_chunk, sample_rows=sample_rows, seed=seed, marginalize=marginalize)
     summary = reduce_chunks(source, function, DataSummary.merge)
     if summary.non_finite is not None:
-        raise summary.non_finite.error("X", checks.MISSING_HINT)
+        raise summary.non_finite.error("X", checks.MARGINALIZE_HINT if marginalize else checks.MISSING_HINT)
+    if summary.observed_weight is not None:
+        incomplete.check_observed_columns(summary.observed_weight)
     return summary
+
 
 
 def _nearest_centre_stats(
     X: np.ndarray, weights: Optional[np.ndarray], first_row: int,
     centres: np.ndarray, component_ids: np.ndarray, n_components: int, full_scatter: bool,
 ) -> SuffStats:
+    if incomplete.has_missing(X):  # missing entries at the origin, as the in-memory start fills them
+        X = incomplete.filled_with(X, np.zeros(X.shape[1], dtype=X.dtype))
     labels = component_ids[nearest_centre_labels(X, centres.astype(X.dtype))]
     return assignment_stats(X, weights, labels, n_components, full_scatter)
 
@@ -256,6 +296,8 @@ def sampled_start(
     """
     rows, weights = summary.initializer_sample()
     rows = (rows - origin).astype(rows.dtype)
+    if summary.n_missing:  # the initialisers see missing entries at the origin (the column means)
+        rows = incomplete.filled_with(rows, np.zeros(rows.shape[1], dtype=rows.dtype))
     assignment = initializer(rows, weights, n_components, random_state)
     if assignment.ndim == 2:
         chunk_rows = auto_chunk_rows(n_components, rows.shape[1], rows.dtype.itemsize)

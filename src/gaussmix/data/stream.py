@@ -118,15 +118,17 @@ def open_stream(X: Any, sample_weight: Optional[Any], rows_per_chunk: RowsPerChu
     return StreamSource(source, source_dtype(source), int(source.n_features))
 
 
-def finite_chunks(stream: StreamSource):
+def finite_chunks(stream: StreamSource, nan_is_missing: bool = False):
     """The finite chunks of ``stream``; after the last, an error naming every NaN/inf row, if any.
 
     The whole source is read before the error (as the in-memory check lists
     every bad row); chunks holding bad rows are not handed out.
+    ``nan_is_missing`` (``missing="marginalize"``): chunks may hold NaN, but
+    not rows with every entry NaN.
     """
     first_row, bad = 0, None
     for chunk, weights in stream.chunks():
-        entries = checks.NonFiniteEntries.of(chunk, first_row)
+        entries = checks.NonFiniteEntries.of(chunk, first_row, nan_is_missing)
         if entries is None:
             if bad is None:
                 yield chunk, weights
@@ -134,4 +136,4 @@ def finite_chunks(stream: StreamSource):
             bad = entries if bad is None else bad.merge(entries)
         first_row += chunk.shape[0]
     if bad is not None:
-        raise bad.error("X", checks.MISSING_HINT)
+        raise bad.error("X", checks.MARGINALIZE_HINT if nan_is_missing else checks.MISSING_HINT)

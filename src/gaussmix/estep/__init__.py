@@ -28,8 +28,9 @@ Compiled kernels (numba, imported on first use through :func:`gaussmix._numba.co
 are split by job: ``_compiled_vector`` (vectorised exp and log),
 ``_compiled_responsibilities`` (weighted responsibilities of a block),
 ``_compiled_fused`` (the fused engine), ``_compiled_screened`` (the screened
-engine), ``_compiled_sparse`` (sparse moments) and ``_compiled_layout``
-(transposes and the expanded engines' features).
+engine), ``_compiled_sparse`` (sparse moments), ``_compiled_layout``
+(transposes and the expanded engines' features) and ``_compiled_incomplete``
+(rows with missing entries, for :mod:`gaussmix.missing`).
 
 To add an engine: write ``gaussmix/estep/<name>.py`` defining ``ENGINE``, an
 :class:`Engine`, and add ``<name>`` to :data:`registry.PREFERENCE`.
