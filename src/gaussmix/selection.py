@@ -368,7 +368,7 @@ def select(
     starts_of = _shared_partitions(starts, complete, weights, ks, seeds, allow_degenerate)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type,
-                           [dict(start, random_state=seed) for start in starts_of.get(k, starts)], allow_degenerate)
+                           [_for_one_cell(start, seed) for start in starts_of.get(k, starts)], allow_degenerate)
         for (k, covariance_type), seed in zip(grid, seeds)
     )
     rows, estimators = [], {}
@@ -514,6 +514,14 @@ class SharedPartitions:
     def name_of(self, index: int) -> str:
         """The ``init_params`` that drew start ``index``."""
         return self.partitions[index][1]
+
+
+def _for_one_cell(start: dict, seed: Any) -> dict:
+    """A cell's own copy of a start: its seed, and shared partitions with a count of calls of its own."""
+    shared = start.get("init_params")
+    if isinstance(shared, SharedPartitions):
+        start = dict(start, init_params=SharedPartitions(shared.partitions))
+    return dict(start, random_state=seed)
 
 
 def _shared_partitions(starts: list[dict], X: np.ndarray, weights: Optional[np.ndarray], ks: list[int],
