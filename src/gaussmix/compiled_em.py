@@ -67,7 +67,7 @@ def run_em(
     dense = np.array(model.dense(params.covariances, n_components, n_features), dtype=np.float64)
     weights, means, covariances, lower_bounds, converged, status = _numba_em.em_loop(
         rows, row_weights, origin, np.asarray(params.weights, np.float64), np.asarray(params.means, np.float64),
-        dense, code, _checks_collapse(model), float(config.reg_covar), float(config.tol), int(config.max_iter),
+        dense, code, model.layout != "tied", float(config.reg_covar), float(config.tol), int(config.max_iter),
         float(previous_lower_bound), control.limit(True), max(control.tol, 100 * float(np.finfo(np.float64).eps)),
     )
     done = list(map(float, lower_bounds))
@@ -75,7 +75,7 @@ def run_em(
         # The loop ran without returning to Python: its iterations are reported as it ends.
         for n_iter, (before, after) in enumerate(zip([previous_lower_bound, *done], done), start=1):
             callback(IterationEvent(n_iter, config.max_iter, after, after - before))
-    layout = _LAYOUTS[_numba_em.M_STEPS[code]]
+    layout = _FROM_DENSE[model.layout]
     reached = MixtureParams.from_covariances(
         weights, means, layout(covariances), model, reg_covar=float(config.reg_covar)
     )
@@ -109,6 +109,7 @@ def _compiled_code(source: Any, params: MixtureParams, config: EMConfig) -> Opti
     name = compiled_m_step_of(params.covariance)
     if (
         name is None
+        or params.covariance.layout not in _FROM_DENSE
         or config.constraints is not None
         or config.stop_on_decrease
         or type(params) is not MixtureParams
@@ -130,19 +131,16 @@ def _compiled_code(source: Any, params: MixtureParams, config: EMConfig) -> Opti
     return M_STEPS.index(name)
 
 
-def _checks_collapse(model: CovarianceModel) -> bool:
-    # One covariance pooled over every row: only its factorisation can fail (TiedCovariance).
-    return compiled_m_step_of(model) != "EEE"
-
-
 def _diagonals(covariances: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.diagonal(covariances, axis1=1, axis2=2))
 
 
-#: the compiled loop's dense (K, D, D) covariances in each structure's own layout
-_LAYOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    **dict.fromkeys(("VVV", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"), lambda covariances: covariances),
-    "EEE": lambda covariances: covariances[0].copy(),
-    **dict.fromkeys(("VVI", "EEI", "VEI", "EVI"), _diagonals),
-    **dict.fromkeys(("VII", "EII"), lambda covariances: covariances[:, 0, 0].copy()),
+#: the compiled loop's dense (K, D, D) covariances in each precision layout (``CovarianceModel.layout``).
+#: A tied structure's one covariance is pooled over every row: only its factorisation can fail,
+#: so the loop checks the other layouts' variances for collapse only (as their classes do).
+_FROM_DENSE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "full": lambda covariances: covariances,
+    "tied": lambda covariances: covariances[0].copy(),
+    "diag": _diagonals,
+    "spherical": lambda covariances: covariances[:, 0, 0].copy(),
 }
