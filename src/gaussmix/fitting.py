@@ -234,6 +234,9 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
             traces.append([])
             continue
         traces.append(list(result.lower_bounds))
+        # The degeneracy rule decides only where the likelihood alone would not: judged lazily.
+        if best is not None and best_sound and result.lower_bound <= best.lower_bound:
+            continue
         sound = n_init == 1 or not _degenerate(result, problem)
         if best is None or (sound, result.lower_bound) > (best_sound, best.lower_bound):
             best, best_sound, best_index = result, sound, init_index
