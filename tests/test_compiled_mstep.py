@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.linalg import expm as scipy_expm
 
 from gaussmix.covariance import InnerIteration
 from gaussmix.covariance._eigen import alternate_volume_and_shape, fit_common_orientation, shared_orientation
@@ -69,3 +70,60 @@ def test_volume_and_shape_loop_equals_the_numpy_loop(dtype, rtol, warm):
     compiled = alternate_volume_and_shape(summaries, counts, volumes, control, warm)
     for ours, reference in zip(compiled, plain):
         np.testing.assert_allclose(ours, np.asarray(reference), rtol=rtol)
+
+
+def _vve_scales(counts):
+    return lambda summaries: summaries / counts[:, None]
+
+
+@pytest.mark.parametrize("compiled_mode", [None, 1])
+@pytest.mark.parametrize("n_components, n_features", [(1, 6), (3, 8), (4, 5)])
+def test_common_orientation_reaches_a_shared_eigenbasis_exactly(compiled_mode, n_components, n_features):
+    # Scatters that share one eigenbasis: VVE's M-step optimum is W_k / N_k itself. From a
+    # random orientation a cold M-step must get there (the MM steps it replaced did not).
+    rng = np.random.RandomState(n_components + n_features)
+    basis = np.linalg.qr(rng.normal(size=(n_features, n_features)))[0]
+    counts = rng.uniform(10, 100, size=n_components)
+    spectra = rng.uniform(0.1, 20, size=(n_components, n_features))
+    scatter = counts[:, None, None] * (basis[None] * spectra[:, None, :]) @ basis.T
+    start = np.linalg.qr(rng.normal(size=(n_features, n_features)))[0]
+    orientation, scales = fit_common_orientation(
+        scatter, counts, start, _vve_scales(counts), InnerIteration(), warm=False, compiled_mode=compiled_mode
+    )
+    np.testing.assert_allclose(orientation.T @ orientation, np.eye(n_features), atol=1e-12)
+    fitted = (orientation[None] * scales[:, None, :]) @ orientation.T
+    expected = scatter / counts[:, None, None]
+    np.testing.assert_allclose(fitted, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("compiled_mode", [None, 0, 1])
+def test_common_orientation_is_a_stationary_point(compiled_mode):
+    # At a minimum over orthogonal D of f, no plane rotation lowers it: the derivative of f
+    # along every rotation generator vanishes (to the inner tolerance), by central differences.
+    scatter, counts = _scatter(5, 7, np.float64, seed=3)
+
+    def scales_in_frame(summaries):
+        if compiled_mode == 1 or compiled_mode is None:
+            return summaries / counts[:, None]
+        volumes = np.exp(np.mean(np.log(summaries), axis=1))
+        return (np.sum(volumes) / np.sum(counts)) * summaries / volumes[:, None]
+
+    start = shared_orientation(scatter / counts[:, None, None])
+    orientation, scales = fit_common_orientation(
+        scatter, counts, start, scales_in_frame, InnerIteration(), warm=False, compiled_mode=compiled_mode
+    )
+
+    def f(rotation):
+        frame = orientation @ rotation
+        summaries = np.einsum("ji,kjl,li->ki", frame, scatter, frame)
+        covariances = (frame[None] * scales_in_frame(summaries)[:, None, :]) @ frame.T
+        return _objective(scatter, counts, covariances)
+
+    step = 1e-5
+    for p in range(7):
+        for q in range(p + 1, 7):
+            generator = np.zeros((7, 7))
+            generator[p, q], generator[q, p] = step, -step
+            turn = scipy_expm(generator)
+            slope = (f(turn) - f(turn.T)) / (2 * step)
+            assert abs(slope) <= 1e-5 * abs(f(np.eye(7)))

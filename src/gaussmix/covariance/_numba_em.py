@@ -340,17 +340,8 @@ def _m_step(code, scatter, counts, reg_covar, previous, inner_limit, inner_tol, 
     for k in range(n_components):
         combination += (1.0 + ((k * golden) % 1.0)) * previous[k]
     _, orientation = _descending_eigh(combination)
-    shifted = regularised.copy()
-    spreads = np.empty(n_components)
-    for k in range(n_components):
-        eigenvalues = np.linalg.eigvalsh(regularised[k])
-        for i in range(n_features):
-            shifted[k, i, i] -= eigenvalues[0]
-        spreads[k] = eigenvalues[-1] - eigenvalues[0]
     mode = EQUAL_VOLUME if code == EVE else VARIABLE_VOLUME
-    orientation, scales = common_orientation_loop(
-        regularised, shifted, spreads, counts, orientation, mode, inner_limit, inner_tol, tiny
-    )
+    orientation, scales = common_orientation_loop(regularised, counts, orientation, mode, inner_limit, inner_tol, tiny)
     for k in range(n_components):
         _rotate_back(orientation, scales[k], out[k])
     return True

@@ -1,8 +1,8 @@
 """Compiled inner iterations of the mclust M-steps without a closed form; needs numba.
 
 The same updates as :func:`gaussmix.covariance._eigen.fit_common_orientation`
-(EVE, VVE: exact scales given the orientation, one majorise-minimise step of
-the orientation given the scales) and
+(EVE, VVE: Jacobi sweeps of plane rotations of the orientation, each round
+followed by the exact scales given the orientation) and
 :func:`gaussmix.covariance._eigen.alternate_volume_and_shape` (VEI, VEV), each
 in one compiled loop: on the small matrices of small data each NumPy call costs
 more in dispatch than in arithmetic, and the loops make about ten of them per
@@ -11,6 +11,8 @@ numba: do it lazily.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -78,41 +80,76 @@ def _objective(summaries, scales, counts, tiny):
 
 
 @_njit(error_model="numpy")
-def _mm_step(shifted, orientation, scales, spreads, tiny):
-    n_components, n_features = scales.shape
-    contiguous = np.ascontiguousarray(orientation)  # typed as any layout in the loop
-    # min(s) / s: the inverses up to one common factor, which leaves the minimiser as it
-    # is; 1 / s overflowed where a scale sat at the floor (see _eigen.relative_inverse).
+def _round_angles(rotated, scales, first, second, tiny):
+    """:func:`gaussmix.covariance._eigen.pair_half_angles` with relative inverse scales."""
+    n_components = scales.shape[0]
     smallest = max(scales.min(), tiny)
-    beta = 0.0
-    gradient = np.zeros_like(orientation)
-    for k in range(n_components):
-        inverse = np.empty(n_features, dtype=scales.dtype)
-        for j in range(n_features):
-            inverse[j] = smallest / max(scales[k, j], tiny)
-        inverse -= inverse.min()
-        beta += spreads[k] * inverse.max()
-        product = shifted[k] @ contiguous
-        for i in range(n_features):
-            for j in range(n_features):
-                gradient[i, j] += product[i, j] * inverse[j]
-    # beta is a float64 scalar: keep the matrix in the orientation's dtype
-    left, _, right = np.linalg.svd((beta * orientation - gradient).astype(orientation.dtype))
-    return left @ right
+    angles = np.zeros(first.shape[0])
+    for pair in range(first.shape[0]):
+        p, q = first[pair], second[pair]
+        u = 0.0
+        v = 0.0
+        for k in range(n_components):
+            # min(s) / s: the inverses up to one common factor (see _eigen.relative_inverse)
+            spread = smallest / max(scales[k, p], tiny) - smallest / max(scales[k, q], tiny)
+            u += spread * (rotated[k, p, p] - rotated[k, q, q])
+            v += spread * rotated[k, p, q]
+        u *= 0.5
+        if u != 0.0 or v != 0.0:
+            angles[pair] = 0.5 * math.atan2(-v, -u)
+    return angles
 
 
 @_njit(error_model="numpy")
-def common_orientation_loop(scatter, shifted, spreads, counts, orientation, mode, limit, tolerance, tiny):
-    """Orientation (D, D) and scales (K, D) after at most ``limit`` updates; see the module docstring.
+def _rotate_round(rotated, orientation, angles, first, second):
+    """``R_k <- G^T R_k G`` and ``D <- D G`` for the round's disjoint plane rotations ``G``."""
+    n_components, n_features = rotated.shape[0], rotated.shape[1]
+    rotation = np.eye(n_features, dtype=rotated.dtype)
+    for pair in range(first.shape[0]):
+        p, q = first[pair], second[pair]
+        if p == q:  # padding of a round with D odd
+            continue
+        cosine, sine = math.cos(angles[pair]), math.sin(angles[pair])
+        rotation[p, p] = cosine
+        rotation[q, q] = cosine
+        rotation[p, q] = -sine
+        rotation[q, p] = sine
+    for k in range(n_components):
+        rotated[k] = rotation.T @ (rotated[k] @ rotation)
+    return orientation @ rotation
+
+
+@_njit(error_model="numpy")
+def _rotated_scatter(scatter, orientation):
+    rotated = np.empty_like(scatter)
+    for k in range(scatter.shape[0]):
+        rotated[k] = orientation.T @ (scatter[k] @ orientation)
+    return rotated
+
+
+@_njit(error_model="numpy")
+def common_orientation_loop(scatter, counts, orientation, mode, limit, tolerance, tiny):
+    """Orientation (D, D) and scales (K, D) after at most ``limit`` sweeps; see the module docstring.
 
     ``tolerance`` is the relative change of the objective that stops the loop
     (``InnerIteration.converged``'s, already at least 100 eps of the dtype).
     """
+    n_components, n_features = scatter.shape[0], scatter.shape[1]
+    first, second = _rotation_rounds(n_features)
+    orientation = np.ascontiguousarray(orientation)
     summaries = _rotated_diagonals(scatter, orientation)
     scales = _scales_in_frame(summaries, counts, mode, tiny)
     value = _objective(summaries, scales, counts, tiny)
     for _ in range(limit):
-        orientation = _mm_step(shifted, orientation, scales, spreads, tiny)
+        # D^T W_k D afresh each sweep: rotating it in place would let rounding drift
+        rotated = _rotated_scatter(scatter, orientation)
+        for round_ in range(first.shape[0]):
+            angles = _round_angles(rotated, scales, first[round_], second[round_], tiny)
+            orientation = _rotate_round(rotated, orientation, angles, first[round_], second[round_])
+            for k in range(n_components):
+                for j in range(n_features):
+                    summaries[k, j] = rotated[k, j, j]
+            scales = _scales_in_frame(summaries, counts, mode, tiny)
         summaries = _rotated_diagonals(scatter, orientation)
         scales = _scales_in_frame(summaries, counts, mode, tiny)
         new_value = _objective(summaries, scales, counts, tiny)
@@ -121,6 +158,36 @@ def common_orientation_loop(scatter, shifted, spreads, counts, orientation, mode
         if converged:
             break
     return orientation, scales
+
+
+@_njit(error_model="numpy")
+def _rotation_rounds(n_features):
+    """:func:`gaussmix.covariance._eigen.rotation_rounds` as two (rounds, pairs) index arrays.
+
+    With ``D`` odd a round has one pair fewer than the arrays' width: its last
+    column then repeats pair 0 with ``p == q``, whose angle is always zero.
+    """
+    n_players = n_features + n_features % 2
+    players = np.arange(n_players)
+    width = n_players // 2
+    first = np.zeros((n_players - 1, width), dtype=np.int64)
+    second = np.zeros((n_players - 1, width), dtype=np.int64)
+    for round_ in range(n_players - 1):
+        used = 0
+        for i in range(width):
+            a, b = players[i], players[n_players - 1 - i]
+            if max(a, b) < n_features:
+                first[round_, used] = min(a, b)
+                second[round_, used] = max(a, b)
+                used += 1
+        for i in range(used, width):
+            first[round_, i] = first[round_, 0]
+            second[round_, i] = first[round_, 0]
+        last = players[n_players - 1]
+        for i in range(n_players - 1, 1, -1):
+            players[i] = players[i - 1]
+        players[1] = last
+    return first, second
 
 
 @_njit(error_model="numpy")

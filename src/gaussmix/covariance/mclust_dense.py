@@ -90,7 +90,7 @@ class VolumeEllipsoidalCovariance(_IterativeDense):
 
 
 class _CommonOrientation(_IterativeDense):
-    """EVE and VVE: one orientation ``D`` shared by all components, found by MM."""
+    """EVE and VVE: one orientation ``D`` shared by all components, found by Jacobi sweeps."""
 
     #: the compiled loop's rule for the scales (see _numba_mstep)
     _compiled_mode: int
