@@ -24,7 +24,7 @@ from .covariance import CovarianceModel
 from .covariance._eigen import InnerIteration
 from ._numba import compiled
 from .estep._config import get_config
-from .em import EMConfig, FitResult, IterationEvent, check_reg_covar_fits_total
+from .em import EMConfig, FitResult, IterationEvent, check_reg_covar_fits_total, resumed_callback
 from .em import run_em as run_em_in_python
 from .params import MixtureParams
 from .sources import ArraySource
@@ -85,14 +85,9 @@ def run_em(
     rest = run_em_in_python(
         source, reached, dataclasses.replace(config, max_iter=config.max_iter - len(done)),
         previous_lower_bound=done[-1] if done else previous_lower_bound,
-        callback=None if callback is None else _counting_on(callback, len(done), config.max_iter),
+        callback=None if callback is None else resumed_callback(callback, len(done), config.max_iter),
     )
     return dataclasses.replace(rest, n_iter=len(done) + rest.n_iter, lower_bounds=done + list(rest.lower_bounds))
-
-
-def _counting_on(callback: Callable[[IterationEvent], None], done: int, max_iter: int) -> Callable[[IterationEvent], None]:
-    """``callback`` for Python's loop taking over after ``done`` iterations: numbered on from there."""
-    return lambda event: callback(dataclasses.replace(event, n_iter=event.n_iter + done, max_iter=max_iter))
 
 
 def compiled_m_step_of(model: CovarianceModel) -> Optional[str]:

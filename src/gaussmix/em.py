@@ -9,6 +9,7 @@ differ only in how the per-chunk statistics are summed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import numbers
@@ -76,6 +77,12 @@ class IterationEvent:
     change: float
     init_index: int = 0
     n_init: int = 1
+
+
+def resumed_callback(callback: Callable[[IterationEvent], None], done: int, max_iter: int) -> Callable[[IterationEvent], None]:
+    """``callback`` for a run that resumes another after ``done`` iterations: its events
+    numbered on from there, out of the whole run's ``max_iter``."""
+    return lambda event: callback(dataclasses.replace(event, n_iter=event.n_iter + done, max_iter=max_iter))
 
 
 @dataclass

@@ -140,6 +140,20 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         the engines after it runs instead. A named engine also keeps EM's loop
         in Python (:mod:`gaussmix.compiled_em` runs it whole only under "auto").
         Not in scikit-learn.
+    screen_iter : int, default=None
+        With ``n_init > 1``, screen the starts after the first (after
+        Biernacki, Celeux & Govaert's 2003 "emEM"): the first start runs to
+        convergence; each later one runs ``screen_iter`` iterations, and only
+        the best of those (a non-degenerate one first) goes on to
+        convergence, resuming where it stopped, so it ends exactly where
+        running it alone would. A start that converges within ``screen_iter``
+        iterations competes as it is. About two full runs instead of
+        ``n_init``, at the risk of dropping a start that was behind after
+        ``screen_iter`` iterations but would have ended ahead. ``None``
+        (scikit-learn's behaviour): every start runs to convergence. float32
+        rows are not screened (a run that loses float32 precision finishes
+        in float64). Not in
+        scikit-learn.
 
     Attributes
     ----------

@@ -42,7 +42,9 @@ from .data.arrays import ArraySource
 from .degeneracy import DegenerateFitWarning, degenerate_components
 from .degeneracy import describe as describe_degenerate
 from .compiled_em import run_em as run_em_compiled_where_possible
-from .em import EMConfig, FitResult, IterationEvent, NonFiniteLikelihoodError, accumulate_source, m_step, run_em
+from .em import (
+    EMConfig, FitResult, IterationEvent, NonFiniteLikelihoodError, accumulate_source, m_step, resumed_callback, run_em,
+)
 from .exceptions import CollapsedComponentError
 from .online import OnlineState, check_batch_reach, per_unit_weight, step_size, stepwise_update
 from .params import MixtureParams
@@ -188,7 +190,11 @@ def _warm(model: Any) -> bool:
 
 
 def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.random.RandomState) -> None:
-    """Run EM from ``n_init`` starts (or the fitted state, when warm), keep the best, set the fitted attributes."""
+    """Run EM from ``n_init`` starts (or the fitted state, when warm), keep the best, set the fitted attributes.
+
+    With ``screen_iter``, starts after the first run that many iterations
+    and only the most promising goes on (:func:`_continue_screened`).
+    """
     source, origin, float64_twin = framed.source, framed.origin, framed.float64_twin
     max_iter = int(model.max_iter)
     config = EMConfig(
@@ -198,12 +204,17 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
     twin: list = []  # made once, on the first fall
     do_init = not _warm(model)
     n_init = model.n_init if do_init else 1
+    screen = model.screen_iter
+    # float32 runs may finish in float64 (finish_in_float64): not screened, to keep that simple
+    screening = screen is not None and n_init > 1 and float64_twin is None and screen < max_iter
     best: Optional[FitResult] = None
     best_sound, best_index = False, 0
+    screened: list[tuple[bool, float, int, FitResult]] = []
     traces: list[list[float]] = []
     failure: Optional[Exception] = None
     for init_index in range(n_init):
         _say(model, 1, f"Initialization {init_index}")
+        limit = screen if screening and init_index > 0 else max_iter
         try:
             if do_init:
                 params = framed.start(random_state)
@@ -217,7 +228,8 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
                 began = time.perf_counter()
                 callback = _iteration_callback(model, began, init_index, n_init)
                 result = run_em_compiled_where_possible(
-                    source, params, config, previous_lower_bound=previous, callback=callback
+                    source, params, dataclasses.replace(config, max_iter=limit),
+                    previous_lower_bound=previous, callback=callback,
                 )
                 if result.precision_lost:
                     twin = twin or [float64_twin()]
@@ -234,15 +246,28 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
             traces.append([])
             continue
         traces.append(list(result.lower_bounds))
+        if limit < max_iter and not result.converged:
+            # judged once every screened start has run (see _continue_screened)
+            screened.append((not _degenerate(result, problem), result.lower_bound, init_index, result))
+            continue
         # The degeneracy rule decides only where the likelihood alone would not: judged lazily.
         if best is not None and best_sound and result.lower_bound <= best.lower_bound:
             continue
         sound = n_init == 1 or not _degenerate(result, problem)
         if best is None or (sound, result.lower_bound) > (best_sound, best.lower_bound):
             best, best_sound, best_index = result, sound, init_index
-            float64_iterations = result.n_iter - result.float32_iterations if result.precision_lost else 0
+    if screened:
+        try:
+            lead = _continue_screened(model, screened, source, config, traces, problem)
+        except _START_FAILURES as error:
+            failure, lead = failure or error, None
+        if lead is not None:
+            result, sound, init_index = lead
+            if best is None or (sound, result.lower_bound) > (best_sound, best.lower_bound):
+                best, best_sound, best_index = result, sound, init_index
     if best is None:
         raise failure
+    float64_iterations = best.n_iter - best.float32_iterations if best.precision_lost else 0
     if not best.converged and max_iter > 0:
         warnings.warn(
             "Best performing initialization did not converge. Try different init "
@@ -255,6 +280,28 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
     model.float64_iterations_ = float64_iterations
     if model.degenerate_:
         warnings.warn(describe_degenerate(model.degenerate_components_), DegenerateFitWarning)
+
+
+def _continue_screened(model: Any, screened: list, source: Any, config: EMConfig, traces: list,
+                       problem: Problem) -> tuple[FitResult, bool, int]:
+    """The best screened start run on to convergence, as ``(result, sound, init_index)``.
+
+    ``screened`` holds ``(sound, lower_bound, init_index, result)`` of the
+    starts cut at ``screen_iter`` iterations; the best (sound first) resumes
+    where it stopped, so it ends where running it alone would. Its trace in
+    ``traces`` grows to the whole run.
+    """
+    _, _, init_index, result = max(screened, key=lambda entry: entry[:2])
+    callback = _iteration_callback(model, time.perf_counter(), init_index, model.n_init)
+    more = run_em_compiled_where_possible(
+        source, result.params, dataclasses.replace(config, max_iter=config.max_iter - result.n_iter),
+        previous_lower_bound=result.lower_bound,
+        callback=None if callback is None else resumed_callback(callback, result.n_iter, config.max_iter),
+    )
+    whole = FitResult(more.params, more.lower_bound, result.n_iter + more.n_iter, more.converged,
+                      [*result.lower_bounds, *more.lower_bounds])
+    traces[init_index] = list(whole.lower_bounds)
+    return whole, not _degenerate(whole, problem), init_index
 
 
 #: what ends one start of several without ending the fit

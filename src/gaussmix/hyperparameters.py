@@ -50,6 +50,7 @@ class MixtureParameters(BaseEstimator):
         equal_weights: bool = False,
         fixed: Any = None,
         engine: str = "auto",
+        screen_iter: Optional[int] = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -73,6 +74,7 @@ class MixtureParameters(BaseEstimator):
         self.equal_weights = equal_weights
         self.fixed = fixed
         self.engine = engine
+        self.screen_iter = screen_iter
 
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
     #: parameters the two estimators share (so the same values fail the same way,
@@ -104,6 +106,7 @@ class MixtureParameters(BaseEstimator):
         # names or per-component masks; their lengths are checked against K in _constraints
         "fixed": [constraining.FixedParameters(), None],
         "engine": [StrOptions({"auto", *estep.available_engines()})],
+        "screen_iter": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``

@@ -291,6 +291,12 @@ def select(
         and ``n_init`` k-means++ starts (default 3): k-means alone often ends
         in a poor optimum on elongated clusters and then picks a wrong K. With
         ``init_params`` given, ``n_init`` starts of that kind (default 1).
+        ``screen_iter`` (a :class:`GaussianMixture` parameter, passed on)
+        runs the k-means++ starts that many iterations and only the best of
+        them on to convergence, beside the hierarchical start: about two
+        full runs per cell instead of four, at the risk of a lower
+        likelihood in cells where a start that was behind early would have
+        ended ahead (see BENCHMARKS.md, "Model selection").
     random_state : int, RandomState instance or None
         Every cell gets the same seed (an int) so that results do not depend
         on ``n_jobs``; a RandomState draws one seed per cell.
