@@ -16,8 +16,10 @@ The E-step groups rows by how many entries they miss, whatever their
 pattern: through each component's precision matrix only the M x M block of
 the missing entries has to be inverted per row, so each group is one pass of
 a compiled kernel (:mod:`gaussmix.estep._compiled_incomplete`, where numba
-runs) or a few batched products (:func:`_group_stats`, whose M x M blocks are
-inverted by vectorised sweeps, :func:`sweep_inverse`); 10 % of entries
+runs: rows missing three or more entries sorted by pattern, so that each
+pattern's block is inverted once) or a few batched products
+(:func:`_group_stats`, whose M x M blocks are inverted by vectorised sweeps,
+:func:`sweep_inverse`); 10 % of entries
 missing at random in 16 features make thousands of patterns but at most 16
 groups.
 Inference and imputation group rows by pattern (``np.unique`` over the rows
