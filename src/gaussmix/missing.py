@@ -29,8 +29,10 @@ without NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
 is named); infinite entries are errors as always. NumPy arrays (``fit`` and
-``partial_fit``) and out-of-core data (:class:`IncompleteStream`: the same
-E-step on each streamed chunk) are supported, not Dask or torch input yet.
+``partial_fit``), out-of-core data (:class:`IncompleteStream`: the same
+E-step on each streamed chunk) and Dask arrays (:class:`IncompleteBlocks`:
+on each block's chunks on the workers, tree-reduced) are supported, not
+torch input yet.
 """
 
 from __future__ import annotations
@@ -410,11 +412,30 @@ class IncompleteStream:
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
         return self.stream.chunks()
 
-    @staticmethod
-    def accumulate(
-        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
-    ) -> tuple[SuffStats, float]:
-        return accumulate_incomplete(X, sample_weight, params)
+    #: the E-step of each chunk (a module-level function: Dask's workers unpickle it by name)
+    accumulate = staticmethod(accumulate_incomplete)
+
+
+@dataclass(frozen=True)
+class IncompleteBlocks:
+    """Centred Dask blocks (:class:`gaussmix.data.dask.DaskBlocks`) whose rows may hold NaN.
+
+    :func:`gaussmix.em.accumulate_source` maps :meth:`accumulate` over the
+    blocks' chunks on the workers and tree-reduces the statistics, as it
+    maps the structure's E-step over complete blocks.
+    """
+
+    blocks: Any
+
+    def map_reduce(self, function: Callable[..., Any], merge: Callable[[Any, Any], Any]) -> Any:
+        return self.blocks.map_reduce(function, merge)
+
+    accumulate = staticmethod(accumulate_incomplete)
+
+
+def incomplete_stream(stream: Any) -> Any:
+    """The centred ``stream`` (chunks, or Dask blocks with ``map_reduce``) through the incomplete E-step."""
+    return IncompleteBlocks(stream) if hasattr(stream, "map_reduce") else IncompleteStream(stream)
 
 
 # ------------------------------------------------------------------ inference

@@ -58,6 +58,6 @@ def nan_hint(missing: Optional[str]) -> Optional[str]:
     if missing == "error":
         return checks.MISSING_HINT
     if missing == "marginalize":
-        return ('or pass them as a NumPy array or out-of-core data: missing="marginalize" '
-                "does not take tensors or Dask arrays")
+        return ('or pass them as a NumPy array, out-of-core data or a Dask array: missing="marginalize" '
+                "does not take tensors")
     return None
