@@ -165,3 +165,23 @@ def test_nan_on_a_worker_is_reported_with_global_row(client, data):
     model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=2, random_state=0, max_iter=2)
     with pytest.raises(ValueError, match=r"row\(s\) 3210"):
         model.predict(da.from_array(bad, chunks=1000)).compute()
+
+
+def test_lazy_impute_equals_the_in_memory_one_bit_for_bit(client, incomplete):
+    model = fit_quietly(GaussianMixture, incomplete, n_components=3, missing="marginalize", random_state=0,
+                        max_iter=3)
+    lazy_model = dask_gaussmix.GaussianMixture(**{**model.get_params(), "chunk_size": 300})
+    lazy_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    X = da.from_array(incomplete, chunks=700)
+    filled = lazy_model.impute(X)
+    assert isinstance(filled, da.Array) and filled.shape == incomplete.shape
+    np.testing.assert_array_equal(filled.compute(), model.impute(incomplete))
+    draws = lazy_model.impute(X, n_draws=3, random_state=2)
+    assert isinstance(draws, da.Array) and draws.shape == (3, *incomplete.shape)
+    np.testing.assert_array_equal(draws.compute(), model.impute(incomplete, n_draws=3, random_state=2))
+    with pytest.raises(ValueError, match="lazy Dask array"):
+        lazy_model.impute(X, out="filled.npy")
+    bad = incomplete.copy()
+    bad[2500] = np.nan
+    with pytest.raises(ValueError, match=r"row\(s\) 2500 .*every entry missing"):
+        lazy_model.impute(da.from_array(bad, chunks=700)).compute()

@@ -14,6 +14,7 @@ result, because the tree and the order of every merge are fixed by the blocks.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -30,6 +31,7 @@ from .data import chunking
 from .data.dask import as_dask_rows, open_blocks
 from . import estimator as _estimator
 from .em import responsibilities
+from .imputation import DrawKey, PatternCache, impute_chunk
 from .params import MixtureParams
 
 # Each per-chunk function takes rows with NaN on their observed entries: they reach it only
@@ -69,6 +71,21 @@ def _apply_to_block(
         raise entries.error("X", checks.MARGINALIZE_HINT if marginalize else checks.MISSING_HINT)
     pieces = [function(X[start:start + chunk_rows], params) for start in range(0, max(X.shape[0], 1), chunk_rows)]
     return np.concatenate(pieces, axis=0)
+
+
+def _impute_block(
+    X: np.ndarray, params: MixtureParams, chunk_rows: int, draws: Optional[DrawKey], block_info: Optional[dict] = None,
+) -> np.ndarray:
+    """One block with its gaps filled (see :func:`gaussmix.imputation.impute_chunk`), chunk by chunk:
+    (rows, D), or (n_draws, rows, D) with ``draws``."""
+    first_row = 0 if not block_info else block_info[0]["array-location"][0][0]
+    entries = checks.NonFiniteEntries.of(X, first_row, nan_is_missing=True)
+    if entries is not None:
+        raise entries.error("X", checks.MARGINALIZE_HINT)
+    cache = PatternCache(params)
+    pieces = [impute_chunk(X[start:start + chunk_rows], params, cache, draws, first_row + start)
+              for start in range(0, max(X.shape[0], 1), chunk_rows)]
+    return np.concatenate(pieces, axis=0 if draws is None else 1)
 
 
 class GaussianMixture(_estimator.GaussianMixture):
@@ -125,6 +142,35 @@ class GaussianMixture(_estimator.GaussianMixture):
         """Log-density of each row: a lazy Dask array of shape (n_samples,)."""
         X = as_dask_rows(X)
         return self._map_rows(X, _log_density, drop_axis=1, dtype=X.dtype)
+
+    def impute(self, X: Any, n_draws: Optional[int] = None, random_state: Any = None, out: Any = None) -> Any:
+        """The rows of ``X`` with their NaN entries filled: a lazy Dask array.
+
+        As :meth:`gaussmix.GaussianMixture.impute`, block by block on the
+        workers: shape (n_samples, n_features), or (n_draws, n_samples,
+        n_features) with ``n_draws`` (chunked like ``X`` along the rows).
+        The same ``random_state`` gives the same draws as the in-memory
+        estimator, bit for bit, whatever the blocks. Write the result with
+        ``dask.array.to_zarr``, ``to_npy_stack`` or ``store``.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` is given; when computed, for rows with every entry
+            missing or infinite entries (named by their rows in ``X``).
+        """
+        if out is not None:
+            raise ValueError("the Dask estimator's impute returns a lazy Dask array; write it with "
+                             "dask.array.to_zarr, to_npy_stack or store instead of passing out=")
+        if n_draws is not None:
+            checks.check_param("n_draws", n_draws, numbers.Integral, 1)
+        X, params = self._lazy_rows(X)
+        draws = None if n_draws is None else DrawKey.of(random_state, int(n_draws))
+        chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
+        if draws is None:
+            return X.map_blocks(_impute_block, params, chunk_rows, None, dtype=X.dtype)
+        return X.map_blocks(_impute_block, params, chunk_rows, draws, new_axis=0,
+                            chunks=((draws.n_draws,), *X.chunks), dtype=X.dtype)
 
     def _log_likelihood(self, X: Any) -> tuple[float, float]:
         log_density = self.score_samples(X)

@@ -22,10 +22,11 @@ pattern's block is inverted once) or a few batched products
 :func:`sweep_inverse`); 10 % of entries
 missing at random in 16 features make thousands of patterns but at most 16
 groups.
-Inference and imputation group rows by pattern (``np.unique`` over the rows
-of the boolean mask) and compute the marginal and conditional blocks once per
-pattern. Complete rows go through the structure's own E-step kernel, so data
-without NaN give bit-identical results.
+Inference groups rows by pattern (``np.unique`` over the rows of the boolean
+mask) and computes the marginal blocks once per pattern; so does imputation
+(:mod:`gaussmix.imputation`, whose results do not depend on the chunking).
+Complete rows go through the structure's own E-step kernel, so data without
+NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
 is named); infinite entries are errors as always. NumPy arrays (``fit`` and
@@ -44,7 +45,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ._math import logsumexp_rows
-from .conditioning import Conditioner, _index, _layout, _take, marginal_covariance_model
+from .conditioning import _index, _layout, _take, marginal_covariance_model
 from ._numba import compiled
 from .em import accumulate, sum_scalars
 from .params import MixtureParams
@@ -167,7 +168,11 @@ class Pattern:
 
 def patterns(X: np.ndarray) -> Iterator[Pattern]:
     """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows, encoded)."""
-    mask = np.isnan(X)
+    return mask_patterns(np.isnan(X))
+
+
+def mask_patterns(mask: np.ndarray) -> Iterator[Pattern]:
+    """The patterns of the boolean ``mask`` (n, D) (True: missing) and their rows, as :func:`patterns`."""
     # One code per row: np.unique(mask, axis=0) sorts rows of bytes, slowly; integers (bit
     # sets up to 62 features, else packed bytes) sort fast.
     if mask.shape[1] <= 62:
@@ -456,45 +461,6 @@ def log_weighted_incomplete(X: np.ndarray, params: MixtureParams) -> np.ndarray:
         else:
             marginal = observed_marginal(params, pattern.observed)
             result[pattern.rows] = marginal.log_weighted_prob(rows_X[:, pattern.observed])
-    return result
-
-
-def impute(
-    X: np.ndarray, params: MixtureParams, n_draws: Optional[int] = None, random_state: Any = None
-) -> np.ndarray:
-    """Fill the NaN entries of ``X`` from the mixture's conditional distribution given the observed ones.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, D)
-    params : MixtureParams
-    n_draws : int or None
-        None: the conditional means ``E[x_m | x_o] = sum_k p(k | x_o) E[x_m | x_o, k]``.
-        An int: that many draws from ``p(x_m | x_o)`` per row (a component
-        drawn from the row's responsibilities, then a Gaussian draw from its
-        conditional) for multiple imputation.
-    random_state : int, RandomState or None
-        Seeds the draws (patterns are drawn in a fixed order).
-
-    Returns
-    -------
-    ndarray of shape (n, D), or (n_draws, n, D) with ``n_draws``
-        Observed entries as given.
-    """
-    from sklearn.utils import check_random_state
-
-    rng = check_random_state(random_state)
-    result = X.copy() if n_draws is None else np.repeat(X[None, :, :], n_draws, axis=0)
-    for pattern in patterns(X):
-        if pattern.missing.size == 0:
-            continue
-        conditional = Conditioner(params, pattern.observed, pattern.missing)(X[pattern.rows][:, pattern.observed])
-        rows, missing = pattern.rows, pattern.missing
-        if n_draws is None:
-            result[rows[:, None], missing[None, :]] = conditional.mean()
-        else:
-            draws = conditional.sample(n_draws, rng)  # (n_p, n_draws, M)
-            result[:, rows[:, None], missing[None, :]] = np.transpose(draws, (1, 0, 2))
     return result
 
 
