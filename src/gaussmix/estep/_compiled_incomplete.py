@@ -1,6 +1,6 @@
 """Compiled E-step of rows that miss the same number of entries (needs numba).
 
-The twin of :func:`gaussmix.missing._group_stats`, laid out as the fused
+The twin of :func:`gaussmix.estep.incomplete.group_stats`, laid out as the fused
 kernel (:mod:`gaussmix.estep._compiled_fused`): blocks of rows held
 coordinate by coordinate, each component's whitening and weighted sums along
 the rows (vector code), and only the M x M block of the missing entries
@@ -72,7 +72,7 @@ def incomplete_group_stats(
     Returns
     -------
     stats : SuffStats
-        In X's dtype, as :func:`gaussmix.missing.accumulate_incomplete`'s.
+        In X's dtype, as :func:`gaussmix.estep.incomplete.accumulate_incomplete`'s.
     loglik : float
     """
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -298,7 +298,7 @@ def _centre_observed(coordinates, observed, mean, rows, out):  # pragma: no cove
 def _sweep_inverse(matrix):  # pragma: no cover - compiled
     """Invert the positive definite ``matrix`` (M, M) in place by Gauss-Jordan sweeps and
     return its log-determinant (the sum of the pivots' logs: no pivoting is needed); one
-    matrix at a time, where :func:`gaussmix.missing.sweep_inverse` sweeps a stack."""
+    matrix at a time, where the NumPy backend's ``inverse_positive_definite`` sweeps a stack."""
     size = matrix.shape[0]
     log_det = 0.0
     for p in range(size):
