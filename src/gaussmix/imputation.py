@@ -235,21 +235,28 @@ def impute_chunk(X: Any, params: MixtureParams, cache: Optional[PatternCache] = 
                 filled = filled + weights[:, k:k + 1] * means[k]
             result[where] = filled
             continue
-        cumulative = np.cumsum(np.asarray(to_numpy(weights), dtype=np.float64), axis=1)
-        cumulative /= cumulative[:, -1:]
-        K = cumulative.shape[1]
         for s in range(draws.n_draws):
-            # the component of each row: the first whose cumulative weight exceeds its uniform
-            chosen = np.minimum(np.sum(uniforms[pattern.rows, s, None] >= cumulative, axis=1), K - 1)
-            chosen = backend.asarray(chosen, rows)
-            noise = backend.asarray(normals[pattern.rows[:, None], s, prepared.missing[None, :]], X)
-            factors = xp.take(prepared.factors, chosen, axis=0)  # (n_p, F, F)
-            centre = means[chosen, xp.arange(chosen.shape[0], device=_device(X))]  # (n_p, F)
-            shift = noise[:, 0:1] * factors[:, :, 0]
-            for j in range(1, noise.shape[1]):
-                shift = shift + noise[:, j:j + 1] * factors[:, :, j]
-            result[(s, *where)] = centre + shift
+            noise = normals[pattern.rows[:, None], s, prepared.missing[None, :]]  # (n_p, F)
+            result[(s, *where)] = _draw(xp, weights, means, prepared.factors, uniforms[pattern.rows, s], noise)
     return result
+
+
+def _draw(xp: Any, weights: Any, means: Any, factors: Any, uniforms: np.ndarray, noise: np.ndarray) -> Any:
+    """One draw per row (n,) from its conditional mixture: the component is the first whose
+    cumulative weight (``weights`` (n, K)) exceeds the row's uniform, then ``means[k]`` (K, n, F)
+    plus ``L_k z`` (``factors`` (K, F, F) lower, ``noise`` (n, F) standard normals)."""
+    backend = backend_for(xp)
+    cumulative = np.cumsum(np.asarray(to_numpy(weights), dtype=np.float64), axis=1)
+    cumulative /= cumulative[:, -1:]
+    chosen = np.minimum(np.sum(uniforms[:, None] >= cumulative, axis=1), cumulative.shape[1] - 1)
+    chosen = backend.asarray(chosen, xp.zeros(0, dtype=xp.int64, device=_device(means)))
+    noise = backend.asarray(noise, means)
+    factor = xp.take(factors, chosen, axis=0)  # (n, F, F)
+    centre = means[chosen, xp.arange(chosen.shape[0], device=_device(means))]  # (n, F)
+    shift = noise[:, 0:1] * factor[:, :, 0]
+    for j in range(1, noise.shape[1]):
+        shift = shift + noise[:, j:j + 1] * factor[:, :, j]
+    return centre + shift
 
 
 def _device(X: Any) -> Any:

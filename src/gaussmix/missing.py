@@ -51,7 +51,6 @@ from .conditioning import _index, _layout, _take, marginal_covariance_model
 from .estep.incomplete import accumulate_incomplete
 from .params import MixtureParams
 from .data.arrays import ArraySource
-from .stats import SuffStats
 
 #: the values of ``GaussianMixture(missing=...)``
 MISSING_OPTIONS = ("error", "marginalize")
@@ -182,13 +181,9 @@ class Pattern:
     missing: np.ndarray
 
 
-def patterns(X: np.ndarray) -> Iterator[Pattern]:
-    """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows, encoded)."""
-    return mask_patterns(np.isnan(X))
-
-
 def mask_patterns(mask: np.ndarray) -> Iterator[Pattern]:
-    """The patterns of the boolean ``mask`` (n, D) (True: missing) and their rows, as :func:`patterns`."""
+    """The missingness patterns of the boolean ``mask`` (n, D) (True: missing) and their rows
+    (``np.unique`` over the mask's rows, encoded)."""
     # One code per row: np.unique(mask, axis=0) sorts rows of bytes, slowly; integers (bit
     # sets up to 62 features, else packed bytes) sort fast.
     if mask.shape[1] <= 62:
