@@ -14,8 +14,8 @@ from gaussmix.backends.protocol import REQUIRED
 
 def test_protocol_lists_the_backend_functions():
     assert set(REQUIRED) == {
-        "cholesky_lower", "inverse_lower_triangular", "logsumexp_rows", "standard_normal", "to_numpy", "asarray",
-        "chunk_budget_bytes", "computation_context",
+        "cholesky_lower", "inverse_lower_triangular", "inverse_positive_definite", "add_at", "logsumexp_rows",
+        "standard_normal", "to_numpy", "asarray", "chunk_budget_bytes", "computation_context",
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 from gaussmix import GaussianMixture
 
 from .conftest import assert_same_fit, fit_quietly, make_blobs, starting_point
+from .test_missing import _remove
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -89,11 +90,71 @@ def test_inference_is_lazy_and_matches_in_memory(client, data):
     np.testing.assert_allclose(model.aic(X), in_memory.aic(data), rtol=1e-12)
 
 
-def test_marginalize_refuses_dask_arrays_with_nan(client, data):
-    bad = data.copy()
-    bad[3210, 2] = np.nan
-    with pytest.raises(ValueError, match="does not take Dask arrays with NaN"):
+@pytest.fixture(scope="module")
+def incomplete(data):
+    """``data`` with a fifth of its entries missing at random; the first block kept complete."""
+    X, _ = _remove(data, 0.2, seed=21)
+    X[:500] = data[:500]
+    return X
+
+
+# Blocks with NaN only change which E-step runs on the workers: one dense and one diagonal
+# structure, one of them weighted, and an iterative mclust structure.
+@pytest.mark.parametrize("covariance_type, weighted", [("full", True), ("diag", False), ("VEV", False)])
+def test_marginalize_fit_equals_the_in_memory_incomplete_fit(client, incomplete, covariance_type, weighted):
+    weights = np.random.RandomState(1).uniform(0.3, 2, len(incomplete)) if weighted else None
+    kwargs = dict(n_components=3, covariance_type=covariance_type, missing="marginalize", tol=0, max_iter=5,
+                  **starting_point(np.nan_to_num(incomplete), covariance_type))
+    distributed_fit = fit_quietly(
+        dask_gaussmix.GaussianMixture, da.from_array(incomplete, chunks=(500, 3)),
+        sample_weight=None if weights is None else da.from_array(weights, chunks=500), **kwargs,
+    )
+    in_memory = fit_quietly(GaussianMixture, incomplete, sample_weight=weights, **kwargs)
+    assert_same_fit(distributed_fit, in_memory)
+    np.testing.assert_allclose(distributed_fit.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
+
+
+def test_marginalize_fit_with_its_own_start_finds_the_in_memory_optimum(client, incomplete):
+    kwargs = dict(n_components=3, missing="marginalize", random_state=0, tol=1e-8, max_iter=500)
+    distributed_fit = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(incomplete, chunks=700), **kwargs)
+    in_memory = fit_quietly(GaussianMixture, incomplete, **kwargs)
+    np.testing.assert_allclose(distributed_fit.lower_bound_, in_memory.lower_bound_, rtol=1e-7)
+    np.testing.assert_allclose(np.sort(distributed_fit.means_, axis=0), np.sort(in_memory.means_, axis=0), atol=1e-4)
+
+
+def test_marginalize_inference_is_lazy_and_matches_in_memory(client, incomplete):
+    model = fit_quietly(GaussianMixture, incomplete, n_components=3, missing="marginalize", random_state=0,
+                        max_iter=3)
+    lazy_model = dask_gaussmix.GaussianMixture(**model.get_params())
+    lazy_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    X = da.from_array(incomplete, chunks=700)
+    for method in ("predict", "predict_proba", "score_samples"):
+        lazy = getattr(lazy_model, method)(X)
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_allclose(lazy.compute(), getattr(model, method)(incomplete), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(lazy_model.score(X), model.score(incomplete), rtol=1e-12)
+    np.testing.assert_allclose(lazy_model.bic(X), model.bic(incomplete), rtol=1e-12)
+
+
+def test_marginalize_names_rows_with_nothing_observed(client, incomplete):
+    bad = incomplete.copy()
+    bad[[17, 3210]] = np.nan
+    with pytest.raises(ValueError, match=r"row\(s\) 17, 3210 .*every entry missing"):
         dask_gaussmix.GaussianMixture(2, missing="marginalize").fit(da.from_array(bad, chunks=500))
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(incomplete, chunks=1000), n_components=2,
+                        missing="marginalize", random_state=0, max_iter=2)
+    # a lazy result fails at the first bad block computed: it names its rows in the whole array
+    with pytest.raises(ValueError, match=r"row\(s\) (17|3210) .*every entry missing"):
+        model.predict(da.from_array(bad, chunks=1000)).compute()
+
+
+def test_nan_without_marginalize_names_the_option(client, incomplete):
+    with pytest.raises(ValueError, match='NaN value.*missing="marginalize"'):
+        dask_gaussmix.GaussianMixture(2).fit(da.from_array(incomplete, chunks=500))
+    model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(np.nan_to_num(incomplete), chunks=1000),
+                        n_components=2, random_state=0, max_iter=2)
+    with pytest.raises(ValueError, match='missing="marginalize"'):
+        model.score_samples(da.from_array(incomplete, chunks=1000)).compute()
 
 
 def test_nan_on_a_worker_is_reported_with_global_row(client, data):
@@ -104,3 +165,23 @@ def test_nan_on_a_worker_is_reported_with_global_row(client, data):
     model = fit_quietly(dask_gaussmix.GaussianMixture, da.from_array(data, chunks=1000), n_components=2, random_state=0, max_iter=2)
     with pytest.raises(ValueError, match=r"row\(s\) 3210"):
         model.predict(da.from_array(bad, chunks=1000)).compute()
+
+
+def test_lazy_impute_equals_the_in_memory_one_bit_for_bit(client, incomplete):
+    model = fit_quietly(GaussianMixture, incomplete, n_components=3, missing="marginalize", random_state=0,
+                        max_iter=3)
+    lazy_model = dask_gaussmix.GaussianMixture(**{**model.get_params(), "chunk_size": 300})
+    lazy_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    X = da.from_array(incomplete, chunks=700)
+    filled = lazy_model.impute(X)
+    assert isinstance(filled, da.Array) and filled.shape == incomplete.shape
+    np.testing.assert_array_equal(filled.compute(), model.impute(incomplete))
+    draws = lazy_model.impute(X, n_draws=3, random_state=2)
+    assert isinstance(draws, da.Array) and draws.shape == (3, *incomplete.shape)
+    np.testing.assert_array_equal(draws.compute(), model.impute(incomplete, n_draws=3, random_state=2))
+    with pytest.raises(ValueError, match="lazy Dask array"):
+        lazy_model.impute(X, out="filled.npy")
+    bad = incomplete.copy()
+    bad[2500] = np.nan
+    with pytest.raises(ValueError, match=r"row\(s\) 2500 .*every entry missing"):
+        lazy_model.impute(da.from_array(bad, chunks=700)).compute()

@@ -15,7 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture, select
 from gaussmix.em import accumulate
-from gaussmix.missing import accumulate_incomplete, sweep_inverse
+from gaussmix.backends.numpy_backend import inverse_positive_definite as sweep_inverse
+from gaussmix.missing import accumulate_incomplete
 
 from .conftest import make_blobs
 from .test_outofcore import ListSource

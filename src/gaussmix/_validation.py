@@ -24,7 +24,7 @@ _MAX_DEPENDENCE_TOLERANCE = 1e-3
 SHOWN_ROWS = 5
 #: what a NaN error of GaussianMixture's input adds: the other way out (gaussmix.missing)
 MISSING_HINT = ('or pass missing="marginalize" to GaussianMixture to fit and predict on the observed entries '
-                "of incomplete rows (NumPy arrays, .npy files, memory maps and chunk sources)")
+                "of incomplete rows")
 #: what a NaN error adds under missing="marginalize" (rows with nothing observed)
 MARGINALIZE_HINT = ('under missing="marginalize" NaN entries are missing values, but a row with every entry '
                     "missing carries no information: drop those rows")

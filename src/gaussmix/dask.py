@@ -14,6 +14,7 @@ result, because the tree and the order of every merge are fixed by the blocks.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -25,33 +26,66 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from . import _validation as checks
 from . import fitting
+from . import missing as incomplete
 from .data import chunking
 from .data.dask import as_dask_rows, open_blocks
 from . import estimator as _estimator
 from .em import responsibilities
+from .imputation import DrawKey, PatternCache, impute_chunk
 from .params import MixtureParams
 
+# Each per-chunk function takes rows with NaN on their observed entries: they reach it only
+# where the model marginalises them (_apply_to_block refuses NaN otherwise).
 def _labels(X: np.ndarray, params: MixtureParams) -> np.ndarray:
+    if incomplete.has_missing(X):
+        return np.argmax(incomplete.log_weighted_incomplete(X, params), axis=1)
     return np.argmax(params.log_weighted_prob(X), axis=1)
 
 
+def _posterior(X: np.ndarray, params: MixtureParams) -> tuple[np.ndarray, np.ndarray]:
+    if incomplete.has_missing(X):
+        return incomplete.posterior_incomplete(X, params)
+    return responsibilities(X, params)
+
+
 def _probabilities(X: np.ndarray, params: MixtureParams) -> np.ndarray:
-    return responsibilities(X, params)[0]
+    return _posterior(X, params)[0]
 
 
 def _log_density(X: np.ndarray, params: MixtureParams) -> np.ndarray:
-    return responsibilities(X, params)[1]
+    return _posterior(X, params)[1]
 
 
 def _apply_to_block(
     X: np.ndarray, function: Callable[[np.ndarray, MixtureParams], np.ndarray], params: MixtureParams,
-    chunk_rows: int, block_info: Optional[dict] = None,
+    chunk_rows: int, marginalize: bool = False, block_info: Optional[dict] = None,
 ) -> np.ndarray:
-    """``function`` over one block, chunk by chunk, after a NaN/inf check naming global rows."""
+    """``function`` over one block, chunk by chunk, after a NaN/inf check naming global rows.
+
+    ``marginalize`` (``missing="marginalize"``): NaN entries are missing values;
+    only infinite entries and rows with every entry missing are refused.
+    """
     first_row = 0 if not block_info else block_info[0]["array-location"][0][0]
-    checks.check_all_finite(X, "X", first_row, nan_hint=checks.MISSING_HINT)
+    entries = checks.NonFiniteEntries.of(X, first_row, nan_is_missing=marginalize)
+    if entries is not None:
+        raise entries.error("X", checks.MARGINALIZE_HINT if marginalize else checks.MISSING_HINT)
     pieces = [function(X[start:start + chunk_rows], params) for start in range(0, max(X.shape[0], 1), chunk_rows)]
     return np.concatenate(pieces, axis=0)
+
+
+def _impute_block(
+    X: np.ndarray, params: MixtureParams, chunk_rows: int, draws: Optional[DrawKey], block_info: Optional[dict] = None,
+) -> np.ndarray:
+    """One block with its gaps filled (see :func:`gaussmix.imputation.impute_chunk`), chunk by chunk:
+    (rows, D), or (n_draws, rows, D) with ``draws``."""
+    first_row = 0 if not block_info else block_info[0]["array-location"][0][0]
+    entries = checks.NonFiniteEntries.of(X, first_row, nan_is_missing=True)
+    if entries is not None:
+        raise entries.error("X", checks.MARGINALIZE_HINT)
+    cache = PatternCache(params)
+    pieces = [impute_chunk(X[start:start + chunk_rows], params, cache, draws, first_row + start)
+              for start in range(0, max(X.shape[0], 1), chunk_rows)]
+    return np.concatenate(pieces, axis=0 if draws is None else 1)
 
 
 class GaussianMixture(_estimator.GaussianMixture):
@@ -64,6 +98,13 @@ class GaussianMixture(_estimator.GaussianMixture):
     reservoir sample of at most 32768 rows drawn on the workers.
     ``predict``, ``predict_proba`` and ``score_samples`` return lazy Dask
     arrays; ``score``, ``bic`` and ``aic`` compute.
+
+    With ``missing="marginalize"``, blocks holding NaN go through the
+    incomplete-row E-step (:mod:`gaussmix.missing`) on the workers and their
+    statistics are tree-reduced like any others; inference evaluates such
+    rows on their observed entries. Rows with every entry missing are
+    refused, named by their global row numbers (at ``fit``, or when a lazy
+    result is computed).
     """
 
     _open_source = staticmethod(open_blocks)
@@ -86,7 +127,7 @@ class GaussianMixture(_estimator.GaussianMixture):
     def _map_rows(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray], **shape: Any) -> Any:
         X, params = self._lazy_rows(X)
         chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
-        return X.map_blocks(_apply_to_block, function, params, chunk_rows, **shape)
+        return X.map_blocks(_apply_to_block, function, params, chunk_rows, self.missing == "marginalize", **shape)
 
     def predict(self, X: Any) -> Any:
         """Most probable component of each row: a lazy Dask array of shape (n_samples,)."""
@@ -101,6 +142,35 @@ class GaussianMixture(_estimator.GaussianMixture):
         """Log-density of each row: a lazy Dask array of shape (n_samples,)."""
         X = as_dask_rows(X)
         return self._map_rows(X, _log_density, drop_axis=1, dtype=X.dtype)
+
+    def impute(self, X: Any, n_draws: Optional[int] = None, random_state: Any = None, out: Any = None) -> Any:
+        """The rows of ``X`` with their NaN entries filled: a lazy Dask array.
+
+        As :meth:`gaussmix.GaussianMixture.impute`, block by block on the
+        workers: shape (n_samples, n_features), or (n_draws, n_samples,
+        n_features) with ``n_draws`` (chunked like ``X`` along the rows).
+        The same ``random_state`` gives the same draws as the in-memory
+        estimator, bit for bit, whatever the blocks. Write the result with
+        ``dask.array.to_zarr``, ``to_npy_stack`` or ``store``.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` is given; when computed, for rows with every entry
+            missing or infinite entries (named by their rows in ``X``).
+        """
+        if out is not None:
+            raise ValueError("the Dask estimator's impute returns a lazy Dask array; write it with "
+                             "dask.array.to_zarr, to_npy_stack or store instead of passing out=")
+        if n_draws is not None:
+            checks.check_param("n_draws", n_draws, numbers.Integral, 1)
+        X, params = self._lazy_rows(X)
+        draws = None if n_draws is None else DrawKey.of(random_state, int(n_draws))
+        chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
+        if draws is None:
+            return X.map_blocks(_impute_block, params, chunk_rows, None, dtype=X.dtype)
+        return X.map_blocks(_impute_block, params, chunk_rows, draws, new_axis=0,
+                            chunks=((draws.n_draws,), *X.chunks), dtype=X.dtype)
 
     def _log_likelihood(self, X: Any) -> tuple[float, float]:
         log_density = self.score_samples(X)

@@ -144,12 +144,16 @@ def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, An
     arrive, so memory stays bounded by a few chunks whatever the number of chunks.
     A source with a ``map_reduce(function, merge)`` method (Dask blocks, see
     :mod:`gaussmix.dask`) maps ``function(X, w, first_row)`` over its chunks
-    and merges the results its own way (a tree reduction on the workers).
+    and merges the results its own way (a tree reduction on the workers),
+    with the source's own ``accumulate`` where it has one, as for chunks.
     """
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
-        # the engine settings travel with the function: Dask's workers do not share this context
-        return map_reduce(estep.carrying_config(functools.partial(_accumulate_chunk, params=params)), _merge_accumulated)
+        # the engine settings travel with the function: Dask's workers do not share this context;
+        # a source with an E-step of its own (NaN marginalised) sends that one
+        chunk_estep = getattr(source, "accumulate", accumulate)
+        function = functools.partial(_accumulate_chunk, params=params, chunk_estep=chunk_estep)
+        return map_reduce(estep.carrying_config(function), _merge_accumulated)
     stats: Optional[SuffStats] = None
     logliks = []
     work, chunks = _estep_over_chunks(source, params)
@@ -195,8 +199,11 @@ def sum_scalars(values: list[Any]) -> Any:
     return functools.reduce(operator.add, values)
 
 
-def _accumulate_chunk(X: Any, sample_weight: Optional[Any], first_row: int, params: MixtureParams) -> tuple[SuffStats, float]:
-    return accumulate(X, sample_weight, params)
+def _accumulate_chunk(
+    X: Any, sample_weight: Optional[Any], first_row: int, params: MixtureParams,
+    chunk_estep: Callable[..., tuple[SuffStats, float]] = accumulate,
+) -> tuple[SuffStats, float]:
+    return chunk_estep(X, sample_weight, params)
 
 
 def _merge_accumulated(a: tuple[SuffStats, float], b: tuple[SuffStats, float]) -> tuple[SuffStats, float]:

@@ -103,10 +103,10 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         observed features, and :meth:`impute` fills the gaps. A row with
         every entry missing is an error naming it; drop such rows. The
         initialisers see incomplete rows filled with the column means.
-        NumPy arrays (``fit`` and ``partial_fit``) and out-of-core data
-        (``.npy`` files, memory maps, HDF5/Zarr arrays, chunk sources), not
-        Dask arrays or torch tensors; data without NaN fit exactly as with
-        ``"error"``.
+        NumPy arrays (``fit`` and ``partial_fit``), torch tensors (on their
+        device), out-of-core data (``.npy`` files, memory maps, HDF5/Zarr
+        arrays, chunk sources) and Dask arrays (:mod:`gaussmix.dask`); data
+        without NaN fit exactly as with ``"error"``.
         See :mod:`gaussmix.missing`. Not in scikit-learn.
     equal_weights : bool, default=False
         Keep every weight at ``1/K`` through EM (mclust's ``equalPro``). The

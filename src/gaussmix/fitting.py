@@ -160,9 +160,6 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     marginalize = model.missing == "marginalize"
     summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None,
                         marginalize=marginalize)
-    if summary.n_missing and hasattr(stream, "map_reduce"):
-        raise ValueError('missing="marginalize" does not take Dask arrays with NaN yet: '
-                         "pass a .npy file, a memory map or a chunk source, or a NumPy array")
     declared = stream.n_samples
     if declared is not None and declared != summary.n_rows:
         raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
@@ -181,8 +178,8 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     def start(random_state: np.random.RandomState) -> MixtureParams:
         return start_from_stream(centred, summary, origin, problem, user_init, random_state)
 
-    # Rows with NaN (missing="marginalize"): the same chunks through the incomplete E-step.
-    return Framed(incomplete.IncompleteStream(centred) if summary.n_missing else centred, origin, start)
+    # Rows with NaN (missing="marginalize"): the same chunks (or Dask blocks) through the incomplete E-step.
+    return Framed(incomplete.incomplete_stream(centred) if summary.n_missing else centred, origin, start)
 
 
 def _warm(model: Any) -> bool:

@@ -12,41 +12,45 @@ M-step consumes, so no M-step changes: this is one more way of computing the
 statistics, not a second EM. For diagonal and spherical structures ``B_k = 0``:
 a missing entry drops out of the row's likelihood exactly.
 
-The E-step groups rows by how many entries they miss, whatever their
-pattern: through each component's precision matrix only the M x M block of
-the missing entries has to be inverted per row, so each group is one pass of
-a compiled kernel (:mod:`gaussmix.estep._compiled_incomplete`, where numba
-runs) or a few batched products (:func:`_group_stats`, whose M x M blocks are
-inverted by vectorised sweeps, :func:`sweep_inverse`); 10 % of entries
+The E-step (:mod:`gaussmix.estep.incomplete`) groups rows by how many
+entries they miss, whatever their pattern: through each component's
+precision matrix only the M x M block of the missing entries has to be
+inverted per row, so each group is one pass of a compiled kernel
+(:mod:`gaussmix.estep._compiled_incomplete`, NumPy rows where numba runs:
+rows missing three or more entries sorted by pattern, so that each pattern's
+block is inverted once) or a few batched products in the rows' namespace
+(NumPy, whose M x M blocks are inverted by vectorised sweeps, or torch);
+10 % of entries
 missing at random in 16 features make thousands of patterns but at most 16
 groups.
-Inference and imputation group rows by pattern (``np.unique`` over the rows
-of the boolean mask) and compute the marginal and conditional blocks once per
-pattern. Complete rows go through the structure's own E-step kernel, so data
-without NaN give bit-identical results.
+Inference groups rows by pattern (``np.unique`` over the rows of the boolean
+mask) and computes the marginal blocks once per pattern; so does imputation
+(:mod:`gaussmix.imputation`, whose results do not depend on the chunking).
+Complete rows go through the structure's own E-step kernel, so data without
+NaN give bit-identical results.
 
 A row with every entry missing carries no information and is an error (it
 is named); infinite entries are errors as always. NumPy arrays (``fit`` and
-``partial_fit``) and out-of-core data (:class:`IncompleteStream`: the same
-E-step on each streamed chunk) are supported, not Dask or torch input yet.
+``partial_fit``), torch tensors (the batched E-step in torch, on their
+device), out-of-core data (:class:`IncompleteStream`: the same E-step on
+each streamed chunk) and Dask arrays (:class:`IncompleteBlocks`: on each
+block's chunks on the workers, tree-reduced) are supported.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
 from ._math import logsumexp_rows
-from .conditioning import Conditioner, _index, _layout, _take, marginal_covariance_model
-from ._numba import compiled
-from .em import accumulate, sum_scalars
+from .backends import device as _device
+from .backends import get_namespace, to_numpy
+from .conditioning import _index, _layout, _take, marginal_covariance_model
+from .estep.incomplete import accumulate_incomplete
 from .params import MixtureParams
 from .data.arrays import ArraySource
-from .data.chunking import auto_chunk_rows
-from .stats import SuffStats
 
 #: the values of ``GaussianMixture(missing=...)``
 MISSING_OPTIONS = ("error", "marginalize")
@@ -54,25 +58,33 @@ MISSING_OPTIONS = ("error", "marginalize")
 
 # ------------------------------------------------------------------ checks
 def has_missing(X: Any) -> bool:
-    """Whether the NumPy array ``X`` holds a NaN."""
-    return isinstance(X, np.ndarray) and bool(np.isnan(np.sum(X))) and bool(np.isnan(X).any())
+    """Whether the array ``X`` (NumPy, or another library's, such as a torch tensor) holds a NaN."""
+    if isinstance(X, np.ndarray):
+        return bool(np.isnan(np.sum(X))) and bool(np.isnan(X).any())
+    if not _device.is_device_array(X):
+        return False
+    xp = get_namespace(X)
+    return xp.isdtype(X.dtype, "real floating") and bool(xp.any(xp.isnan(X)))
 
 
-def check_incomplete_rows(X: np.ndarray, name: str = "X") -> None:
-    """Refuse infinite entries and rows with every entry missing (NaN), naming them.
+def check_incomplete_rows(X: Any, name: str = "X") -> None:
+    """Refuse infinite entries and rows with every entry missing (NaN) of ``X`` (n, D), naming them.
+
+    ``X`` may live on a device: two (n,) masks come to the host.
 
     Raises
     ------
     ValueError
         Naming up to five rows (0-based) and what to do.
     """
-    infinite = np.flatnonzero(np.isinf(X).any(axis=1))
+    xp = get_namespace(X)
+    infinite = np.flatnonzero(to_numpy(xp.any(xp.isinf(X), axis=1)))
     if infinite.size:
         raise ValueError(
             f"Input {name} contains infinite values in row(s) {_rows_text(infinite)} (0-based): "
             "missing='marginalize' treats NaN as missing, not inf; replace them with NaN or remove those rows"
         )
-    empty = np.flatnonzero(np.isnan(X).all(axis=1))
+    empty = np.flatnonzero(to_numpy(xp.all(xp.isnan(X), axis=1)))
     if empty.size:
         raise ValueError(
             f"{empty.size} row(s) of {name} have every entry missing (NaN), at row(s) {_rows_text(empty)} "
@@ -84,8 +96,9 @@ def _rows_text(rows: np.ndarray, limit: int = 5) -> str:
     return ", ".join(str(int(r)) for r in rows[:limit]) + (", ..." if rows.size > limit else "")
 
 
-def column_means(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> np.ndarray:
-    """The (weighted) mean of each column over its observed entries, shape (D,), in X's dtype.
+def column_means(X: Any, sample_weight: Optional[Any] = None) -> Any:
+    """The (weighted) mean of each column of ``X`` (n, D) over its observed entries, shape (D,), in X's
+    namespace and dtype.
 
     Summed in float64. The EM frame is centred on it, and the initialisers
     (k-means & co.) see incomplete rows filled with it.
@@ -97,25 +110,31 @@ def column_means(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> n
     """
     means, counts = observed_moments(X, sample_weight)
     check_observed_columns(counts)
-    return means.astype(X.dtype)
+    return get_namespace(X).astype(means, X.dtype)
 
 
-def observed_moments(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
-    """The (weighted) mean of each column's observed entries (D,) and their total weight (D,), float64.
+def observed_moments(X: Any, sample_weight: Optional[Any] = None) -> tuple[Any, Any]:
+    """The (weighted) mean of each column's observed entries (D,) and their total weight (D,), float64,
+    in X's namespace.
 
     A column without an observed entry of positive weight has mean 0. Summed
     in float64; the means of chunks merge by their columns' weights.
     """
-    observed = ~np.isnan(X)
-    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    totals = weights @ np.where(observed, X, 0).astype(np.float64)
-    counts = weights @ observed
-    return np.divide(totals, counts, out=np.zeros_like(totals), where=counts > 0), counts
+    xp = get_namespace(X)
+    observed = ~xp.isnan(X)
+    if sample_weight is None:
+        weights = xp.ones(X.shape[0], dtype=xp.float64, device=getattr(X, "device", None))
+    else:
+        weights = xp.astype(sample_weight, xp.float64)
+    totals = weights @ xp.astype(xp.where(observed, X, xp.zeros_like(X)), xp.float64)
+    counts = weights @ xp.astype(observed, xp.float64)
+    seen = counts > 0
+    return xp.where(seen, totals / xp.where(seen, counts, xp.ones_like(counts)), xp.zeros_like(totals)), counts
 
 
-def check_observed_columns(counts: np.ndarray) -> None:
+def check_observed_columns(counts: Any) -> None:
     """Refuse columns whose observed entries weigh nothing (``counts`` (D,), see :func:`observed_moments`)."""
-    empty = np.flatnonzero(counts <= 0)
+    empty = np.flatnonzero(to_numpy(counts) <= 0)
     if empty.size:
         raise ValueError(
             f"column(s) {_rows_text(empty)} (0-based) of X have no observed entry (of positive weight): "
@@ -123,12 +142,13 @@ def check_observed_columns(counts: np.ndarray) -> None:
         )
 
 
-def filled_with(X: np.ndarray, values: np.ndarray) -> np.ndarray:
+def filled_with(X: Any, values: Any) -> Any:
     """A copy of ``X`` (n, D) with each NaN replaced by its column's entry of ``values`` (D,)."""
-    return np.where(np.isnan(X), values[None, :], X)
+    xp = get_namespace(X)
+    return xp.where(xp.isnan(X), xp.broadcast_to(values[None, :], X.shape), X)
 
 
-def observed_frame(X: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+def observed_frame(X: Any, sample_weight: Optional[Any] = None) -> tuple[Any, Any]:
     """The origin of an incomplete fit's frame, the observed column means (D,), and ``X`` (n, D)
     filled with them: the initialisers' rows (k-means & co. know nothing of NaN)."""
     origin = column_means(X, sample_weight)
@@ -161,9 +181,9 @@ class Pattern:
     missing: np.ndarray
 
 
-def patterns(X: np.ndarray) -> Iterator[Pattern]:
-    """The missingness patterns of ``X`` (n, D) and their rows (``np.unique`` over the mask's rows, encoded)."""
-    mask = np.isnan(X)
+def mask_patterns(mask: np.ndarray) -> Iterator[Pattern]:
+    """The missingness patterns of the boolean ``mask`` (n, D) (True: missing) and their rows
+    (``np.unique`` over the mask's rows, encoded)."""
     # One code per row: np.unique(mask, axis=0) sorts rows of bytes, slowly; integers (bit
     # sets up to 62 features, else packed bytes) sort fast.
     if mask.shape[1] <= 62:
@@ -186,198 +206,15 @@ def observed_marginal(params: MixtureParams, observed: np.ndarray) -> MixturePar
     computed once per pattern (it depends on which features are observed, not on
     the values).
     """
-    observed_index = _index(np, observed, params.means)
+    xp = get_namespace(params.means)
+    observed_index = _index(xp, observed, params.means)
     target = marginal_covariance_model(params.covariance)
     covariances = _layout(params.covariance).marginal(params.covariances, observed_index)
     # Blocks of covariances the M-step accepted: refuse only what cannot be factorised
     # (a tiny reg_covar lifts the relative collapse test, meant for the M-step's output).
-    factor = target.precision_cholesky(covariances, reg_covar=float(np.finfo(params.means.dtype).tiny))
-    return MixtureParams(params.weights, _take(np, params.means, observed_index, 1), covariances, factor, target)
-
-
-# ------------------------------------------------------------------ the E-step
-def accumulate_incomplete(
-    X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
-) -> tuple[SuffStats, float]:
-    """E-step on one chunk whose rows may hold NaN: ``(stats, loglik)``, as :func:`gaussmix.em.accumulate`.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, D)
-        NaN marks a missing entry; no row is entirely missing.
-    sample_weight : ndarray of shape (n,) or None
-    params : MixtureParams
-
-    Returns
-    -------
-    stats : SuffStats
-        Per component: ``N_k``, the mean of the rows filled with their
-        conditional means, and the scatter of the filled rows about it plus
-        the responsibility-weighted conditional covariances (their diagonals,
-        or traces, where the structure keeps no more).
-    loglik : float
-        ``sum_n w_n log p(x_n,o)``: the observed-data log-likelihood.
-    """
-    mask = np.isnan(X)
-    if not mask.any():  # complete chunks: the structure's own kernel, bit for bit
-        return accumulate(X, sample_weight, params)
-    n_missing = mask.sum(axis=1)
-    complete = n_missing == 0
-    parts = []
-    if complete.any():
-        parts.append(accumulate(X[complete], None if sample_weight is None else sample_weight[complete], params))
-    group_stats = _GroupStats(params, X.shape[0])
-    # Rows with the same number of missing entries share the shapes of their blocks: each
-    # group is a few batched products (or one compiled pass), whatever its patterns.
-    for count in np.unique(n_missing[~complete]):
-        rows = np.flatnonzero(n_missing == count)
-        for start in range(0, rows.size, group_stats.rows):
-            chunk = rows[start:start + group_stats.rows]
-            weights = None if sample_weight is None else sample_weight[chunk]
-            parts.append(group_stats(X[chunk], weights))
-    stats = functools.reduce(SuffStats.merge, (part for part, _ in parts))
-    return stats, sum_scalars([float(loglik) for _, loglik in parts])
-
-
-@dataclass(frozen=True)
-class _DensePrecisions:
-    """Each component's dense precision (K, D, D) and ``log det Sigma_k`` (K,), in float64."""
-
-    precisions: np.ndarray
-    log_det_covariances: np.ndarray
-
-    @classmethod
-    def of(cls, params: MixtureParams) -> "_DensePrecisions":
-        covariances = np.asarray(params.dense_covariances(), dtype=np.float64)
-        return cls(np.linalg.inv(covariances), np.linalg.slogdet(covariances)[1])
-
-
-class _GroupStats:
-    """``(X, sample_weight) -> (stats, loglik)`` of rows missing the same number of entries, under ``params``.
-
-    The compiled kernel (:mod:`gaussmix.estep._compiled_incomplete`) where numba
-    runs, else :func:`_group_stats`; what they need of the parameters is computed
-    once per chunk. ``rows``: how many rows one call takes (the NumPy path keeps
-    its (K, rows, D) temporaries cache-sized; the kernel works in blocks itself).
-    """
-
-    def __init__(self, params: MixtureParams, n_rows: int) -> None:
-        self.params = params
-        self.dense = _DensePrecisions.of(params)
-        self.kernel = compiled("gaussmix.estep._compiled_incomplete")
-        n_features = params.means.shape[1]
-        if self.kernel is None:
-            self.rows = auto_chunk_rows(params.n_components, n_features, params.means.dtype.itemsize)
-            return
-        self.rows = max(1, n_rows)
-        # P = C C^T, C lower triangular: log det C = -log det Sigma / 2
-        self.factors = np.linalg.cholesky(self.dense.precisions)
-        log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
-        self.offsets = log_weights - 0.5 * self.dense.log_det_covariances - 0.5 * n_features * np.log(2 * np.pi)
-
-    def __call__(self, X: np.ndarray, sample_weight: Optional[np.ndarray]) -> tuple[SuffStats, float]:
-        if self.kernel is None:
-            return _group_stats(X, sample_weight, self.params, self.dense)
-        missing = np.nonzero(np.isnan(X))[1].reshape(X.shape[0], -1)
-        return self.kernel.incomplete_group_stats(
-            X, missing, sample_weight, self.params.means, self.factors, self.dense.precisions, self.offsets,
-            self.params.covariance.full_scatter,
-        )
-
-
-def _group_stats(
-    X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams, dense: _DensePrecisions
-) -> tuple[SuffStats, float]:
-    """Statistics and observed-data log-likelihood of rows (n, D) that miss the same number M of entries.
-
-    Through each component's precision ``P``: with the residual ``r`` zero in
-    the missing entries and ``g = (P r)_m``, the observed block's quadratic form
-    is ``r^T P r - g^T P_mm^-1 g``, ``log det Sigma_oo = log det Sigma + log det
-    P_mm``, the conditional mean of the missing block is ``mu_m - P_mm^-1 g``
-    and its conditional covariance ``P_mm^-1``: only M x M systems per row and
-    component, batched over rows of any pattern.
-    """
-    n, n_features = X.shape
-    K = params.n_components
-    mask = np.isnan(X)
-    missing = np.nonzero(mask)[1].reshape(n, -1)  # (n, M): each row's missing columns, ascending
-    n_missing = missing.shape[1]
-    means = np.asarray(params.means, dtype=np.float64)
-    rows = np.where(mask, 0.0, X).astype(np.float64)
-    # Component-major (K, n, ...) so that the products are batched matrix products (BLAS).
-    residuals = np.where(mask[None, :, :], 0.0, rows[None, :, :] - means[:, None, :])  # (K, n, D)
-    projected = residuals @ dense.precisions  # P symmetric: (P r) for every row
-    gathered = np.take_along_axis(projected, missing[None, :, :], axis=2)  # (K, n, M)
-    blocks = dense.precisions[:, missing[:, :, None], missing[:, None, :]]  # (K, n, M, M)
-    conditional, log_det_block = sweep_inverse(blocks)  # P_mm^-1: the conditional covariances
-    solved = (conditional @ gathered[..., None])[..., 0]  # (K, n, M)
-    quadratic = np.sum(residuals * projected, axis=2) - np.sum(gathered * solved, axis=2)  # (K, n)
-    n_observed = n_features - n_missing
-    log_normal = -0.5 * (n_observed * np.log(2 * np.pi) + dense.log_det_covariances[:, None] + log_det_block + quadratic)
-    weighted = (log_normal + np.log(np.asarray(params.weights, dtype=np.float64))[:, None]).T  # (n, K)
-    log_density = logsumexp_rows(weighted)
-    resp = np.exp(weighted - log_density[:, None])
-    if sample_weight is None:
-        weighted_resp, total, loglik = resp, float(n), float(np.sum(log_density))
-    else:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        weighted_resp, total, loglik = resp * weights[:, None], float(np.sum(weights)), float(weights @ log_density)
-    # Each component fills the missing block with its own conditional mean: (K, n, D).
-    filled = np.repeat(rows[None, :, :], K, axis=0)
-    filled[np.arange(K)[:, None, None], np.arange(n)[None, :, None], missing[None, :, :]] = (
-        means[:, missing] - solved
-    )
-    resp_weight = np.sum(weighted_resp, axis=0)
-    safe_weight = np.where(resp_weight > 0, resp_weight, 1)
-    by_component = weighted_resp.T[:, :, None]  # (K, n, 1)
-    component_means = np.sum(by_component * filled, axis=1) / safe_weight[:, None]
-    centred = filled - component_means[:, None, :]
-    weighted_conditional = weighted_resp.T[:, :, None, None] * conditional  # (K, n, M, M)
-    components = np.arange(K)[:, None, None, None]
-    if params.covariance.full_scatter:
-        scatter = np.swapaxes(by_component * centred, 1, 2) @ centred  # (K, D, D)
-        # every row adds its conditional covariance at its own missing positions
-        flat = (components * n_features + missing[None, :, :, None]) * n_features + missing[None, :, None, :]
-        scatter += np.bincount(np.broadcast_to(flat, weighted_conditional.shape).ravel(),
-                               weights=weighted_conditional.ravel(),
-                               minlength=K * n_features * n_features).reshape(K, n_features, n_features)
-    else:
-        scatter = np.sum(by_component * centred * centred, axis=1)
-        diagonal = np.diagonal(weighted_conditional, axis1=2, axis2=3)  # (K, n, M)
-        flat = components[..., 0] * n_features + missing[None, :, :]
-        scatter += np.bincount(np.broadcast_to(flat, diagonal.shape).ravel(), weights=diagonal.ravel(),
-                               minlength=K * n_features).reshape(K, n_features)
-    dtype = X.dtype
-    return SuffStats(resp_weight.astype(dtype), component_means.astype(dtype), scatter.astype(dtype), total), loglik
-
-
-def sweep_inverse(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverses (..., M, M) and log-determinants (...) of positive definite ``blocks`` (..., M, M).
-
-    Gauss-Jordan sweeps, each one a few operations over the whole stack: LAPACK
-    called once per small matrix costs far more than its arithmetic. Positive
-    definite matrices need no pivoting, and the pivots' product is the
-    determinant.
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        If a pivot is not positive (a block is not numerically positive definite).
-    """
-    inverse = np.array(blocks, dtype=np.float64)
-    log_det = np.zeros(inverse.shape[:-2])
-    for p in range(inverse.shape[-1]):
-        pivot = inverse[..., p, p].copy()
-        if not np.all(pivot > 0):
-            raise np.linalg.LinAlgError("a block of a precision matrix is not positive definite")
-        log_det += np.log(pivot)
-        column = inverse[..., :, p].copy()
-        column[..., p] = 0
-        inverse[..., :, p] = 0
-        inverse[..., p, p] = 1
-        inverse[..., p, :] /= pivot[..., None]
-        inverse -= column[..., :, None] * inverse[..., None, p, :]
-    return inverse, log_det
+    tiny = float(xp.finfo(params.means.dtype).smallest_normal)
+    factor = target.precision_cholesky(covariances, reg_covar=tiny)
+    return MixtureParams(params.weights, _take(xp, params.means, observed_index, 1), covariances, factor, target)
 
 
 @dataclass(frozen=True)
@@ -388,11 +225,7 @@ class IncompleteArraySource(ArraySource):
     runs its :meth:`accumulate` on them instead of the structure's kernel.
     """
 
-    @staticmethod
-    def accumulate(
-        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
-    ) -> tuple[SuffStats, float]:
-        return accumulate_incomplete(X, sample_weight, params)
+    accumulate = staticmethod(accumulate_incomplete)
 
 
 @dataclass(frozen=True)
@@ -408,70 +241,56 @@ class IncompleteStream:
     def chunks(self) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
         return self.stream.chunks()
 
-    @staticmethod
-    def accumulate(
-        X: np.ndarray, sample_weight: Optional[np.ndarray], params: MixtureParams
-    ) -> tuple[SuffStats, float]:
-        return accumulate_incomplete(X, sample_weight, params)
+    #: the E-step of each chunk (a module-level function: Dask's workers unpickle it by name)
+    accumulate = staticmethod(accumulate_incomplete)
+
+
+@dataclass(frozen=True)
+class IncompleteBlocks:
+    """Centred Dask blocks (:class:`gaussmix.data.dask.DaskBlocks`) whose rows may hold NaN.
+
+    :func:`gaussmix.em.accumulate_source` maps :meth:`accumulate` over the
+    blocks' chunks on the workers and tree-reduces the statistics, as it
+    maps the structure's E-step over complete blocks.
+    """
+
+    blocks: Any
+
+    def map_reduce(self, function: Callable[..., Any], merge: Callable[[Any, Any], Any]) -> Any:
+        return self.blocks.map_reduce(function, merge)
+
+    accumulate = staticmethod(accumulate_incomplete)
+
+
+def incomplete_stream(stream: Any) -> Any:
+    """The centred ``stream`` (chunks, or Dask blocks with ``map_reduce``) through the incomplete E-step."""
+    return IncompleteBlocks(stream) if hasattr(stream, "map_reduce") else IncompleteStream(stream)
 
 
 # ------------------------------------------------------------------ inference
-def posterior_incomplete(X: np.ndarray, params: MixtureParams) -> tuple[np.ndarray, np.ndarray]:
+def posterior_incomplete(X: Any, params: MixtureParams) -> tuple[Any, Any]:
     """Responsibilities (n, K) and ``log p(x_n,o)`` (n,) of rows with NaN, each on its observed features."""
     weighted = log_weighted_incomplete(X, params)
     log_density = logsumexp_rows(weighted)
-    return np.exp(weighted - log_density[:, None]), log_density
+    return get_namespace(X).exp(weighted - log_density[:, None]), log_density
 
 
-def log_weighted_incomplete(X: np.ndarray, params: MixtureParams) -> np.ndarray:
-    """``log pi_k + log N(x_n,o | mu_ko, Sigma_koo)``, shape (n, K) (for ``predict``)."""
-    result = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-    for pattern in patterns(X):
-        rows_X = X[pattern.rows]
+def log_weighted_incomplete(X: Any, params: MixtureParams) -> Any:
+    """``log pi_k + log N(x_n,o | mu_ko, Sigma_koo)``, shape (n, K) (for ``predict``), in X's namespace.
+
+    Patterns are found on the host (from the (n, D) mask); the rows stay where they are.
+    """
+    xp = get_namespace(X)
+    device = getattr(X, "device", None)
+    result = xp.empty((X.shape[0], params.n_components), dtype=X.dtype, device=device)
+    for pattern in mask_patterns(np.asarray(to_numpy(xp.isnan(X)))):
+        rows = pattern.rows if isinstance(X, np.ndarray) else _index(xp, pattern.rows.tolist(), X)
+        rows_X = xp.take(X, rows, axis=0)
         if pattern.missing.size == 0:
-            result[pattern.rows] = params.log_weighted_prob(rows_X)
+            result[rows] = params.log_weighted_prob(rows_X)
         else:
             marginal = observed_marginal(params, pattern.observed)
-            result[pattern.rows] = marginal.log_weighted_prob(rows_X[:, pattern.observed])
-    return result
-
-
-def impute(
-    X: np.ndarray, params: MixtureParams, n_draws: Optional[int] = None, random_state: Any = None
-) -> np.ndarray:
-    """Fill the NaN entries of ``X`` from the mixture's conditional distribution given the observed ones.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, D)
-    params : MixtureParams
-    n_draws : int or None
-        None: the conditional means ``E[x_m | x_o] = sum_k p(k | x_o) E[x_m | x_o, k]``.
-        An int: that many draws from ``p(x_m | x_o)`` per row (a component
-        drawn from the row's responsibilities, then a Gaussian draw from its
-        conditional) for multiple imputation.
-    random_state : int, RandomState or None
-        Seeds the draws (patterns are drawn in a fixed order).
-
-    Returns
-    -------
-    ndarray of shape (n, D), or (n_draws, n, D) with ``n_draws``
-        Observed entries as given.
-    """
-    from sklearn.utils import check_random_state
-
-    rng = check_random_state(random_state)
-    result = X.copy() if n_draws is None else np.repeat(X[None, :, :], n_draws, axis=0)
-    for pattern in patterns(X):
-        if pattern.missing.size == 0:
-            continue
-        conditional = Conditioner(params, pattern.observed, pattern.missing)(X[pattern.rows][:, pattern.observed])
-        rows, missing = pattern.rows, pattern.missing
-        if n_draws is None:
-            result[rows[:, None], missing[None, :]] = conditional.mean()
-        else:
-            draws = conditional.sample(n_draws, rng)  # (n_p, n_draws, M)
-            result[:, rows[:, None], missing[None, :]] = np.transpose(draws, (1, 0, 2))
+            result[rows] = marginal.log_weighted_prob(xp.take(rows_X, _index(xp, pattern.observed.tolist(), X), axis=1))
     return result
 
 

@@ -19,8 +19,8 @@ def validate_rows(model: Any, X: Any, *, reset: bool, missing: Optional[str] = N
     estimator ``model``; otherwise the rows are checked against them.
 
     ``missing``: None refuses NaN; ``"error"`` too, with a message naming the
-    ``missing`` option; ``"marginalize"`` lets NumPy rows with NaN through
-    (checked by :func:`gaussmix.missing.check_incomplete_rows`).
+    ``missing`` option; ``"marginalize"`` lets rows with NaN through, NumPy or
+    tensors (checked by :func:`gaussmix.missing.check_incomplete_rows`).
     """
     device = _device.resolve_device(model.device)
     if _device.is_device_array(X):
@@ -57,7 +57,4 @@ def nan_hint(missing: Optional[str]) -> Optional[str]:
     """What the NaN error adds for the ``missing`` setting in force (None: nothing)."""
     if missing == "error":
         return checks.MISSING_HINT
-    if missing == "marginalize":
-        return ('or pass them as a NumPy array or out-of-core data: missing="marginalize" '
-                "does not take tensors or Dask arrays")
     return None

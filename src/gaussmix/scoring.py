@@ -97,7 +97,7 @@ class ScoringMixin:
         """Most probable component of each row (given its observed entries), shape (n_samples,)."""
         def most_probable(chunk: Any, params: MixtureParams) -> Any:
             if self.missing == "marginalize" and incomplete.has_missing(chunk):
-                return np.argmax(incomplete.log_weighted_incomplete(chunk, params), axis=1)
+                return get_namespace(chunk).argmax(incomplete.log_weighted_incomplete(chunk, params), axis=1)
             return get_namespace(chunk).argmax(params.log_weighted_prob(chunk), axis=1)
 
         return self._per_chunk(X, most_probable)

@@ -52,6 +52,36 @@ class Backend(Protocol):
         array of shape (..., D, D)
         """
 
+    def inverse_positive_definite(self, blocks: Any) -> tuple[Any, Any]:
+        """Inverses and log-determinants of a stack of small positive definite matrices.
+
+        Parameters
+        ----------
+        blocks : array of shape (..., M, M)
+
+        Returns
+        -------
+        inverse : array of shape (..., M, M)
+        log_det : array of shape (...)
+            ``log det`` of each block.
+
+        A block that is not numerically positive definite raises
+        ``numpy.linalg.LinAlgError`` on the host; on a device (where raising
+        would wait for it) its results are NaN, and so is the log-likelihood
+        they enter.
+        """
+
+    def add_at(self, index: Any, values: Any, size: int) -> Any:
+        """Sums of ``values`` by ``index`` (a scatter-add): array of shape (size,).
+
+        Parameters
+        ----------
+        index : integer array of shape (m,)
+            In ``0..size-1``; repeated indices add up.
+        values : array of shape (m,)
+        size : int
+        """
+
     def logsumexp_rows(self, a: Any) -> Any:
         """``log(sum(exp(a), axis=1))``, stable for large magnitudes.
 

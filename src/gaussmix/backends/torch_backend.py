@@ -47,6 +47,24 @@ def inverse_lower_triangular(factors: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve_triangular(factors, identity.expand_as(factors), upper=False)
 
 
+def inverse_positive_definite(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverses (..., M, M) and log-determinants (...) of positive definite ``blocks`` (..., M, M).
+
+    Through Cholesky factors, batched on the device; a block that is not
+    positive definite gives NaN (no exception: that would wait for the device).
+    """
+    factors, info = torch.linalg.cholesky_ex(blocks)
+    failed = (info != 0)[..., None, None]
+    factors = torch.where(failed, torch.full_like(factors, float("nan")), factors)
+    log_det = 2 * torch.sum(torch.log(torch.diagonal(factors, dim1=-2, dim2=-1)), dim=-1)
+    return torch.cholesky_inverse(factors), log_det
+
+
+def add_at(index: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums of ``values`` (m,) by ``index`` (m,): tensor of shape (size,) on their device."""
+    return torch.zeros(size, dtype=values.dtype, device=values.device).index_add_(0, index, values)
+
+
 def logsumexp_rows(a: torch.Tensor) -> torch.Tensor:
     """``log(sum(exp(a), axis=1))`` of a 2-D tensor; rows of only ``-inf`` give ``-inf``."""
     return torch.logsumexp(a, dim=1)

@@ -30,7 +30,9 @@ are split by job: ``_compiled_vector`` (vectorised exp and log),
 ``_compiled_fused`` (the fused engine), ``_compiled_screened`` (the screened
 engine), ``_compiled_sparse`` (sparse moments), ``_compiled_layout``
 (transposes and the expanded engines' features) and ``_compiled_incomplete``
-(rows with missing entries, for :mod:`gaussmix.missing`).
+(rows with missing entries). :mod:`~gaussmix.estep.incomplete` is not an
+engine: it is the E-step of chunks whose rows miss entries (for
+:mod:`gaussmix.missing`), which hands their complete rows to the engines.
 
 To add an engine: write ``gaussmix/estep/<name>.py`` defining ``ENGINE``, an
 :class:`Engine`, and add ``<name>`` to :data:`registry.PREFERENCE`.

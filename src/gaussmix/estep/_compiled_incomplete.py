@@ -1,6 +1,6 @@
 """Compiled E-step of rows that miss the same number of entries (needs numba).
 
-The twin of :func:`gaussmix.missing._group_stats`, laid out as the fused
+The twin of :func:`gaussmix.estep.incomplete.group_stats`, laid out as the fused
 kernel (:mod:`gaussmix.estep._compiled_fused`): blocks of rows held
 coordinate by coordinate, each component's whitening and weighted sums along
 the rows (vector code), and only the M x M block of the missing entries
@@ -10,7 +10,12 @@ lower triangular), with the residual ``r`` zero in the missing entries and
 ``|w|^2 - g^T P_mm^-1 g``, ``log det Sigma_oo = log det Sigma + log det P_mm``,
 the conditional mean of the missing block ``mu_m - P_mm^-1 g`` and its
 covariance ``P_mm^-1`` (inverted by Gauss-Jordan sweeps: their pivots give the
-determinant). Importing this module imports numba: do it lazily.
+determinant). ``P_mm^-1`` and its determinant depend on the pattern, not on the
+values: rows missing three or more entries come sorted by pattern
+(:func:`incomplete_group_stats` sorts them), and a run of rows sharing one
+pattern inverts its block once and adds its conditional covariance once,
+weighted by the run's summed responsibilities. Importing this module imports
+numba: do it lazily.
 
 Statistics are summed in float64 about the current means and moved to the
 new means at the end, as the fused kernel's.
@@ -51,7 +56,8 @@ def incomplete_group_stats(
     X : ndarray of shape (n, D)
         NaN in the missing entries.
     missing : ndarray of int, shape (n, M)
-        Each row's missing columns, ascending (M >= 1).
+        Each row's missing columns, ascending (M >= 1). Rows are taken in any
+        order; with M >= 3 they are handled sorted by pattern.
     sample_weight : ndarray of shape (n,) or None
     means : ndarray of shape (K, D)
     factors : ndarray of shape (K, D, D)
@@ -66,10 +72,14 @@ def incomplete_group_stats(
     Returns
     -------
     stats : SuffStats
-        In X's dtype, as :func:`gaussmix.missing.accumulate_incomplete`'s.
+        In X's dtype, as :func:`gaussmix.estep.incomplete.accumulate_incomplete`'s.
     loglik : float
     """
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if missing.shape[1] >= 3:
+        # Rows of one pattern side by side share their inverted block (see the module's docstring).
+        order = np.lexsort(missing.T[::-1])
+        X, missing, weights = X[order], missing[order], weights[order]
     means64 = np.ascontiguousarray(means, dtype=np.float64)
     resp_weight, sums, scatter, total_weight, loglik = _compiled_incomplete_estep(
         np.ascontiguousarray(X), np.ascontiguousarray(missing, dtype=np.int64), weights, means64,
@@ -111,9 +121,12 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
     whitened = np.empty((n_features, block))
     weighted = np.empty(block)
     log_prob_buffer = np.empty(n_components * block)
-    # per component and row: P_mm^-1 g (the conditional mean's offset) and P_mm^-1
+    # per component and row: P_mm^-1 g (the conditional mean's offset); P_mm^-1 and its
+    # log-determinant at the first row of each run of rows sharing a pattern (``first``)
     solved = np.empty((n_components, block, n_missing))
     conditional = np.empty((n_components, block, n_missing, n_missing))
+    log_dets = np.empty(block)
+    first = np.empty(block, dtype=np.int64)
     gathered = np.empty(n_missing)
     row_max = np.empty(block)
     total = np.empty(block)
@@ -132,6 +145,7 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
                 absent = value != value  # NaN
                 coordinates[a, j] = 0.0 if absent else value
                 observed[a, j] = 0.0 if absent else 1.0
+        _pattern_runs(missing[start:start + rows], n_missing >= 3, first)
         log_prob = log_prob_buffer[: n_components * rows].reshape((n_components, rows))
         for k in range(n_components):
             distance = log_prob[k]
@@ -151,8 +165,8 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
                 _two_missing_terms(factors[k], precisions[k], whitened, block_missing, conditional[k], solved[k],
                                    distance)
             else:
-                _missing_terms(factors[k], precisions[k], whitened, block_missing, gathered, conditional[k],
-                               solved[k], distance)
+                _missing_terms(factors[k], precisions[k], whitened, block_missing, first, gathered, conditional[k],
+                               log_dets, solved[k], distance)
             for j in range(rows):
                 distance[j] -= missing_constant
         row_weights = weights[start:start + rows]
@@ -175,30 +189,57 @@ def _incomplete_estep(X, missing, weights, means, factors, precisions, offsets, 
                 _multiply(resp, centred[a, :rows], weighted[:rows])
                 for b in range(a + 1):
                     scatter[k, a, b] += _dot(weighted[:rows], centred[b, :rows])
-            for j in range(rows):  # the conditional covariances, at each row's missing entries
-                r = resp[j]
+            j = 0
+            while j < rows:  # the conditional covariances at the missing entries, once a run of one pattern
+                p = first[j]
+                r = 0.0
+                while j < rows and first[j] == p:
+                    r += resp[j]
+                    j += 1
                 for i in range(n_missing):
                     for l in range(i + 1):
-                        scatter[k, missing[start + j, i], missing[start + j, l]] += r * conditional[k, j, i, l]
+                        scatter[k, missing[start + p, i], missing[start + p, l]] += r * conditional[k, p, i, l]
     return resp_weight, sums, scatter, total_weight, loglik
 
 
-def _missing_terms(factor, precision, whitened, missing, gathered, conditional, solved, distance):  # pragma: no cover - compiled
+def _pattern_runs(missing, reuse, first):  # pragma: no cover - compiled
+    """``first[j]`` <- the first row of the run of consecutive rows sharing row j's pattern
+    (``missing`` (rows, M)); with ``reuse`` False every row is its own run."""
+    for j in range(missing.shape[0]):
+        first[j] = j
+        if reuse and j > 0:
+            same = True
+            for i in range(missing.shape[1]):
+                if missing[j, i] != missing[j - 1, i]:
+                    same = False
+                    break
+            if same:
+                first[j] = first[j - 1]
+
+
+def _missing_terms(factor, precision, whitened, missing, first, gathered, conditional, log_dets, solved,
+                   distance):  # pragma: no cover - compiled
     """For each row j of a block and one component: ``distance[j] += log det P_mm - g^T
-    P_mm^-1 g``, ``conditional[j]`` (M, M) <- ``P_mm^-1`` and ``solved[j]`` (M,) <- ``P_mm^-1
-    g``, where ``g = (C w)_m`` (``w``: the block's whitened residuals, (D, rows))."""
+    P_mm^-1 g`` and ``solved[j]`` (M,) <- ``P_mm^-1 g``, where ``g = (C w)_m`` (``w``: the
+    block's whitened residuals, (D, rows)). ``P_mm^-1`` (M, M) and its log-determinant are
+    computed at the first row ``p = first[j]`` of each run of one pattern, into
+    ``conditional[p]`` and ``log_dets[p]``, and read there by the run's other rows."""
     n_missing = missing.shape[1]
     for j in range(missing.shape[0]):
-        inverse = conditional[j]
+        p = first[j]
+        if p == j:
+            inverse = conditional[j]
+            for i in range(n_missing):
+                for l in range(n_missing):
+                    inverse[i, l] = precision[missing[j, i], missing[j, l]]
+            log_dets[j] = _sweep_inverse(inverse)
+        inverse = conditional[p]
         for i in range(n_missing):
             row_i = missing[j, i]
             value = 0.0
             for b in range(row_i + 1):  # g_i = (C w)_{m_i}
                 value += factor[row_i, b] * whitened[b, j]
             gathered[i] = value
-            for l in range(n_missing):
-                inverse[i, l] = precision[row_i, missing[j, l]]
-        log_det = _sweep_inverse(inverse)
         correction = 0.0
         for i in range(n_missing):
             value = 0.0
@@ -206,7 +247,7 @@ def _missing_terms(factor, precision, whitened, missing, gathered, conditional, 
                 value += inverse[i, l] * gathered[l]
             solved[j, i] = value
             correction += gathered[i] * value
-        distance[j] += log_det - correction
+        distance[j] += log_dets[p] - correction
 
 
 def _one_missing_terms(factor, precision, whitened, missing, conditional, solved, distance):  # pragma: no cover - compiled
@@ -257,7 +298,7 @@ def _centre_observed(coordinates, observed, mean, rows, out):  # pragma: no cove
 def _sweep_inverse(matrix):  # pragma: no cover - compiled
     """Invert the positive definite ``matrix`` (M, M) in place by Gauss-Jordan sweeps and
     return its log-determinant (the sum of the pivots' logs: no pivoting is needed); one
-    matrix at a time, where :func:`gaussmix.missing.sweep_inverse` sweeps a stack."""
+    matrix at a time, where the NumPy backend's ``inverse_positive_definite`` sweeps a stack."""
     size = matrix.shape[0]
     log_det = 0.0
     for p in range(size):
@@ -278,9 +319,9 @@ def _sweep_inverse(matrix):  # pragma: no cover - compiled
 if numba is not None:
     _centre_observed = _njit(nogil=True, fastmath={"contract"})(_centre_observed)
     _sweep_inverse = _njit(nogil=True, error_model="numpy")(_sweep_inverse)
-    _missing_terms, _one_missing_terms, _two_missing_terms = (
+    _missing_terms, _one_missing_terms, _two_missing_terms, _pattern_runs = (
         _njit(nogil=True, error_model="numpy")(function)
-        for function in (_missing_terms, _one_missing_terms, _two_missing_terms)
+        for function in (_missing_terms, _one_missing_terms, _two_missing_terms, _pattern_runs)
     )
     # error_model="numpy": a row of density 0 gives log(0) = -inf, not an exception
     _compiled_incomplete_estep = _njit(nogil=True, error_model="numpy")(_incomplete_estep)
