@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from gaussmix import GaussianMixture, Prior
+from gaussmix import GaussianMixture, Prior, load, save, select
+from gaussmix.io import ModelFileError
 
 #: every structure mclust gives a prior (the scikit-learn four are VVV, EEE, VVI, VII)
 WITH_PRIOR = ("full", "tied", "diag", "spherical", "EII", "EEI", "VEI", "EVI", "EEV", "VEV")
@@ -205,7 +206,7 @@ def test_weights_have_no_prior_and_an_emptied_component_goes_to_the_prior_mean(X
     np.testing.assert_allclose(model.means_[3], [20.0, 20.0], rtol=1e-12)  # (1 x 40 + 1 x 0) / 2
 
 
-# ------------------------------------------------------------------ data sources
+# ------------------------------------------------------------------ data sources, models, selection
 def test_out_of_core_rows_fit_as_in_memory_with_the_default_prior(tmp_path, X):
     path = tmp_path / "rows.npy"
     np.save(path, X)
@@ -220,3 +221,58 @@ def test_torch_rows_fit_as_numpy_with_a_prior(X):
     on_numpy = _fit(X, **start)
     np.testing.assert_allclose(on_torch.means_.numpy(), on_numpy.means_, rtol=1e-9)
     np.testing.assert_allclose(on_torch.covariances_.numpy(), on_numpy.covariances_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("prior", ["default", Prior(shrinkage=0.2, mean=[1.0, 2.0], dof=7.0, scale=[[2.0, 0.5], [0.5, 1.0]])])
+def test_a_saved_model_keeps_its_prior(tmp_path, X, prior):
+    model = _fit(X, prior=prior)
+    save(model, tmp_path / "map.gmm")
+    loaded = load(tmp_path / "map.gmm")
+    assert loaded.prior == prior
+    assert loaded.bic(X) == model.bic(X)
+    # and refits as the model did
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = GaussianMixture(**loaded.get_params()).fit(X)
+    _same_fit(refit, model, rtol=1e-12)
+
+
+def test_a_tampered_prior_in_a_model_file_is_refused(tmp_path, X):
+    import zipfile
+
+    save(_fit(X, prior=Prior(dof=7.0)), tmp_path / "map.gmm")
+    with zipfile.ZipFile(tmp_path / "map.gmm") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["params"]["prior"]["dof"] = -1
+    members["metadata.json"] = json.dumps(metadata).encode()
+    with zipfile.ZipFile(tmp_path / "tampered.gmm", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ModelFileError, match=r"invalid settings in params: Prior\(dof=...\) must be a finite number > 0"):
+        load(tmp_path / "tampered.gmm")
+
+
+def test_select_leaves_out_structures_without_a_prior_and_refuses_them_named(X):
+    result = select(X, [1, 2], random_state=0, prior="default")
+    assert result.covariance_types == list(WITH_PRIOR)
+    assert all(row.ok for row in result.rows)
+    assert all(model.prior == "default" for model in result.estimators_.values())
+    with pytest.raises(ValueError, match="covariance_type='VVE' has no conjugate prior"):
+        select(X, [1, 2], ["full", "VVE"], prior="default")
+    with pytest.raises(ValueError, match="prior must be None, 'default'"):
+        select(X, [1, 2], prior="on")
+
+
+def test_command_line_fits_with_the_default_prior(tmp_path, X):
+    click_testing = pytest.importorskip("click.testing")
+    from gaussmix.cli import cli
+
+    path = tmp_path / "rows.csv"
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="")
+    outcome = click_testing.CliRunner().invoke(cli, ["fit", str(path), "-k", "1-3", "--prior", "default", "--json", "-q"])
+    assert outcome.exit_code == 0, outcome.output
+    selection = json.loads(outcome.stdout)["selection"]
+    assert selection["settings"]["prior"] == "default"
+    python = select(X, range(1, 4), random_state=0, prior="default").to_dict()
+    assert selection["rows"] == python["rows"]
