@@ -16,6 +16,7 @@ from .io import ModelFileError, load, save
 from .onnx_export import register_skl2onnx, to_onnx
 from .outliers import GaussianMixtureOutlierDetector
 from .params import MixtureParams
+from .priors import Prior
 from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, SelectionRow, select
 from .stats import SuffStats
@@ -35,6 +36,7 @@ __all__ = [
     "GaussianMixtureRegressor",
     "MixtureParams",
     "ModelFileError",
+    "Prior",
     "SelectionResult",
     "SelectionRow",
     "SuffStats",

@@ -354,6 +354,9 @@ def cli() -> None:
 @click.option("--allow-degenerate", is_flag=True,
               help="Let degenerate fits (a covariance held up by --reg-covar alone; mclust's NA cells) be chosen.")
 @click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True)
+@click.option("--prior", type=click.Choice(["none", "default"]), default="none", show_default=True,
+              help="default: MAP EM with mclust's conjugate prior (priorControl()); VEE, EVE, VVE and EVV, "
+                   "which have none, leave the grid.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same for every fit).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Fits run in parallel (-1: all cores).")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
@@ -365,7 +368,7 @@ def cli() -> None:
 @json_option
 @quiet_option
 def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, allow_degenerate, reg_covar,
-        seed, jobs, dtype, columns, drop_missing, missing, out, plot_path, as_json, quiet):
+        prior, seed, jobs, dtype, columns, drop_missing, missing, out, plot_path, as_json, quiet):
     """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
 
     \b
@@ -374,6 +377,7 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         gaussmix fit faithful.csv -k 1-6 -c full,tied --out model.gmm --plot fit.png
         gaussmix fit iris.csv --columns sepal_length,petal_length -c all --json
         gaussmix fit survey.csv --missing marginalize --out model.gmm   # empty cells: missing values
+        gaussmix fit iris.csv --prior default   # mclust's mclustBIC(X, prior = priorControl())
     """
     _check_fit_outputs(out, plot_path)
     keep_missing = missing == "marginalize"
@@ -391,8 +395,10 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         settings["missing"] = missing
     if init_params is not None:
         settings["init_params"] = init_params
+    if prior != "none":
+        settings["prior"] = prior
     restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
-    n_types = len(selection_types(covariance, table.values.shape[1]))
+    n_types = len(selection_types(covariance, table.values.shape[1], prior != "none"))
     progress = GridProgress(len(components) * n_types, restarts_per_cell, max_iter,
                             enabled=_show_progress(quiet, as_json))
     with progress, warnings.catch_warnings():
@@ -425,7 +431,7 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
     gaps = f" ({int(incomplete_rows.sum())} with missing values, marginalised)" if incomplete_rows.any() else ""
     click.echo(f"{data}: {n_rows} rows{gaps}, features {', '.join(names)}")
     click.echo(f"each fit: tol {tol:g}, max_iter {max_iter}, reg_covar {reg_covar:g}, "
-               f"{restarts_per_cell} start(s) per cell")
+               f"{restarts_per_cell} start(s) per cell" + ("" if prior == "none" else f", {prior} prior (MAP EM)"))
     click.echo(result.table())
     _echo_failures(result, quiet)
     best = result.best

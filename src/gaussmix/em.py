@@ -30,6 +30,7 @@ from .stats import WEIGHT_FLOOR, SuffStats
 
 if TYPE_CHECKING:  # constraints.py holds scikit-learn's parameter check too: keep it out of this import
     from .constraints import Constraints
+    from .priors import ResolvedPrior
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class EMConfig:
         The source's frame is centred on it (see :func:`m_step`).
     constraints : Constraints or None
         Equal or frozen parameters (see :mod:`gaussmix.constraints`).
+    prior : ResolvedPrior or None
+        The conjugate prior of MAP EM (see :mod:`gaussmix.priors`): every
+        M-step is its posterior mode, and the objective EM climbs (and
+        stops on) is the mean log-posterior instead of the mean log-likelihood.
     """
 
     covariance: CovarianceModel
@@ -61,6 +66,8 @@ class EMConfig:
     stop_on_decrease: bool = False
     #: equal or frozen parameters every M-step keeps (see :func:`m_step`); None: none
     constraints: Optional["Constraints"] = None
+    #: the conjugate prior of MAP EM (see :func:`m_step`); None: maximum likelihood
+    prior: Optional["ResolvedPrior"] = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class FitResult:
 
     ``lower_bound`` is the mean log-likelihood computed in the last E-step (of
     the parameters *before* the last M-step, as in scikit-learn); ``params``
-    are the parameters after that M-step.
+    are the parameters after that M-step. With a prior it is the mean
+    log-posterior (log-likelihood plus log prior density, per unit of weight).
     """
 
     params: MixtureParams
@@ -217,6 +225,7 @@ def m_step(
     previous: Optional[MixtureParams] = None,
     origin: Any = None,
     constraints: Optional["Constraints"] = None,
+    prior: Optional["ResolvedPrior"] = None,
 ) -> MixtureParams:
     """Parameters maximising the expected complete-data log-likelihood.
 
@@ -247,6 +256,11 @@ def m_step(
         ``previous`` (free weights share what frozen ones leave, in
         proportion to ``N_k``; a covariance is estimated about its component's
         frozen mean). None: every parameter is estimated.
+    prior : ResolvedPrior, optional
+        The maximum a posteriori step of this conjugate prior instead
+        (:mod:`gaussmix.priors`): shrunk means, and the structure's estimate
+        on the prior's posterior statistics. Weights are unchanged
+        (mclust's prior has none on them); an emptied component's mean is the prior mean.
 
     Raises
     ------
@@ -273,6 +287,10 @@ def m_step(
     means = stats.means * kept
     if origin is not None:
         means = means - (1 - kept) * xp.reshape(xp.asarray(origin, dtype=means.dtype), (1, -1))
+    if prior is not None:
+        # MAP: the prior's means, and the statistics the structure's estimate then takes
+        frozen = None if constraints is None or constraints.means is None else _mask_like(constraints.means, means)
+        means, stats = prior.posterior(stats, frozen)
     if constraints is not None:
         weights = _constrained_weights(weights, resp_weight, constraints, previous)
         if constraints.means is not None:
@@ -405,6 +423,9 @@ def run_em(
     previous_params = params
     for n_iter in range(1, config.max_iter + 1):
         stats, loglik = accumulate_source(source, params)
+        if config.prior is not None:
+            # MAP EM climbs the log-posterior: the log-likelihood may fall where the prior gains
+            loglik = loglik + config.prior.log_density(params)
         # The one host read-back per iteration (besides the positive-definiteness status).
         mean_loglik = float(loglik / stats.total_weight)
         if not math.isfinite(mean_loglik):
@@ -420,7 +441,7 @@ def run_em(
         previous_params = params
         params = m_step(
             stats, config.covariance, config.reg_covar, previous=params, origin=config.origin,
-            constraints=config.constraints,
+            constraints=config.constraints, prior=config.prior,
         )
         change = mean_loglik - lower_bound
         lower_bound = mean_loglik

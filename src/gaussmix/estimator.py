@@ -152,8 +152,21 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         ``screen_iter`` iterations but would have ended ahead. ``None``
         (scikit-learn's behaviour): every start runs to convergence. float32
         rows are not screened (a run that loses float32 precision finishes
-        in float64). Not in
-        scikit-learn.
+        in float64). Not in scikit-learn.
+    prior : {"default"}, Prior or None, default=None
+        A conjugate prior on the means and covariances: EM then finds the
+        maximum a posteriori (MAP) parameters, mclust's
+        ``priorControl()`` (Fraley & Raftery 2007). ``"default"`` is mclust's
+        default prior, its hyperparameters computed from the training data
+        (shrinkage 0.01 towards the column means, ``D + 2`` degrees of
+        freedom, scale the data's covariance times ``K^(-2/D)``);
+        ``gaussmix.Prior(shrinkage=, mean=, dof=, scale=)`` sets them. A
+        component can then no longer collapse onto a few rows. Every
+        structure but VEE, EVE, VVE and EVV (which mclust gives no prior
+        either); not with ``partial_fit``. The criteria (``bic``, ``aic``)
+        use the log-likelihood at the MAP parameters, as mclust's. See
+        :mod:`gaussmix.priors` for the maths and where gaussmix differs from
+        mclust. Not in scikit-learn.
 
     Attributes
     ----------
@@ -165,7 +178,9 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean log-likelihood of the training data at the best initialisation's last E-step.
+        Mean log-likelihood of the training data at the best initialisation's last E-step;
+        with a ``prior``, the mean log-posterior there (log-likelihood plus the log prior
+        density, up to a constant of the hyperparameters), which MAP EM never lowers.
     lower_bounds_ : list of float
         That value after each iteration of the best initialisation.
     lower_bounds_per_init_ : list of list of float

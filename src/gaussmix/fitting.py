@@ -33,6 +33,7 @@ from sklearn.utils import check_random_state
 from . import _validation as checks
 from . import estep
 from . import missing as incomplete
+from . import priors
 from ._threads import one_thread_for_small_fit
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel
@@ -68,12 +69,15 @@ class Framed:
     float64_twin : callable or None
         For float32 rows in memory: ``() -> (source, origin)``, the same rows in
         float64, made only when a run loses precision.
+    prior : ResolvedPrior or None
+        The conjugate prior's hyperparameters in this frame (:mod:`gaussmix.priors`).
     """
 
     source: Any
     origin: Any
     start: Callable[[np.random.RandomState], MixtureParams]
     float64_twin: Optional[Callable[[], tuple[Any, Any]]] = None
+    prior: Optional[priors.ResolvedPrior] = None
 
 
 def fit(model: Any, X: Any, sample_weight: Any, *, streamed: Optional[bool] = None) -> None:
@@ -133,9 +137,16 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
         # EM hands whole chunks to worker threads; the start works in cache-sized ones.
         source = ArraySource(X, weights, chunking.source_rows(X, K, chunk_size), origin)
 
+    def moments() -> priors.Moments:
+        if isinstance(source, incomplete.IncompleteArraySource):
+            raise priors.missing_values_error()
+        return priors.moments_of_rows(X, weights, origin, chunking.chunk_rows(X, 1, chunk_size))
+
+    prior = _resolve_prior(problem, n_features, origin, moments)
+
     def start(random_state: np.random.RandomState) -> MixtureParams:
         return start_from_rows(init_rows, weights, origin, problem, user_init, random_state,
-                               chunking.chunk_rows(X, K, chunk_size))
+                               chunking.chunk_rows(X, K, chunk_size), prior)
 
     def float64_twin() -> tuple[Any, np.ndarray]:
         # The same kind of source (complete or incomplete rows) over a float64 copy.
@@ -145,7 +156,15 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
 
     # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
     float32 = isinstance(X, np.ndarray) and X.dtype == np.float32
-    return Framed(source, origin, start, float64_twin if float32 else None)
+    return Framed(source, origin, start, float64_twin if float32 else None, prior)
+
+
+def _resolve_prior(problem: Problem, n_features: int, origin: Any,
+                   moments: Callable[[], priors.Moments]) -> Optional[priors.ResolvedPrior]:
+    """The fit's prior in the frame centred on ``origin``; ``moments()`` gives the data's where needed."""
+    if problem.prior is None:
+        return None
+    return priors.resolve(problem.prior, problem.covariance, problem.n_components, n_features, origin, moments)
 
 
 def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.random.RandomState) -> Framed:
@@ -175,11 +194,15 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     # Weights of mean one, as in memory: a constant factor on every weight changes nothing.
     centred = stream.centred(origin, summary.n_rows, summary.n_rows / summary.total_weight)
 
+    # A default prior's mean and scale: one more pass, and only where it needs them.
+    prior = _resolve_prior(problem, n_features, origin, lambda: priors.moments_of_stream(centred))
+
     def start(random_state: np.random.RandomState) -> MixtureParams:
-        return start_from_stream(centred, summary, origin, problem, user_init, random_state)
+        return start_from_stream(centred, summary, origin, problem, user_init, random_state, prior)
 
     # Rows with NaN (missing="marginalize"): the same chunks (or Dask blocks) through the incomplete E-step.
-    return Framed(incomplete.incomplete_stream(centred) if summary.n_missing else centred, origin, start)
+    return Framed(incomplete.incomplete_stream(centred) if summary.n_missing else centred, origin, start,
+                  prior=prior)
 
 
 def _warm(model: Any) -> bool:
@@ -196,7 +219,7 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
     max_iter = int(model.max_iter)
     config = EMConfig(
         problem.covariance, problem.reg_covar, float(model.tol), max_iter, origin,
-        stop_on_decrease=float64_twin is not None, constraints=problem.constraints,
+        stop_on_decrease=float64_twin is not None, constraints=problem.constraints, prior=framed.prior,
     )
     twin: list = []  # made once, on the first fall
     do_init = not _warm(model)
@@ -371,6 +394,9 @@ def partial_fit(model: Any, X: Any, sample_weight: Any) -> None:
 def _partial_fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight: Any) -> None:
     """:func:`partial_fit` once the estimator's parameters are checked, under its E-step engine."""
     problem = Problem.of(model, covariance)
+    if problem.prior is not None:
+        # Stepwise EM keeps statistics per unit of weight: the prior's counts need the number of rows.
+        raise ValueError("partial_fit does not take a prior: use fit, or prior=None for online fits")
     state = getattr(model, "_online", None)
     if state is None:
         fitted = hasattr(model, "means_")

@@ -16,6 +16,7 @@ from .backends import device as _device
 from . import constraints as constraining
 from . import estep
 from . import missing as incomplete
+from . import priors
 from .covariance import CovarianceModel, get_covariance_model
 from .data.stream import open_stream
 from .em import IterationEvent
@@ -51,6 +52,7 @@ class MixtureParameters(BaseEstimator):
         fixed: Any = None,
         engine: str = "auto",
         screen_iter: Optional[int] = None,
+        prior: Any = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -75,6 +77,7 @@ class MixtureParameters(BaseEstimator):
         self.fixed = fixed
         self.engine = engine
         self.screen_iter = screen_iter
+        self.prior = prior
 
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
     #: parameters the two estimators share (so the same values fail the same way,
@@ -107,6 +110,8 @@ class MixtureParameters(BaseEstimator):
         "fixed": [constraining.FixedParameters(), None],
         "engine": [StrOptions({"auto", *estep.available_engines()})],
         "screen_iter": [Interval(Integral, 1, None, closed="left"), None],
+        # hyperparameters are checked by Prior itself; the structure and D at the fit
+        "prior": [StrOptions({priors.DEFAULT}), priors.Prior, None],
     }
 
     #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``
@@ -120,13 +125,16 @@ class MixtureParameters(BaseEstimator):
         sklearn.utils._param_validation.InvalidParameterError
             (a ValueError and TypeError) For a value of the wrong type or out of range.
         ValueError
-            For an unknown ``covariance_type``, ``init_params`` or ``device``.
+            For an unknown ``covariance_type``, ``init_params`` or ``device``, or
+            a ``prior`` for a structure that has none.
         """
         self._validate_params()
         _device.resolve_device(self.device)
         get_initializer(self.init_params)
         covariance = get_covariance_model(self.covariance_type)
         self._constraints(covariance)
+        if self.prior is not None:
+            priors.check_supported(covariance)
         return covariance
 
     def _constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:

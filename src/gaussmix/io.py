@@ -42,6 +42,7 @@ from .backends import to_numpy
 from .covariance import available_covariance_types, get_covariance_model
 from .degeneracy import degenerate_components
 from .estimator import GaussianMixture
+from .priors import Prior
 from .data.npy import read_npy_header
 
 FORMAT_NAME = "gaussmix-model"
@@ -52,7 +53,7 @@ ARRAY_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precis
 #: constructor settings worth restoring (the init arrays and callback are not)
 SAVED_PARAMS = ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                 "init_params", "random_state", "warm_start", "verbose", "verbose_interval", "chunk_size",
-                "missing", "equal_weights", "fixed")
+                "missing", "equal_weights", "fixed", "prior")
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 
@@ -517,6 +518,9 @@ def _settings(metadata: dict) -> dict:
     params = metadata["params"]
     settings = {name: params[name] for name in SAVED_PARAMS if params.get(name) is not None}
     settings.update(n_components=metadata["n_components"], covariance_type=metadata["covariance_type"])
+    if isinstance(settings.get("prior"), dict):
+        # a Prior's hyperparameters (to_json); "default" stays a name
+        settings["prior"] = Prior.from_json(settings["prior"])
     return settings
 
 
@@ -621,6 +625,8 @@ def _json_value(value: Any) -> Any:
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, Prior):
+        return value.to_json()
     # fixed={"means", ...} or per-component masks: the BIC of a reloaded model counts on them
     if isinstance(value, (set, frozenset)):
         return sorted(_json_value(item) for item in value)

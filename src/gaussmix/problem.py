@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from .constraints import Constraints
 from .covariance import CovarianceModel
+from .priors import Prior, check_prior
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class Problem:
     init_params : str or callable
     chunk_size : int or None
         The estimator's override of :mod:`gaussmix.data.chunking`.
+    prior : Prior or None
+        The conjugate prior's hyperparameters as given (:mod:`gaussmix.priors`;
+        resolved against the data when the fit frames them); None: maximum likelihood.
     """
 
     covariance: CovarianceModel
@@ -33,12 +37,13 @@ class Problem:
     constraints: Optional[Constraints]
     init_params: Any
     chunk_size: Optional[int]
+    prior: Optional[Prior] = None
 
     @classmethod
     def of(cls, model: Any, covariance: CovarianceModel) -> "Problem":
         """The settings of the estimator ``model`` (parameters already validated) for ``covariance``."""
         return cls(covariance, int(model.n_components), float(model.reg_covar), model._constraints(covariance),
-                   model.init_params, model.chunk_size)
+                   model.init_params, model.chunk_size, check_prior(getattr(model, "prior", None)))
 
     @property
     def start_constraints(self) -> Optional[Constraints]:

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_array
 
 from . import _validation as checks
 from . import missing as incomplete
+from . import priors
 from .backends.device import INIT_HOST_ROWS, is_device_array
 from .backends import get_namespace, to_numpy
 from .covariance import canonical_covariance_types, get_covariance_model
@@ -320,6 +321,10 @@ def select(
         the observed-data log-likelihood; the degenerate-fit rule applies as ever.
         ``tol`` defaults to :data:`SELECT_TOL` (1e-5) and ``max_iter`` to
         :data:`SELECT_MAX_ITER` (500), the command line's defaults too.
+        ``prior="default"`` (or a :class:`~gaussmix.Prior`) fits every cell by
+        MAP EM: mclust's ``mclustBIC(X, prior = priorControl())``; ``"all"``
+        then leaves out VEE, EVE, VVE and EVV, which have no prior (as in
+        mclust), and naming one of them is an error.
         ``callback`` and ``verbose`` report from worker processes only when
         ``n_jobs`` is None or 1.
 
@@ -346,6 +351,8 @@ def select(
     if n_init is not None:
         checks.check_param("n_init", n_init, numbers.Integral, 1)
     estimator_params = {"tol": SELECT_TOL, "max_iter": SELECT_MAX_ITER, **estimator_params}
+    # one error now rather than one per cell
+    with_prior = priors.check_prior(estimator_params.get("prior")) is not None
     starts = _starts(estimator_params, n_init)
     # Validate X once here so that a bad X is one error, not one per cell: device rows (torch)
     # on a host copy, which the shared hierarchical tree reads too; the cells fit X where it is.
@@ -364,7 +371,7 @@ def select(
     # column means, as every cell's initialiser does (GaussianMixture, missing="marginalize").
     complete = incomplete.filled_with(array, incomplete.column_means(array, weights)) if marginalize else array
     checks.check_data_for_mixture(complete, sample_weight=weights, stacklevel=3)
-    types = _check_covariance_types(covariance_types, array.shape[1])
+    types = _check_covariance_types(covariance_types, array.shape[1], with_prior)
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
@@ -648,11 +655,13 @@ def _check_n_components(n_components: Any) -> list[int]:
     return list(dict.fromkeys(int(v) for v in values))
 
 
-def _check_covariance_types(covariance_types: Any, n_features: Optional[int] = None) -> list[str]:
+def _check_covariance_types(covariance_types: Any, n_features: Optional[int] = None,
+                            with_prior: bool = False) -> list[str]:
     """Distinct structures named by ``covariance_types``, in order (``"all"`` may stand among names).
 
     On one feature the structures coincide in mclust's two univariate models:
-    ``"all"`` is ``["E", "V"]`` and names of one model are one entry.
+    ``"all"`` is ``["E", "V"]`` and names of one model are one entry. ``with_prior``:
+    ``"all"`` is the structures that take a prior, and naming another is an error.
     """
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]
@@ -661,11 +670,15 @@ def _check_covariance_types(covariance_types: Any, n_features: Optional[int] = N
         raise ValueError("covariance_types is empty: give at least one name, or 'all'")
     univariate = n_features == 1
     everything = list(UNIVARIATE_TYPES) if univariate else canonical_covariance_types()
+    if with_prior:
+        everything = [name for name in everything if priors.terms_of(get_covariance_model(name)) is not None]
     expanded = [each for name in names for each in (everything if name == "all" else [name])]
     # Two spellings of one structure ("full", "VVV") are one column.
     unique: dict[Any, str] = {}
     for name in expanded:
         model = get_covariance_model(name)
+        if with_prior:
+            priors.check_supported(model)
         unique.setdefault(_univariate_model(name) if univariate else id(model), name)
     return list(unique.values())
 

@@ -20,6 +20,7 @@ from .data import chunking
 from .em import m_step
 from .init import get_initializer, initial_stats, nearest_centre_labels
 from .params import MixtureParams
+from .priors import ResolvedPrior
 from .problem import Problem
 from .streaming import DataSummary, nearest_centre_start, sampled_start
 
@@ -55,18 +56,21 @@ def check_init_arrays(model: Any, covariance: CovarianceModel, n_features: int, 
 
 def start_from_rows(
     X: Any, weights: Optional[Any], origin: Any, problem: Problem, user_init: dict,
-    random_state: np.random.RandomState, chunk_rows: int,
+    random_state: np.random.RandomState, chunk_rows: int, prior: Optional[ResolvedPrior] = None,
 ) -> MixtureParams:
     """Starting parameters in the frame centred on ``origin`` (shape (D,)), from the rows ``X`` (shape (n, D)).
 
     Initialisers are NumPy / scikit-learn code: device rows are copied to
     the host for them (a sample of them, beyond ``backends.device.INIT_HOST_ROWS``)
-    and the starting parameters are moved back to the rows' device.
+    and the starting parameters are moved back to the rows' device. With a
+    ``prior``, the M-step that makes the start is its MAP step (as mclust's
+    ``me`` starts from a partition).
     """
     if _device.is_device_array(X):
         host_X, host_weights = _device.host_rows_for_init(X, weights, random_state)
         host_chunk_rows = chunking.stream_rows(host_X.shape[1], host_X.dtype, problem.n_components, problem.chunk_size)
-        start = start_from_rows(host_X, host_weights, to_numpy(origin), problem, user_init, random_state, host_chunk_rows)
+        start = start_from_rows(host_X, host_weights, to_numpy(origin), problem, user_init, random_state,
+                                host_chunk_rows, prior)
         return start.converted_like(X)
     if "means" in user_init:
         # Start the covariances from the rows nearest each given mean.
@@ -75,13 +79,14 @@ def start_from_rows(
         assignment = get_initializer(problem.init_params)(X, weights, problem.n_components, random_state)
     covariance = problem.covariance
     stats = initial_stats(X, weights, assignment, problem.n_components, covariance.full_scatter, chunk_rows, origin)
-    params = m_step(stats, covariance, problem.reg_covar, origin=origin, constraints=problem.start_constraints)
+    params = m_step(stats, covariance, problem.reg_covar, origin=origin, constraints=problem.start_constraints,
+                    prior=prior)
     return with_user_init(params, user_init, covariance, origin)
 
 
 def start_from_stream(
     centred: Any, summary: DataSummary, origin: np.ndarray, problem: Problem, user_init: dict,
-    random_state: np.random.RandomState,
+    random_state: np.random.RandomState, prior: Optional[ResolvedPrior] = None,
 ) -> MixtureParams:
     """Starting parameters in the frame centred on ``origin`` (shape (D,)) of the stream ``centred``.
 
@@ -94,7 +99,8 @@ def start_from_stream(
     else:
         initializer = get_initializer(problem.init_params)
         stats = sampled_start(centred, summary, origin, initializer, K, covariance.full_scatter, random_state)
-    params = m_step(stats, covariance, problem.reg_covar, origin=origin, constraints=problem.start_constraints)
+    params = m_step(stats, covariance, problem.reg_covar, origin=origin, constraints=problem.start_constraints,
+                    prior=prior)
     return with_user_init(params, user_init, covariance, origin)
 
 

@@ -117,17 +117,48 @@ class SuffStats:
         """
         xp = get_namespace(self.means, means)
         delta = xp.where(mask[:, None], self.means - means, xp.zeros_like(self.means))
-        weight = self.resp_weight
+        moved = xp.where(mask[:, None], means, self.means)
+        return SuffStats(self.resp_weight, moved, self._plus_outer(self.resp_weight, delta), self.total_weight)
+
+    def _plus_outer(self, weights: Any, vectors: Any) -> Any:
+        """``scatter`` plus ``weights_k v_k v_k^T`` for every component, in its layout.
+
+        ``weights`` has shape (K,), ``vectors`` (K, D); a pooled scatter gains their sum.
+        """
+        xp = get_namespace(self.scatter, vectors)
         if self.full_scatter:
-            correction = weight[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            correction = weights[:, None, None] * (vectors[:, :, None] * vectors[:, None, :])
             if self.pooled_scatter:
                 correction = xp.sum(correction, axis=0, keepdims=True)
         elif self.trace_scatter:
-            correction = weight[:, None] * xp.sum(delta * delta, axis=1, keepdims=True)
+            correction = weights[:, None] * xp.sum(vectors * vectors, axis=1, keepdims=True)
         else:
-            correction = weight[:, None] * delta * delta
-        moved = xp.where(mask[:, None], means, self.means)
-        return SuffStats(self.resp_weight, moved, self.scatter + correction, self.total_weight)
+            correction = weights[:, None] * vectors * vectors
+        return self.scatter + correction
+
+    def with_scatter_added(self, weights: Any, vectors: Any, matrix: Any, resp_weight: Any) -> "SuffStats":
+        """These statistics with pseudo-statistics added (a prior's, :mod:`gaussmix.priors`).
+
+        Every component's scatter gains ``weights_k v_k v_k^T + matrix``, in
+        its layout (a pooled scatter gains the sum over the components, a
+        diagonal one the diagonal, a trace the trace); ``resp_weight``
+        replaces ``N_k``. Means and total weight are kept.
+
+        Parameters
+        ----------
+        weights : array of shape (K,)
+        vectors : array of shape (K, D)
+        matrix : array of shape (D, D)
+        resp_weight : array of shape (K,)
+        """
+        xp = get_namespace(self.scatter, matrix)
+        if self.full_scatter:
+            added = matrix[None, :, :] * (self.n_components if self.pooled_scatter else 1)
+        elif self.trace_scatter:
+            added = xp.sum(xp.linalg.diagonal(matrix))
+        else:
+            added = xp.linalg.diagonal(matrix)[None, :]
+        return SuffStats(resp_weight, self.means, self._plus_outer(weights, vectors) + added, self.total_weight)
 
     def merge(self, other: "SuffStats") -> "SuffStats":
         """Statistics of the union of the rows summarised by ``self`` and ``other``.

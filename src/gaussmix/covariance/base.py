@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
@@ -36,6 +37,37 @@ import numpy as np
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import SuffStats
+
+
+@dataclass(frozen=True)
+class PriorTerms:
+    """How mclust's conjugate prior (Fraley & Raftery 2007) enters one structure's M-step.
+
+    The maximum a posteriori M-step of every structure mclust gives a prior is
+    its maximum-likelihood :meth:`CovarianceModel.estimate` on *posterior*
+    statistics: component k's scatter gains the prior's scale (and the
+    shrinkage term of its mean, :mod:`gaussmix.priors`) and its weight ``N_k``
+    a pseudo-count. The terms are those of mclust 6's EM (``mclust.f``'s
+    ``me*p``), read from its output; see ``benchmarks/mclust_prior_reference.R``.
+
+    Attributes
+    ----------
+    scale : {"matrix", "diagonal", "trace"}
+        What the scatter gains of the prior's scale matrix ``Lambda`` (D, D):
+        ``Lambda`` itself (dense structures); its mean variance
+        ``tr(Lambda) / D`` on every diagonal entry (diagonal structures); or
+        that mean variance as the whole trace (spherical ones). The last two
+        are mclust's scalar scale.
+    pooled : bool
+        The scale is added once for the whole mixture (the structures whose
+        M-step pools the scatters: EII, EEI, EEE), not to each component.
+    count : callable
+        ``count(dof, K, D)``: the pseudo-count added to every ``N_k``.
+    """
+
+    scale: str
+    pooled: bool
+    count: Callable[[float, int, int], float]
 
 
 class CovarianceModel(ABC):
@@ -62,6 +94,10 @@ class CovarianceModel(ABC):
     #: "full", "tied", "diag" or "spherical" (the scikit-learn layouts above), or None
     #: for a layout only the generic engine evaluates
     layout: ClassVar[Optional[str]] = None
+    #: how mclust's conjugate prior enters the M-step (:class:`PriorTerms`), read from the
+    #: class's own namespace only, as ``compiled_m_step``; None: no prior (mclust has none
+    #: for VEE, EVE, VVE and EVV)
+    conjugate_prior: ClassVar[Optional[PriorTerms]] = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
-from .base import CovarianceModel
+from .base import CovarianceModel, PriorTerms
 from .full import _eye
 
 
@@ -34,6 +34,8 @@ class DiagCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     aliases = ("VVI",)
     full_scatter = False
     layout = "diag"
+    # the mean's prior (1) and an inverse gamma (dof + 2) on every variance
+    conjugate_prior = PriorTerms("diagonal", False, lambda dof, K, D: dof + 3)
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_components, n_features)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from ..backends import backend_for, get_namespace
 from ..exceptions import CollapsedComponentError
 from ..stats import WEIGHT_FLOOR, SuffStats
-from .base import CovarianceModel, held_by_frame, own_frame_columns
+from .base import CovarianceModel, PriorTerms, held_by_frame, own_frame_columns
 
 
 def _eye(xp: Any, n_features: int, like: Any) -> Any:
@@ -101,6 +101,8 @@ class FullCovariance(DensePrecisionAlgebra, CovarianceModel):
     aliases = ("VVV",)
     full_scatter = True
     layout = "full"
+    # the mean's prior (1) and each covariance's inverse-Wishart (dof + D + 1)
+    conjugate_prior = PriorTerms("matrix", False, lambda dof, K, D: dof + D + 2)
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_components, n_features, n_features)

@@ -29,6 +29,7 @@ from ._eigen import (
     split_volume,
     starting_volumes,
 )
+from .base import PriorTerms
 from .full import FullCovariance
 
 
@@ -157,6 +158,8 @@ class EqualVolumeShapeCovariance(FullCovariance):
 
     name = "EEV"
     compiled_m_step = "EEV"
+    # mclust's EM (meeevp: one shared volume and shape, dividing by dof + D + 2 + N; VVV's at K = 1)
+    conjugate_prior = PriorTerms("matrix", False, lambda dof, K, D: (dof + D + 2) / K)
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
     aliases = ()
@@ -181,6 +184,9 @@ class VolumeShapeCovariance(_IterativeDense):
 
     name = "VEV"
     compiled_m_step = "VEV"
+    # mclust's EM adds the scale but no count for K > 1 (mevevp: the volumes divide by D N_k);
+    # one component is VVV's (mclust fits K = 1 as its unconstrained family, mvnXXX)
+    conjugate_prior = PriorTerms("matrix", False, lambda dof, K, D: 0.0 if K > 1 else dof + D + 2)
     # equal shapes / volumes do not survive taking a block (gaussmix.conditioning)
     marginal_structure = conditional_structure = "full"
 

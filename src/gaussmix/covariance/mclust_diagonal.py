@@ -18,6 +18,7 @@ from ._eigen import (
     split_volume,
     starting_volumes,
 )
+from .base import PriorTerms
 from .diag import DiagCovariance
 
 
@@ -29,6 +30,9 @@ class EqualDiagonalCovariance(DiagCovariance):
     name = "EEI"
     compiled_m_step = "EEI"
     aliases = ()
+    # mclust's EM for K > 1 (meeeip: the shared variances divide by dof + 2 + N); one component
+    # is VVI's (mclust fits K = 1 as its unconstrained family, mvnXXI)
+    conjugate_prior = PriorTerms("diagonal", True, lambda dof, K, D: (dof + 2) / K if K > 1 else dof + 3)
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return n_features
@@ -52,6 +56,8 @@ class VolumeDiagonalCovariance(DiagCovariance):
     name = "VEI"
     compiled_m_step = "VEI"
     aliases = ()
+    # mclust's EM for K > 1 (meveip: the volumes divide by dof + 3 + D N_k); one component is VVI's
+    conjugate_prior = PriorTerms("diagonal", False, lambda dof, K, D: (dof + 3) / D if K > 1 else dof + 3)
 
     def __init__(self, control: InnerIteration = InnerIteration()) -> None:
         self.control = control
@@ -73,6 +79,9 @@ class ShapeDiagonalCovariance(DiagCovariance):
 
     name = "EVI"
     compiled_m_step = "EVI"
+    # mclust's EM for K > 1 (meevip: EEI's count, the scale added to each component); one
+    # component is VVI's
+    conjugate_prior = PriorTerms("diagonal", False, lambda dof, K, D: (dof + 2) / K if K > 1 else dof + 3)
     # the shapes of a subset of features no longer have equal volumes (gaussmix.conditioning)
     marginal_structure = conditional_structure = "diag"
     aliases = ()

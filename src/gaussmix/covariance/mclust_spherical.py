@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
+from .base import PriorTerms
 from .spherical import SphericalCovariance
 
 
@@ -21,6 +22,8 @@ class EqualSphericalCovariance(SphericalCovariance):
     compiled_m_step = "EII"
     #: mclust's univariate "E" (equal variances) is EII on one feature
     aliases = ("E",)
+    # each mean's prior, and one inverse gamma (dof + 2) on the shared variance
+    conjugate_prior = PriorTerms("trace", True, lambda dof, K, D: 1 + (dof + 2) / (D * K))
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         return 1

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
-from .base import CovarianceModel
+from .base import CovarianceModel, PriorTerms
 from .diag import ElementwisePrecisionAlgebra
 from .full import _eye
 
@@ -24,6 +24,8 @@ class SphericalCovariance(ElementwisePrecisionAlgebra, CovarianceModel):
     aliases = ("VII", "V")
     full_scatter = False
     layout = "spherical"
+    # the mean's prior (1 per dimension) and an inverse gamma (dof + 2) on the variance
+    conjugate_prior = PriorTerms("trace", False, lambda dof, K, D: 1 + (dof + 2) / D)
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_components,)

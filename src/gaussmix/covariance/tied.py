@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from ..backends import get_namespace
 from ..stats import WEIGHT_FLOOR, SuffStats
-from .base import CovarianceModel, held_by_frame, own_frame_columns
+from .base import CovarianceModel, PriorTerms, held_by_frame, own_frame_columns
 from .full import DensePrecisionAlgebra, _eye, dense_precision_cholesky, own_frame_mahalanobis
 
 
@@ -18,6 +18,8 @@ class TiedCovariance(DensePrecisionAlgebra, CovarianceModel):
     aliases = ("EEE",)
     full_scatter = True
     layout = "tied"
+    # each mean's prior (1), and one inverse-Wishart (dof + D + 1) shared by the K components
+    conjugate_prior = PriorTerms("matrix", True, lambda dof, K, D: 1 + (dof + D + 1) / K)
 
     def parameter_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         return (n_features, n_features)
