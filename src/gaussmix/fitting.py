@@ -33,6 +33,7 @@ from sklearn.utils import check_random_state
 from . import _validation as checks
 from . import estep
 from . import missing as incomplete
+from . import noise_start
 from ._threads import one_thread_for_small_fit
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel
@@ -91,6 +92,7 @@ def _fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight:
     problem = Problem.of(model, covariance)
     random_state = check_random_state(model.random_state)
     if streamed or (streamed is None and is_out_of_core(X)):
+        _refuse_noise(problem, "out-of-core data, chunk sources and Dask arrays")
         framed = frame_stream(model, open_source(model, X, sample_weight), problem, random_state)
         run_starts(model, framed, problem, random_state)
         return
@@ -130,10 +132,17 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
             origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
         # EM hands whole chunks to worker threads; the start works in cache-sized ones.
         source = ArraySource(X, weights, chunking.source_rows(X, K, chunk_size), origin)
+    if problem.noise is not None:
+        if model.missing == "marginalize" and incomplete.has_missing(X):
+            _refuse_noise(problem, 'rows with missing entries (missing="marginalize")')
+        # The volume and the rows that start as noise: once per fit, whatever the number of starts.
+        noise = noise_start.prepare(X, weights, problem.noise, K)
 
     def start(random_state: np.random.RandomState) -> MixtureParams:
-        return start_from_rows(init_rows, weights, origin, problem, user_init, random_state,
-                               chunking.chunk_rows(X, K, chunk_size))
+        chunk_rows = chunking.chunk_rows(X, K, chunk_size)
+        if problem.noise is not None:
+            return noise_start.start_from_rows(X, weights, origin, problem, user_init, random_state, chunk_rows, noise)
+        return start_from_rows(init_rows, weights, origin, problem, user_init, random_state, chunk_rows)
 
     def float64_twin() -> tuple[Any, np.ndarray]:
         # The same kind of source (complete or incomplete rows) over a float64 copy.
@@ -187,6 +196,21 @@ def _warm(model: Any) -> bool:
     return bool(model.warm_start and hasattr(model, "converged_"))
 
 
+def _refuse_noise(problem: Problem, what: str) -> None:
+    """Refuse a noise component (``noise=True``) on data it does not support yet.
+
+    Raises
+    ------
+    ValueError
+        If ``problem`` has a noise component; the message names ``what``.
+    """
+    if problem.noise is not None:
+        raise ValueError(
+            f"a noise component (noise=True or noise_init) is not supported for {what} yet: fit a NumPy "
+            "array of complete rows in memory, or set noise=False"
+        )
+
+
 def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.random.RandomState) -> None:
     """Run EM from ``n_init`` starts (or the fitted state, when warm), keep the best, set the fitted attributes."""
     source, origin, float64_twin = framed.source, framed.origin, framed.float64_twin
@@ -210,6 +234,7 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
                 previous = -math.inf
             else:
                 params = model._fitted_params(like=origin).translated(-origin)
+                _check_warm_noise(params, problem)
                 previous = model.lower_bound_
             if max_iter == 0:
                 result = FitResult(params, -math.inf, 0, False, [])
@@ -255,6 +280,16 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
     model.float64_iterations_ = float64_iterations
     if model.degenerate_:
         warnings.warn(describe_degenerate(model.degenerate_components_), DegenerateFitWarning)
+
+
+def _check_warm_noise(params: MixtureParams, problem: Problem) -> None:
+    """Refuse a warm start whose fitted model has a noise component where the settings have none, or the reverse."""
+    if (params.noise is None) != (problem.noise is None):
+        has = "has no" if params.noise is None else "has a"
+        raise ValueError(
+            f"warm_start continues the fitted model, which {has} noise component, with settings that "
+            f"{'add' if params.noise is None else 'drop'} one: set warm_start=False to fit afresh"
+        )
 
 
 #: what ends one start of several without ending the fit
@@ -327,6 +362,7 @@ def partial_fit(model: Any, X: Any, sample_weight: Any) -> None:
 def _partial_fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight: Any) -> None:
     """:func:`partial_fit` once the estimator's parameters are checked, under its E-step engine."""
     problem = Problem.of(model, covariance)
+    _refuse_noise(problem, "partial_fit (online EM)")
     state = getattr(model, "_online", None)
     if state is None:
         fitted = hasattr(model, "means_")

@@ -16,6 +16,7 @@ from .backends import device as _device
 from . import constraints as constraining
 from . import estep
 from . import missing as incomplete
+from . import noise_start
 from .covariance import CovarianceModel, get_covariance_model
 from .data.stream import open_stream
 from .em import IterationEvent
@@ -50,6 +51,9 @@ class MixtureParameters(BaseEstimator):
         equal_weights: bool = False,
         fixed: Any = None,
         engine: str = "auto",
+        noise: bool = False,
+        noise_init: Any = None,
+        noise_volume: Optional[float] = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -73,6 +77,9 @@ class MixtureParameters(BaseEstimator):
         self.equal_weights = equal_weights
         self.fixed = fixed
         self.engine = engine
+        self.noise = noise
+        self.noise_init = noise_init
+        self.noise_volume = noise_volume
 
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
     #: parameters the two estimators share (so the same values fail the same way,
@@ -104,6 +111,10 @@ class MixtureParameters(BaseEstimator):
         # names or per-component masks; their lengths are checked against K in _constraints
         "fixed": [constraining.FixedParameters(), None],
         "engine": [StrOptions({"auto", *estep.available_engines()})],
+        "noise": ["boolean"],
+        # a mask or row indices, checked against the rows at fit (gaussmix.noise_start)
+        "noise_init": ["array-like", None],
+        "noise_volume": [Interval(Real, 0.0, None, closed="neither"), None],
     }
 
     #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``
@@ -124,6 +135,7 @@ class MixtureParameters(BaseEstimator):
         get_initializer(self.init_params)
         covariance = get_covariance_model(self.covariance_type)
         self._constraints(covariance)
+        self._noise_options(covariance)
         return covariance
 
     def _constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:
@@ -138,3 +150,16 @@ class MixtureParameters(BaseEstimator):
         return constraining.resolve(
             self.fixed, bool(self.equal_weights), covariance, int(self.n_components), weights_init=self.weights_init
         )
+
+    def _noise_options(self, covariance: CovarianceModel) -> Optional[noise_start.NoiseOptions]:
+        """``noise``, ``noise_init`` and ``noise_volume`` checked (None: no noise component).
+
+        Raises
+        ------
+        ValueError
+            For a volume without a noise component, a ``noise_init`` that is
+            neither a mask nor row indices, or frozen weights with noise.
+        """
+        constraints = self._constraints(covariance)
+        fixed_weights = constraints is not None and constraints.weights is not None
+        return noise_start.resolve(self.noise, self.noise_init, self.noise_volume, fixed_weights)

@@ -12,6 +12,7 @@ from .backends import device as _device
 from . import _validation as checks
 from . import missing as incomplete
 from .data import is_out_of_core
+from .noise import refuse as refuse_noise
 from .rows import validate_rows
 
 
@@ -55,5 +56,7 @@ class ImputeMixin:
         if _device.is_device_array(X) or is_out_of_core(X):
             raise ValueError("impute takes a NumPy array (or array-like) in memory; convert X first")
         X = validate_rows(self, X, reset=False, missing="marginalize")
-        return incomplete.impute(X, self._fitted_params(X.dtype), None if n_draws is None else int(n_draws),
+        params = self._fitted_params(X.dtype)
+        refuse_noise(params, "impute")
+        return incomplete.impute(X, params, None if n_draws is None else int(n_draws),
                                  random_state)

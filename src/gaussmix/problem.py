@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .constraints import Constraints
 from .covariance import CovarianceModel
+
+if TYPE_CHECKING:  # noise_start builds starts, which read this class
+    from .noise_start import NoiseOptions
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Problem:
     init_params : str or callable
     chunk_size : int or None
         The estimator's override of :mod:`gaussmix.data.chunking`.
+    noise : NoiseOptions or None
+        The noise component's options (:mod:`gaussmix.noise_start`); None: no noise component.
     """
 
     covariance: CovarianceModel
@@ -33,12 +38,13 @@ class Problem:
     constraints: Optional[Constraints]
     init_params: Any
     chunk_size: Optional[int]
+    noise: Optional["NoiseOptions"] = None
 
     @classmethod
     def of(cls, model: Any, covariance: CovarianceModel) -> "Problem":
         """The settings of the estimator ``model`` (parameters already validated) for ``covariance``."""
         return cls(covariance, int(model.n_components), float(model.reg_covar), model._constraints(covariance),
-                   model.init_params, model.chunk_size)
+                   model.init_params, model.chunk_size, model._noise_options(covariance))
 
     @property
     def start_constraints(self) -> Optional[Constraints]:
