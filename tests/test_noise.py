@@ -263,3 +263,18 @@ def test_gaussian_only_methods_refuse_a_noise_model(faithful):
     one = _fit(faithful[:, :1], n_components=2, max_iter=5)
     with pytest.raises(ValueError, match="cdf is not available"):
         one.cdf([3.0])
+
+
+def test_a_volume_beyond_float64_or_too_small_is_refused_with_advice():
+    X = np.random.RandomState(0).normal(size=(400, 120)) * 1e4
+    with pytest.raises(ValueError, match="beyond float64's range"):
+        GaussianMixture(1, noise=True).fit(X)
+    # the rows' box is e^1340: a uniform over 1e300 explains every row better than a Gaussian does
+    with pytest.raises(ValueError, match="marks 400 of 400 rows as noise.*larger noise_volume"):
+        GaussianMixture(1, noise=True, noise_volume=1e300).fit(X)
+
+
+def test_torch_rows_are_refused(faithful):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="NumPy array"):
+        GaussianMixture(2, noise=True).fit(torch.as_tensor(faithful))

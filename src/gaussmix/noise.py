@@ -222,11 +222,13 @@ def accumulate(X: Any, sample_weight: Optional[Any], params: Any, shift: Optiona
     log_density = xp.logaddexp(log_gaussian, log_noise)
     # 1 - z_n0, computed as a ratio so that it does not cancel where the noise takes little
     gaussian_share = xp.exp(log_gaussian - log_density)
+    # the chunk's log-likelihood summed in float64, as the engines sum theirs
+    log_density64 = xp.astype(log_density, xp.float64)
     if sample_weight is None:
-        weights, total, loglik = gaussian_share, X.shape[0], xp.sum(log_density)
+        weights, total, loglik = gaussian_share, X.shape[0], xp.sum(log_density64)
     else:
         weights = sample_weight * gaussian_share
-        total, loglik = xp.sum(sample_weight), xp.sum(sample_weight * log_density)
+        total, loglik = xp.sum(sample_weight), xp.sum(xp.astype(sample_weight, xp.float64) * log_density64)
     stats, _ = estep.accumulate(X, weights, without_noise(params), shift)
     if not hasattr(total, "shape") or total.shape == ():
         total = float(total)

@@ -142,6 +142,13 @@ def prepare(X: Any, sample_weight: Optional[Any], options: NoiseOptions, n_compo
     else:
         initial = initial_noise_rows(options.init, X.shape[0])
     kept = ~initial
+    if options.init is None and np.count_nonzero(kept) < n_components:
+        raise ValueError(
+            f"the default noise start marks {np.count_nonzero(initial)} of {X.shape[0]} rows as noise: the "
+            f"uniform density 1/V = {1 / volume:.3g} exceeds the density of one Gaussian fitted to the rows "
+            "nearly everywhere, so V is small for these data. Give a larger noise_volume, or the rows that "
+            "start as noise with noise_init="
+        )
     check_row_counts(n_components, int(np.count_nonzero(kept)),
                      None if weights is None else int(np.count_nonzero(weights[kept])))
     return NoiseSetup(volume, region, initial)
