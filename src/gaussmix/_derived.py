@@ -19,6 +19,7 @@ import numpy as np
 
 from .backends import asarray_like, get_namespace
 from .conditioning import ConditionalMixtures, Conditioner, marginal
+from .noise import refuse as refuse_noise
 from .params import MixtureParams
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def as_fitted_mixture(source: Any, params: MixtureParams, names: Optional[Sequen
 def marginal_mixture(model: Any, features: Any) -> Any:
     """See :meth:`gaussmix.GaussianMixture.marginal`."""
     params = model._fitted_params()
+    refuse_noise(params, "marginal")
     names = feature_names(model)
     dims = resolve_features(features, params.n_features, names, "marginal")
     return as_fitted_mixture(model, marginal(params, dims), None if names is None else [names[d] for d in dims])
@@ -176,6 +178,7 @@ def conditional_mixture(model: Any, features: Any, values: Any) -> Any:
     """See :meth:`gaussmix.GaussianMixture.condition`."""
     features, values = split_mapping(features, values)
     params = model._fitted_params()
+    refuse_noise(params, "condition")
     names = feature_names(model)
     given = resolve_features(features, params.n_features, names, "condition")
     array = given_values(features, values, len(given))

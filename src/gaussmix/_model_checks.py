@@ -36,7 +36,8 @@ class InvalidModel(ValueError):
     """The arrays of a model are not those of a fitted mixture; the message says why."""
 
 
-def check_fitted_arrays(arrays: dict, covariance: CovarianceModel, n_components: int, n_features: int) -> None:
+def check_fitted_arrays(arrays: dict, covariance: CovarianceModel, n_components: int, n_features: int,
+                        noise_weight: float = 0.0) -> None:
     """Refuse arrays that no fit produces.
 
     Parameters
@@ -48,6 +49,8 @@ def check_fitted_arrays(arrays: dict, covariance: CovarianceModel, n_components:
     covariance : CovarianceModel
     n_components, n_features : int
         K and D.
+    noise_weight : float, default=0.0
+        A noise component's weight (:mod:`gaussmix.noise`): the weights then sum to ``1 - noise_weight``.
 
     Raises
     ------
@@ -59,7 +62,7 @@ def check_fitted_arrays(arrays: dict, covariance: CovarianceModel, n_components:
     for name in ARRAY_NAMES:
         if not np.isfinite(arrays[name]).all():
             raise InvalidModel(f"array {name!r} holds NaN or inf")
-    _check_weights(arrays["weights"], dtype)
+    _check_weights(arrays["weights"], dtype, 1.0 - noise_weight)
     _check_means(arrays["means"])
     # Squares and products of the factors must not overflow: a fit's never do, and an
     # overflowed check would compare inf with inf and pass.
@@ -105,14 +108,16 @@ def _check_dtypes_and_shapes(arrays: dict, expected: dict) -> np.dtype:
     return arrays["means"].dtype
 
 
-def _check_weights(weights: np.ndarray, dtype: np.dtype) -> None:
-    """Non-negative weights summing to one, to the rounding of K additions in ``dtype``."""
+def _check_weights(weights: np.ndarray, dtype: np.dtype, total_weight: float = 1.0) -> None:
+    """Non-negative weights summing to ``total_weight`` (one, or what a noise component leaves),
+    to the rounding of K additions in ``dtype``."""
     if (weights < 0).any():
         raise InvalidModel(f"array 'weights' holds negative values (smallest {weights.min():.6g})")
     total = float(np.sum(weights, dtype=np.float64))
     tolerance = _WEIGHT_SUM_SLACK[dtype] + 4 * weights.size * float(np.finfo(dtype).eps)
-    if abs(total - 1.0) > tolerance:
-        raise InvalidModel(f"array 'weights' sums to {total!r}, not 1 (tolerance {tolerance:.1e})")
+    if abs(total - total_weight) > tolerance:
+        expected = "1" if total_weight == 1.0 else f"{total_weight!r} (1 less the noise weight)"
+        raise InvalidModel(f"array 'weights' sums to {total!r}, not {expected} (tolerance {tolerance:.1e})")
 
 
 def _check_means(means: np.ndarray) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from .noise import refuse as refuse_noise
+
 #: bisection stops once the bracket is this narrow relative to max(1, |x|)
 QUANTILE_XTOL = 1e-12
 #: bisection steps cap: from a bracket of 1e6 standard deviations to 1e-12 takes about 60
@@ -130,6 +132,7 @@ class UnivariateMixin:
             If the model has more than one feature.
         """
         params = self._fitted_params(np.float64)
+        refuse_noise(params, method)
         if params.n_features != 1:
             raise ValueError(
                 f"{method} needs a mixture of one feature, but this model has {params.n_features} features: "

@@ -180,14 +180,17 @@ def bootstrap_lrt(
     Raises
     ------
     ValueError
-        For ``max_components`` below 2, ``n_bootstrap`` below 1, a fit to the
-        data that fails, or a replicate whose refits fail on
+        For ``max_components`` below 2, ``n_bootstrap`` below 1, a noise
+        component in ``fit_params``, a fit to the data that fails, or a replicate whose refits fail on
         :data:`MAX_REDRAWS` samples in a row.
     """
     checks.check_param("max_components", max_components, numbers.Integral, 2)
     checks.check_param("n_bootstrap", n_bootstrap, numbers.Integral, 1)
     if not isinstance(covariance_type, str):
         raise TypeError(f"covariance_type must be one structure's name, got {covariance_type!r}")
+    if fit_params.get("noise") or fit_params.get("noise_init") is not None:
+        raise ValueError("bootstrap_lrt does not take a noise component (noise=True) yet: its samples are "
+                         "drawn from Gaussian mixtures; leave noise and noise_init out")
     settings = {"tol": SELECT_TOL, "max_iter": SELECT_MAX_ITER, **fit_params}
     rng = check_random_state(random_state)
     fitted = select(X, range(1, int(max_components) + 1), covariance_type,

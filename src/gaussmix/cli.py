@@ -276,7 +276,13 @@ def _emit_json(payload: dict) -> None:
     click.echo(json.dumps(payload, indent=2))
 
 
+def _has_noise(model: GaussianMixture) -> bool:
+    return getattr(model, "noise_weight_", None) is not None
+
+
 def _model_summary(model: GaussianMixture, names: Sequence[str]) -> dict:
+    noise = {"noise_weight": float(model.noise_weight_), "noise_volume": float(model.noise_volume_)} \
+        if _has_noise(model) else {}
     return {
         "n_components": int(model.n_components),
         "covariance_type": model.covariance_type,
@@ -286,6 +292,7 @@ def _model_summary(model: GaussianMixture, names: Sequence[str]) -> dict:
         "covariances": model.covariances_.tolist(),
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
+        **noise,
     }
 
 
@@ -307,6 +314,9 @@ def _describe_model(model: GaussianMixture) -> str:
         lines.append("  covariance")
         for name, row in zip(names, dense[k]):
             lines.append("  " + f"  {name:<{label_width - 2}}" + "".join(f"{v:>{width}.5g}" for v in row))
+    if _has_noise(model):
+        lines.append(f"noise: weight {model.noise_weight_:.4f}, uniform over a volume of {model.noise_volume_:.6g} "
+                     "(predict labels its rows -1)")
     return "\n".join(lines)
 
 
@@ -363,12 +373,18 @@ def cli() -> None:
 @columns_option
 @drop_missing_option
 @missing_option
+@click.option("--noise", is_flag=True,
+              help="Add a noise component (mclust's): a uniform density over the data's region for outliers "
+                   "and clutter; predict labels its rows -1.")
+@click.option("--noise-volume", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The volume of the noise's region (needs --noise). Default: mclust's hypvol of the rows.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Save the chosen model here (e.g. model.gmm).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the chosen model here (e.g. fit.png).")
 @json_option
 @quiet_option
 def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, allow_degenerate, reg_covar,
-        prior, seed, jobs, dtype, columns, drop_missing, missing, out, plot_path, as_json, quiet):
+        prior, seed, jobs, dtype, columns, drop_missing, missing, noise, noise_volume, out, plot_path, as_json,
+        quiet):
     """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
 
     \b
@@ -378,8 +394,14 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         gaussmix fit iris.csv --columns sepal_length,petal_length -c all --json
         gaussmix fit survey.csv --missing marginalize --out model.gmm   # empty cells: missing values
         gaussmix fit iris.csv --prior default   # mclust's mclustBIC(X, prior = priorControl())
+        gaussmix fit points.csv --noise --out model.gmm   # outliers and clutter: label -1
     """
     _check_fit_outputs(out, plot_path)
+    if noise_volume is not None and not noise:
+        raise click.UsageError("--noise-volume is the noise component's volume: add --noise")
+    if noise and missing == "marginalize":
+        raise click.UsageError("--noise does not take --missing marginalize yet: drop incomplete rows "
+                               "(--drop-missing) or leave --noise out")
     keep_missing = missing == "marginalize"
     table = read_table(data, columns, dtype=np.dtype(dtype), drop_missing=drop_missing, keep_missing=keep_missing)
     if table.n_dropped:
@@ -397,6 +419,10 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         settings["init_params"] = init_params
     if prior != "none":
         settings["prior"] = prior
+    if noise:
+        settings["noise"] = True
+        if noise_volume is not None:
+            settings["noise_volume"] = noise_volume
     restarts_per_cell = sum(start["n_init"] for start in selection_starts(settings, n_init))
     n_types = len(selection_types(covariance, table.values.shape[1], prior != "none"))
     progress = GridProgress(len(components) * n_types, restarts_per_cell, max_iter,
@@ -505,7 +531,7 @@ def predict(model_path, data, proba, uncertainty, targets, out, columns, drop_mi
     table = _read_for_model(model, data, columns, drop_missing, quiet, keep_missing=_marginalises(model))
     if proba:
         values = _quietly(model.predict_proba, table.values)
-        header = [f"p{k}" for k in range(model.n_components)]
+        header = [f"p{k}" for k in range(model.n_components)] + (["noise"] if _has_noise(model) else [])
     else:
         values = _quietly(model.predict, table.values)[:, None]
         header = ["label"]

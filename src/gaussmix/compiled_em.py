@@ -7,7 +7,7 @@ in-memory float64 rows of a structure whose M-step is compiled
 (``CovarianceModel.compiled_m_step``), :func:`run_em` runs every iteration
 in :func:`gaussmix.covariance._numba_em.em_loop`: the same updates, stopping
 rule and failure checks as :func:`gaussmix.em.run_em`, whose result it
-returns. Anything else (torch, Dask, files, float32, constraints, a prior,
+returns. Anything else (torch, Dask, files, float32, constraints, a prior, a noise component,
 rows with missing entries, an E-step engine chosen by name, numba absent or turned off by
 ``GAUSSMIX_NUMBA=0``) runs :func:`gaussmix.em.run_em` itself.
 """
@@ -107,6 +107,7 @@ def _compiled_code(source: Any, params: MixtureParams, config: EMConfig) -> Opti
         or params.covariance.layout not in _FROM_DENSE
         or config.constraints is not None
         or config.prior is not None  # MAP EM: the loop's M-steps and objective are maximum likelihood's
+        or params.noise is not None
         or config.stop_on_decrease
         or type(params) is not MixtureParams
         or type(source) is not ArraySource

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 import numpy as np
 
 from . import estep
+from . import noise as uniform_noise
 from ._math import logsumexp_rows
 from ._threads import map_chunks, one_blas_thread_for_matrices
 from .backends import asarray_like, get_namespace
@@ -133,15 +134,19 @@ def responsibilities(X: Any, params: MixtureParams) -> tuple[Any, Any]:
     return xp.exp(weighted - log_density[:, None]), log_density
 
 
-def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams) -> tuple[SuffStats, float]:
-    """E-step on one chunk: ``(stats, loglik)``.
+def accumulate(X: Any, sample_weight: Optional[Any], params: MixtureParams,
+               shift: Optional[Any] = None) -> tuple[SuffStats, float]:
+    """E-step on one chunk ``X - shift``: ``(stats, loglik)``.
 
     See :func:`gaussmix.estep.accumulate` (shapes and meaning): the configured
-    engine runs it (see :func:`gaussmix.estep.config_context`). ``loglik`` is a
+    engine runs it (see :func:`gaussmix.estep.config_context`); with a noise
+    component, through :func:`gaussmix.noise.accumulate`. ``loglik`` is a
     NumPy float, or a 0-d array on X's device (left there so the EM loop reads
     back one scalar per iteration).
     """
-    return estep.accumulate(X, sample_weight, params)
+    if params.noise is not None:
+        return uniform_noise.accumulate(X, sample_weight, params, shift)
+    return estep.accumulate(X, sample_weight, params, shift)
 
 
 def accumulate_source(source: Any, params: MixtureParams) -> tuple[SuffStats, Any]:
@@ -193,7 +198,7 @@ def _estep_over_chunks(source: Any, params: MixtureParams) -> tuple[Callable[[An
     origin = getattr(source, "origin", None)
     if unshifted is None or origin is None:
         return (lambda chunk: accumulate(chunk[0], chunk[1], params)), source.chunks()
-    return (lambda chunk: estep.accumulate(chunk[0], chunk[1], params, origin)), unshifted()
+    return (lambda chunk: accumulate(chunk[0], chunk[1], params, origin)), unshifted()
 
 
 def sum_scalars(values: list[Any]) -> Any:
@@ -262,6 +267,10 @@ def m_step(
         on the prior's posterior statistics. Weights are unchanged
         (mclust's prior has none on them); an emptied component's mean is the prior mean.
 
+    With a noise component (``previous.noise``, :mod:`gaussmix.noise`) the
+    Gaussians are estimated as above and the noise takes the weight they
+    left (:func:`gaussmix.noise.reweighted`).
+
     Raises
     ------
     CollapsedComponentError
@@ -269,6 +278,10 @@ def m_step(
     ValueError
         If ``constraints`` freeze parameters and ``previous`` is not given.
     """
+    if previous is not None and previous.noise is not None:
+        gaussians = m_step(stats, covariance, reg_covar, previous=uniform_noise.without_noise(previous), origin=origin,
+                           constraints=constraints)
+        return uniform_noise.reweighted(gaussians, stats, previous.noise)
     xp = get_namespace(stats.means)
     _check_reg_covar_fits(reg_covar, stats)
     if constraints is not None and constraints.freezes and previous is None:

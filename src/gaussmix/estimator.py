@@ -19,9 +19,14 @@ from .criteria import CriteriaMixin
 from .degeneracy import degenerate_components
 from .hyperparameters import MixtureParameters
 from .imputing import ImputeMixin
+from .noise import Region, UniformNoise
 from .params import MixtureParams
 from .scoring import ScoringMixin
 from .showing import DisplayMixin
+
+
+#: the fitted attributes of a noise component (absent without one)
+NOISE_ATTRIBUTES = ("noise_weight_", "noise_volume_", "noise_axes_", "noise_bounds_")
 
 
 class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, CriteriaMixin, DisplayMixin,
@@ -167,10 +172,41 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         use the log-likelihood at the MAP parameters, as mclust's. See
         :mod:`gaussmix.priors` for the maths and where gaussmix differs from
         mclust. Not in scikit-learn.
+    noise : bool, default=False
+        Add a noise component beside the K Gaussians (mclust's noise): a
+        uniform density ``1/V`` over the data's region, with its own weight
+        ``noise_weight_``, for scattered outliers and background clutter
+        (:mod:`gaussmix.noise`). ``V`` is ``noise_volume``, or mclust's
+        ``hypvol`` of the training rows: the smaller of the volumes of their
+        bounding box along the coordinates and along their principal
+        components. EM starts as mclust's does: the Gaussians from the
+        initialiser on the rows not marked as noise (``noise_init``), the
+        noise with the marked rows' share of the weight (a ``weights_init``
+        is scaled to share the rest). ``predict`` gives -1 for rows the noise
+        claims; ``predict_proba`` has K + 1 columns, the noise last;
+        ``score_samples``, ``score``, ``bic`` & co. include the noise density
+        (at every row, inside the region or not, as mclust); BIC and AIC
+        count two more parameters (mclust's: the noise weight and the
+        volume). In-memory NumPy rows only (not torch tensors, out-of-core
+        data, ``partial_fit``, or rows with missing entries); ``fixed``
+        weights are refused, ``equal_weights`` gives every Gaussian
+        ``(1 - noise_weight_) / K``. Not in scikit-learn.
+    noise_init : array-like of bool of shape (n_samples,) or of int, default=None
+        The rows of the ``fit``'s X that start as noise: a mask, or their
+        indices (mclust's ``initialization = list(noise = ...)``). Giving it
+        adds the noise component (``noise=True`` is implied). Default with
+        ``noise=True``: the rows where ``1/V`` exceeds the density of one
+        Gaussian fitted to all rows (at least one row). Not in scikit-learn.
+    noise_volume : float, default=None
+        ``V``, the volume of the data's region (mclust's ``1 / Vinv``);
+        None: mclust's ``hypvol`` of the training rows. Needs ``noise=True``
+        or ``noise_init``. Not in scikit-learn.
 
     Attributes
     ----------
     weights_ : array of shape (K,)
+        The Gaussians' weights: they sum to one, or to ``1 - noise_weight_``
+        with a noise component.
     means_ : array of shape (K, D)
     covariances_, precisions_, precisions_cholesky_ : array
         In the covariance type's layout. NumPy arrays, or tensors on the
@@ -203,6 +239,15 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         before the fall, and the fitted attributes are cast back to float32.
         0 for float64 data and float32 fits that kept their precision.
         Not in scikit-learn.
+    noise_weight_ : float
+        The noise component's weight (mclust's last ``pro``); only with a noise component.
+    noise_volume_ : float
+        ``V``: the noise density is ``noise_weight_ / noise_volume_`` at every point.
+    noise_axes_ : ndarray of shape (D, D)
+        With ``noise_bounds_`` (shape (2, D): least and largest ``x @ noise_axes_``
+        of the training rows), the data's box where :meth:`sample` draws noise
+        rows: the coordinates' box (identity axes) or the principal
+        components' (their directions as columns), whichever ``hypvol`` chose.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -282,6 +327,13 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
 
     def _set_parameters(self, params: MixtureParams) -> None:
         """The parameter attributes from ``params`` (user's coordinates), judged by the degenerate-fit rule."""
+        for name in NOISE_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        if params.noise is not None:
+            self.noise_weight_ = params.noise.weight
+            self.noise_volume_ = params.noise.volume
+            self.noise_axes_ = params.noise.region.axes
+            self.noise_bounds_ = np.stack([params.noise.region.lower, params.noise.region.upper])
         self.weights_ = params.weights
         self.means_ = params.means
         self.covariances_ = params.covariances
@@ -300,21 +352,35 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         covariance = get_covariance_model(self.covariance_type)
         params = MixtureParams(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_, covariance
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_, covariance, self._fitted_noise()
         )
         if dtype is not None:
             like = np.empty(0, dtype=dtype)
         return params if like is None else params.converted_like(like)
 
+    def _fitted_noise(self) -> Any:
+        """The fitted noise component (:class:`gaussmix.noise.UniformNoise`), or None."""
+        if getattr(self, "noise_weight_", None) is None:
+            return None
+        bounds = np.asarray(self.noise_bounds_, dtype=np.float64)
+        region = Region(np.asarray(self.noise_axes_, dtype=np.float64), bounds[0], bounds[1])
+        return UniformNoise(float(self.noise_weight_), float(self.noise_volume_), region)
+
     def sample(self, n_samples: int = 1) -> tuple[Any, Any]:
         """Draw rows from the fitted mixture.
+
+        With a noise component, ``noise_weight_ * n_samples`` rows on average
+        are drawn uniformly in the box ``noise_axes_`` / ``noise_bounds_``
+        (the data's region, see :mod:`gaussmix.noise`), labelled -1, after
+        the Gaussians' rows. With a ``noise_volume`` of your own the box is
+        still the data's: its density is not ``1 / noise_volume``.
 
         Returns
         -------
         X : array of shape (n_samples, D)
             On the device of the fitted attributes.
         y : array of shape (n_samples,)
-            The component each row was drawn from.
+            The component each row was drawn from (-1: the noise).
         """
         params = self._fitted_params()
         checks.check_param("n_samples", n_samples, numbers.Integral, 1)

@@ -34,6 +34,7 @@ from . import _validation as checks
 from . import estep
 from . import missing as incomplete
 from . import priors
+from . import noise_start
 from ._threads import one_thread_for_small_fit
 from .backends import backend_for, get_namespace, to_numpy
 from .covariance import CovarianceModel
@@ -97,6 +98,7 @@ def _fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample_weight:
     problem = Problem.of(model, covariance)
     random_state = check_random_state(model.random_state)
     if streamed or (streamed is None and is_out_of_core(X)):
+        _refuse_noise(problem, "out-of-core data, chunk sources and Dask arrays")
         framed = frame_stream(model, open_source(model, X, sample_weight), problem, random_state)
         run_starts(model, framed, problem, random_state)
         return
@@ -136,6 +138,11 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
             origin = xp.mean(X, axis=0) if weights is None else (weights @ X) / xp.sum(weights)
         # EM hands whole chunks to worker threads; the start works in cache-sized ones.
         source = ArraySource(X, weights, chunking.source_rows(X, K, chunk_size), origin)
+    if problem.noise is not None:
+        if model.missing == "marginalize" and incomplete.has_missing(X):
+            _refuse_noise(problem, 'rows with missing entries (missing="marginalize")')
+        # The volume and the rows that start as noise: once per fit, whatever the number of starts.
+        noise = noise_start.prepare(X, weights, problem.noise, K)
 
     def moments() -> priors.Moments:
         if isinstance(source, incomplete.IncompleteArraySource):
@@ -145,8 +152,10 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
     prior = _resolve_prior(problem, n_features, origin, moments)
 
     def start(random_state: np.random.RandomState) -> MixtureParams:
-        return start_from_rows(init_rows, weights, origin, problem, user_init, random_state,
-                               chunking.chunk_rows(X, K, chunk_size), prior)
+        chunk_rows = chunking.chunk_rows(X, K, chunk_size)
+        if problem.noise is not None:
+            return noise_start.start_from_rows(X, weights, origin, problem, user_init, random_state, chunk_rows, noise)
+        return start_from_rows(init_rows, weights, origin, problem, user_init, random_state, chunk_rows, prior)
 
     def float64_twin() -> tuple[Any, np.ndarray]:
         # The same kind of source (complete or incomplete rows) over a float64 copy.
@@ -209,6 +218,21 @@ def _warm(model: Any) -> bool:
     return bool(model.warm_start and hasattr(model, "converged_"))
 
 
+def _refuse_noise(problem: Problem, what: str) -> None:
+    """Refuse a noise component (``noise=True``) on data it does not support yet.
+
+    Raises
+    ------
+    ValueError
+        If ``problem`` has a noise component; the message names ``what``.
+    """
+    if problem.noise is not None:
+        raise ValueError(
+            f"a noise component (noise=True or noise_init) is not supported for {what} yet: fit a NumPy "
+            "array of complete rows in memory, or set noise=False"
+        )
+
+
 def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.random.RandomState) -> None:
     """Run EM from ``n_init`` starts (or the fitted state, when warm), keep the best, set the fitted attributes.
 
@@ -241,6 +265,7 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
                 previous = -math.inf
             else:
                 params = model._fitted_params(like=origin).translated(-origin)
+                _check_warm_noise(params, problem)
                 previous = model.lower_bound_
             if max_iter == 0:
                 result = FitResult(params, -math.inf, 0, False, [])
@@ -322,6 +347,14 @@ def _continue_screened(model: Any, screened: list, source: Any, config: EMConfig
                       [*result.lower_bounds, *more.lower_bounds])
     traces[init_index] = list(whole.lower_bounds)
     return whole, not _degenerate(whole, problem), init_index
+def _check_warm_noise(params: MixtureParams, problem: Problem) -> None:
+    """Refuse a warm start whose fitted model has a noise component where the settings have none, or the reverse."""
+    if (params.noise is None) != (problem.noise is None):
+        has = "has no" if params.noise is None else "has a"
+        raise ValueError(
+            f"warm_start continues the fitted model, which {has} noise component, with settings that "
+            f"{'add' if params.noise is None else 'drop'} one: set warm_start=False to fit afresh"
+        )
 
 
 #: what ends one start of several without ending the fit
@@ -397,6 +430,7 @@ def _partial_fit_checked(model: Any, covariance: CovarianceModel, X: Any, sample
     if problem.prior is not None:
         # Stepwise EM keeps statistics per unit of weight: the prior's counts need the number of rows.
         raise ValueError("partial_fit does not take a prior: use fit, or prior=None for online fits")
+    _refuse_noise(problem, "partial_fit (online EM)")
     state = getattr(model, "_online", None)
     if state is None:
         fitted = hasattr(model, "means_")

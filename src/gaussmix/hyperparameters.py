@@ -17,6 +17,7 @@ from . import constraints as constraining
 from . import estep
 from . import missing as incomplete
 from . import priors
+from . import noise_start
 from .covariance import CovarianceModel, get_covariance_model
 from .data.stream import open_stream
 from .em import IterationEvent
@@ -53,6 +54,9 @@ class MixtureParameters(BaseEstimator):
         engine: str = "auto",
         screen_iter: Optional[int] = None,
         prior: Any = None,
+        noise: bool = False,
+        noise_init: Any = None,
+        noise_volume: Optional[float] = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -78,6 +82,9 @@ class MixtureParameters(BaseEstimator):
         self.engine = engine
         self.screen_iter = screen_iter
         self.prior = prior
+        self.noise = noise
+        self.noise_init = noise_init
+        self.noise_volume = noise_volume
 
     #: What ``_validate_params`` accepts, with scikit-learn's constraints for the
     #: parameters the two estimators share (so the same values fail the same way,
@@ -112,6 +119,10 @@ class MixtureParameters(BaseEstimator):
         "screen_iter": [Interval(Integral, 1, None, closed="left"), None],
         # hyperparameters are checked by Prior itself; the structure and D at the fit
         "prior": [StrOptions({priors.DEFAULT}), priors.Prior, None],
+        "noise": ["boolean"],
+        # a mask or row indices, checked against the rows at fit (gaussmix.noise_start)
+        "noise_init": ["array-like", None],
+        "noise_volume": [Interval(Real, 0.0, None, closed="neither"), None],
     }
 
     #: how out-of-core data are opened for a fit: ``(X, sample_weight, rows_per_chunk) -> stream``
@@ -135,6 +146,9 @@ class MixtureParameters(BaseEstimator):
         self._constraints(covariance)
         if self.prior is not None:
             priors.check_supported(covariance)
+        if self._noise_options(covariance) is not None and self.prior is not None:
+            raise ValueError("a prior and a noise component together are not supported yet: "
+                             "fit with prior=None, or without noise")
         return covariance
 
     def _constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:
@@ -149,3 +163,16 @@ class MixtureParameters(BaseEstimator):
         return constraining.resolve(
             self.fixed, bool(self.equal_weights), covariance, int(self.n_components), weights_init=self.weights_init
         )
+
+    def _noise_options(self, covariance: CovarianceModel) -> Optional[noise_start.NoiseOptions]:
+        """``noise``, ``noise_init`` and ``noise_volume`` checked (None: no noise component).
+
+        Raises
+        ------
+        ValueError
+            For a volume without a noise component, a ``noise_init`` that is
+            neither a mask nor row indices, or frozen weights with noise.
+        """
+        constraints = self._constraints(covariance)
+        fixed_weights = constraints is not None and constraints.weights is not None
+        return noise_start.resolve(self.noise, self.noise_init, self.noise_volume, fixed_weights)

@@ -14,6 +14,7 @@ from .data import chunking, is_out_of_core
 from .data.output import RowOutput
 from .data.stream import finite_chunks
 from .imputation import DrawKey, PatternCache, impute_chunk
+from .noise import refuse as refuse_noise
 from .rows import validate_rows
 
 
@@ -77,6 +78,7 @@ class ImputeMixin:
             return self._impute_stream(X, draws, out)
         X = validate_rows(self, X, reset=False, missing="marginalize")
         params = self._fitted_params(like=X)
+        refuse_noise(params, "impute")
         n_samples, n_features = X.shape
         shape = (n_samples, n_features) if draws is None else (draws.n_draws, n_samples, n_features)
         output = RowOutput.open(out, shape, to_numpy(X[:0]).dtype, _row_axis(draws), like=X)
@@ -90,6 +92,7 @@ class ImputeMixin:
     def _impute_stream(self, X: Any, draws: Optional[DrawKey], out: Any) -> Any:
         """:meth:`impute` of out-of-core ``X``, one streamed chunk at a time."""
         stream, params = self._open_for_inference(X)
+        refuse_noise(params, "impute")
         cache = PatternCache(params)
         if out is None:  # the rows need not be counted first
             pieces = [impute_chunk(chunk, params, cache, draws, first_row)

@@ -2,7 +2,8 @@
 
 A model file is a zip archive holding one ``.npy`` member per fitted array and
 a ``metadata.json`` member (format name, schema version, covariance type,
-feature names, gaussmix version, dtype, the estimator's settings and optional
+feature names, gaussmix version, dtype, the estimator's settings, a noise
+component's weight, volume and box where the model has one, and optional
 extras such as a selection table). Arrays are read with
 ``allow_pickle=False``, so loading a file never executes code.
 
@@ -46,14 +47,18 @@ from .priors import Prior
 from .data.npy import read_npy_header
 
 FORMAT_NAME = "gaussmix-model"
-SCHEMA_VERSION = 1
+#: the newest schema this gaussmix reads. Version 2 adds a noise component (``metadata["noise"]``);
+#: models without one are written as version 1, which every gaussmix reads
+SCHEMA_VERSION = 2
+#: the schema version of a file holding a noise component (older gaussmix refuse it, asking for an upgrade)
+NOISE_SCHEMA_VERSION = 2
 METADATA_MEMBER = "metadata.json"
 #: fitted arrays stored in every file, by estimator attribute
 ARRAY_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 #: constructor settings worth restoring (the init arrays and callback are not)
 SAVED_PARAMS = ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                 "init_params", "random_state", "warm_start", "verbose", "verbose_interval", "chunk_size",
-                "missing", "equal_weights", "fixed", "prior")
+                "missing", "equal_weights", "fixed", "prior", "noise", "noise_volume")
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 
@@ -117,9 +122,9 @@ def _metadata(model: GaussianMixture, arrays: dict, extra: Optional[dict]) -> di
     # layout on load: matrix products round differently on a transposed layout
     # (precisions_cholesky_ is a stack of transposes), and predictions must be bit-identical.
     feature_names = getattr(model, "feature_names_in_", None)
-    return {
+    metadata = {
         "format": FORMAT_NAME,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": 1,
         "gaussmix_version": _gaussmix_version(),
         "covariance_type": model.covariance_type,
         "n_components": int(arrays["means"].shape[0]),
@@ -143,6 +148,18 @@ def _metadata(model: GaussianMixture, arrays: dict, extra: Optional[dict]) -> di
         },
         "extra": extra or {},
     }
+    noise = model._fitted_noise()
+    if noise is not None:
+        # JSON floats round-trip exactly: the loaded model's noise density is the saved one's
+        metadata["schema_version"] = NOISE_SCHEMA_VERSION
+        metadata["params"]["noise"] = True  # also when only noise_init (not saved) asked for it
+        metadata["noise"] = {
+            "weight": float(noise.weight),
+            "volume": float(noise.volume),
+            "axes": noise.region.axes.tolist(),
+            "bounds": [noise.region.lower.tolist(), noise.region.upper.tolist()],
+        }
+    return metadata
 
 
 def load(path: PathLike) -> GaussianMixture:
@@ -151,8 +168,9 @@ def load(path: PathLike) -> GaussianMixture:
     The file is checked before it is trusted: its entries' sizes and array
     headers against the metadata before anything is inflated, the metadata's
     types and settings, and the arrays against what every fitted mixture
-    satisfies (weights on the simplex, triangular precision factors with
-    positive diagonals, covariances the inverse of the precisions).
+    satisfies (weights on the simplex, with a noise component's weight where
+    the model has one, triangular precision factors with positive diagonals,
+    covariances the inverse of the precisions).
 
     Raises
     ------
@@ -173,6 +191,12 @@ def load(path: PathLike) -> GaussianMixture:
     model.lower_bounds_ = list(fit["lower_bounds"])
     model.lower_bounds_per_init_ = [list(trace) for trace in fit["lower_bounds_per_init"]]
     model.n_features_in_ = metadata["n_features"]
+    noise = metadata.get("noise")
+    if noise is not None:
+        model.noise_weight_ = noise["weight"]
+        model.noise_volume_ = noise["volume"]
+        model.noise_axes_ = np.asarray(noise["axes"], dtype=np.float64)
+        model.noise_bounds_ = np.asarray(noise["bounds"], dtype=np.float64)
     if metadata["feature_names"] is not None:
         model.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
     # Recomputed, not stored: a loaded model is judged by the same rule as a fitted one.
@@ -498,6 +522,7 @@ def _check_metadata(metadata: dict) -> None:
     _check_feature_names(metadata["feature_names"], metadata["n_features"])
     _check_settings(metadata)
     _check_fit(metadata["fit"])
+    _check_noise(metadata)
     _check_array_entries(metadata)
     if not isinstance(metadata.get("extra", {}), dict):
         raise InvalidModel(f"extra is a {type(metadata['extra']).__name__}, not a JSON object")
@@ -554,6 +579,39 @@ def _check_fit(fit: Any) -> None:
         raise InvalidModel(f"fit.lower_bounds_per_init is {_short(traces)}, not a list of lists of finite numbers")
 
 
+#: what a noise component's entry holds
+NOISE_KEYS = ("weight", "volume", "axes", "bounds")
+#: how far a saved box's axes may be from orthonormal (a fit's are to rounding)
+_AXES_TOLERANCE = 1e-9
+
+
+def _check_noise(metadata: dict) -> None:
+    """``noise`` (where present): weight in [0, 1), a finite positive volume, a (D, D)
+    orthonormal ``axes`` and (2, D) ``bounds`` whose lower row is at most the upper."""
+    if "noise" not in metadata or metadata["noise"] is None:
+        return
+    noise, D = metadata["noise"], metadata["n_features"]
+    if metadata["schema_version"] < NOISE_SCHEMA_VERSION:
+        raise InvalidModel(f"a noise component in a file of schema version {metadata['schema_version']}; "
+                           f"files with one are version {NOISE_SCHEMA_VERSION}")
+    if not isinstance(noise, dict) or sorted(noise) != sorted(NOISE_KEYS):
+        raise InvalidModel(f"noise is {_short(noise)}, not an object with the entries {list(NOISE_KEYS)}")
+    if not _is_finite_number(noise["weight"]) or not 0 <= noise["weight"] < 1:
+        raise InvalidModel(f"noise.weight is {_short(noise['weight'])}, not a number in [0, 1)")
+    if not _is_finite_number(noise["volume"]) or noise["volume"] <= 0:
+        raise InvalidModel(f"noise.volume is {_short(noise['volume'])}, not a finite positive number")
+    for name, rows in (("axes", D), ("bounds", 2)):
+        value = noise[name]
+        if not (isinstance(value, list) and len(value) == rows and
+                all(_is_number_list(row) and len(row) == D for row in value)):
+            raise InvalidModel(f"noise.{name} is {_short(value)}, not {rows} lists of {D} finite numbers")
+    axes, bounds = np.asarray(noise["axes"], dtype=np.float64), np.asarray(noise["bounds"], dtype=np.float64)
+    if not np.allclose(axes.T @ axes, np.eye(D), rtol=0, atol=_AXES_TOLERANCE):
+        raise InvalidModel("noise.axes are not orthonormal: the noise box would not be a box")
+    if np.any(bounds[0] > bounds[1]):
+        raise InvalidModel("noise.bounds' lower row exceeds its upper row")
+
+
 def _check_array_entries(metadata: dict) -> None:
     """``arrays``: one entry per fitted array, each with its memory layout.
 
@@ -588,7 +646,9 @@ def _expected_shapes(metadata: dict) -> dict:
 def _check_arrays(metadata: dict, arrays: dict) -> None:
     """The arrays are those of a fitted mixture of the metadata's type, K and D."""
     covariance = get_covariance_model(metadata["covariance_type"])
-    check_fitted_arrays(arrays, covariance, metadata["n_components"], metadata["n_features"])
+    noise = metadata.get("noise")
+    check_fitted_arrays(arrays, covariance, metadata["n_components"], metadata["n_features"],
+                        0.0 if noise is None else noise["weight"])
 
 
 def _known_covariance_types() -> set:

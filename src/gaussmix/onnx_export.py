@@ -29,6 +29,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .noise import refuse as refuse_noise
+
 #: operator set of the standalone graph (every operator used exists since opset 11)
 OPSET = 15
 OUTPUT_NAMES = ("label", "probabilities", "score_samples")
@@ -83,6 +85,7 @@ def mixture_constants(model: Any) -> dict:
         ``log pi_k + log det C_k - D/2 log(2 pi)``, ``-inf`` for a zero weight.
     """
     params = model._fitted_params(np.float64)
+    refuse_noise(params, "ONNX export")
     n_components, n_features = params.n_components, params.n_features
     covariance = params.covariance
     if hasattr(covariance, "feature_precisions"):

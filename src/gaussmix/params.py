@@ -26,6 +26,9 @@ class MixtureParams:
         Factors ``C`` with ``C C^T = inv(Sigma)``, same layout.
     covariance : CovarianceModel
         The structure that interprets the two arrays above.
+    noise : UniformNoise or None
+        A noise component beside the K Gaussians (:mod:`gaussmix.noise`):
+        ``weights`` then sum to ``1 - noise.weight``.
     """
 
     weights: Any
@@ -33,6 +36,7 @@ class MixtureParams:
     covariances: Any
     precisions_cholesky: Any
     covariance: CovarianceModel
+    noise: Any = None
 
     @property
     def n_components(self) -> int:
@@ -52,9 +56,10 @@ class MixtureParams:
         return cls(weights, means, covariances, factor, covariance)
 
     def translated(self, offset: Any) -> "MixtureParams":
-        """The same mixture moved by ``offset`` (shape (D,)): means plus offset."""
+        """The same mixture moved by ``offset`` (shape (D,)): means (and a noise component's box) plus offset."""
         # replace, not the constructor: a subclass (variational parameters) keeps its own fields
-        return dataclasses.replace(self, means=self.means + offset)
+        noise = None if self.noise is None else self.noise.translated(offset)
+        return dataclasses.replace(self, means=self.means + offset, noise=noise)
 
     def converted_like(self, like: Any) -> "MixtureParams":
         """The same mixture with its arrays in the namespace, device and dtype of ``like``."""
@@ -73,18 +78,24 @@ class MixtureParams:
         return log_weights(self.weights if dtype is None else self.weights.astype(dtype))
 
     def log_weighted_prob(self, X: Any) -> Any:
-        """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
+        """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K): the Gaussians only (a noise
+        component's column: :func:`gaussmix.noise.log_weighted_columns`)."""
         return self.covariance.log_gaussian(X, self.means, self.precisions_cholesky) + self.log_weights()[None, :]
 
     def n_parameters(self, constraints: Any = None) -> int:
         """Number of free parameters of the mixture.
 
         ``constraints`` (a :class:`gaussmix.constraints.Constraints`): equal or
-        frozen parameters are not free, and are not counted.
+        frozen parameters are not free, and are not counted. A noise component
+        adds mclust's two (:data:`gaussmix.noise.N_NOISE_PARAMETERS`).
         """
         count = self.covariance.n_parameters(self.n_components, self.n_features)
         if constraints is not None:
             count -= constraints.n_fixed_parameters(self.covariance, self.n_components, self.n_features)
+        if self.noise is not None:
+            from .noise import N_NOISE_PARAMETERS  # noise builds on this class
+
+            count += N_NOISE_PARAMETERS
         return count
 
     def dense_covariances(self) -> Any:
@@ -126,6 +137,9 @@ class MixtureParams:
     def sample(self, n_samples: int, rng: Any) -> tuple[Any, Any]:
         """Draw ``n_samples`` rows: a component from the weights, then a Gaussian draw.
 
+        With a noise component, its rows (label -1) are drawn uniformly in its
+        box (:attr:`gaussmix.noise.UniformNoise.region`) and come last.
+
         Parameters
         ----------
         n_samples : int
@@ -145,11 +159,20 @@ class MixtureParams:
         xp = get_namespace(self.means)
         backend = backend_for(xp)
         weights = backend.to_numpy(self.weights).astype(np.float64)
+        if self.noise is not None:
+            weights = np.append(weights, self.noise.weight)
         counts = rng.multinomial(n_samples, weights / weights.sum())
         factors, _ = backend.cholesky_lower(self.dense_covariances())
         pieces, labels = [], []
-        for k, count in enumerate(counts):
-            noise = backend.standard_normal(rng, (int(count), self.n_features), self.means)
-            pieces.append(self.means[k][None, :] + noise @ xp.matrix_transpose(factors[k]))
-            labels.append(xp.full((int(count),), k, dtype=xp.int64, device=getattr(self.means, "device", None)))
+        device = getattr(self.means, "device", None)
+        for k, count in enumerate(counts[:self.n_components]):
+            draws = backend.standard_normal(rng, (int(count), self.n_features), self.means)
+            pieces.append(self.means[k][None, :] + draws @ xp.matrix_transpose(factors[k]))
+            labels.append(xp.full((int(count),), k, dtype=xp.int64, device=device))
+        if self.noise is not None:
+            from .noise import NOISE_LABEL
+
+            count = int(counts[-1])
+            pieces.append(asarray_like(self.noise.sample(count, rng), self.means))
+            labels.append(xp.full((count,), NOISE_LABEL, dtype=xp.int64, device=device))
         return xp.concat(pieces, axis=0), xp.concat(labels, axis=0)

@@ -58,6 +58,10 @@ def ellipse_points(mean: np.ndarray, covariance: np.ndarray, n_sigma: float = 1.
     return np.asarray(mean, dtype=np.float64) + circle @ rotation.T
 
 
+#: RGBA of the rows a noise component claims (gaussmix.noise)
+NOISE_COLOUR = (0.6, 0.6, 0.6, 1.0)
+
+
 def project(model: GaussianMixture, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mixture's marginal on features ``dims``: weights (K,), means (K, d), covariances (K, d, d)."""
     dims = list(dims)
@@ -180,7 +184,9 @@ def draw_clusters(ax: Any, model: GaussianMixture, X: Optional[np.ndarray] = Non
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             resp = model.predict_proba(np.asarray(X, dtype=model.means_.dtype))
         labels = resp.argmax(axis=1)
-        point_colours = colours[labels].copy()
+        # a noise component's rows (its column is last) in grey
+        palette = np.vstack([colours, NOISE_COLOUR]) if resp.shape[1] > model.n_components else colours
+        point_colours = palette[labels].copy()
         point_colours[:, 3] = point_alpha(resp)
         ax.scatter(data[:, 0], data[:, 1], c=point_colours, s=12, edgecolors="none", zorder=2)
     for k in range(model.n_components):

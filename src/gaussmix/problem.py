@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .constraints import Constraints
 from .covariance import CovarianceModel
 from .priors import Prior, check_prior
+
+if TYPE_CHECKING:  # noise_start builds starts, which read this class
+    from .noise_start import NoiseOptions
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Problem:
     prior : Prior or None
         The conjugate prior's hyperparameters as given (:mod:`gaussmix.priors`;
         resolved against the data when the fit frames them); None: maximum likelihood.
+    noise : NoiseOptions or None
+        The noise component's options (:mod:`gaussmix.noise_start`); None: no noise component.
     """
 
     covariance: CovarianceModel
@@ -38,12 +43,14 @@ class Problem:
     init_params: Any
     chunk_size: Optional[int]
     prior: Optional[Prior] = None
+    noise: Optional["NoiseOptions"] = None
 
     @classmethod
     def of(cls, model: Any, covariance: CovarianceModel) -> "Problem":
         """The settings of the estimator ``model`` (parameters already validated) for ``covariance``."""
         return cls(covariance, int(model.n_components), float(model.reg_covar), model._constraints(covariance),
-                   model.init_params, model.chunk_size, check_prior(getattr(model, "prior", None)))
+                   model.init_params, model.chunk_size, check_prior(getattr(model, "prior", None)),
+                   model._noise_options(covariance))
 
     @property
     def start_constraints(self) -> Optional[Constraints]:

@@ -19,6 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._derived import feature_names, resolve_features
 from .conditioning import ConditionalMixtures, Conditioner
 from .estimator import GaussianMixture
+from .noise import refuse as refuse_noise
 
 #: the GaussianMixture settings a regressor passes on (its own constructor's parameters)
 MIXTURE_PARAMS = (
@@ -173,6 +174,7 @@ means_init, precisions_init, random_state, warm_start, verbose, verbose_interval
             mixture on ``[X, y]`` with them.
         """
         check_is_fitted(mixture, ["weights_", "means_", "precisions_cholesky_"])
+        refuse_noise(mixture._fitted_params(), "GaussianMixtureRegressor.from_mixture")
         names = feature_names(mixture)
         n_features = int(mixture.means_.shape[1])
         target_dims = resolve_features(targets, n_features, names, "targets")

@@ -181,7 +181,8 @@ def component_table_html(model: Any, X: Optional[np.ndarray] = None) -> str:
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             labels = np.asarray(model.predict(X))
             row_uncertainty = np.asarray(model.uncertainty(X), dtype=np.float64)
-        sizes = np.bincount(labels, minlength=model.n_components)
+        # noise rows (label -1) are counted in the noise's own row below
+        sizes = np.bincount(labels[labels >= 0], minlength=model.n_components)
         uncertainty = [float(row_uncertainty[labels == k].mean()) if sizes[k] else float("nan")
                        for k in range(model.n_components)]
     head = '<th class="name">component</th><th>weight</th>'
@@ -197,6 +198,14 @@ def component_table_html(model: Any, X: Optional[np.ndarray] = None) -> str:
         cells += "".join(_number(v, 5).replace('class="num"', 'class="num mean"') for v in means[k])
         cells += "".join(_number(v, 4).replace('class="num"', 'class="num sd"') for v in deviations[k])
         lines.append(f'<tr data-component="{k}">{cells}</tr>')
+    noise = params.noise
+    if noise is not None:
+        cells = '<td class="name">noise</td>' + _number(noise.weight).replace('class="num"', 'class="num weight"')
+        if sizes is not None:
+            n_noise = int(np.count_nonzero(labels == -1))
+            cells += f'<td class="num size" data-value="{n_noise}">{n_noise}</td><td></td>'
+        cells += f'<td colspan="{2 * len(names)}">uniform density over a volume of {noise.volume:.6g}</td>'
+        lines.append(f'<tr data-component="noise">{cells}</tr>')
     lines.append("</tbody></table>")
     if sizes is not None:
         lines.append('<p class="note">rows: the rows each component claims most; uncertainty of a row: '

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import fitting
 from . import missing as incomplete
+from . import noise as uniform_noise
 from .backends import backend_for, get_namespace
 from .data import chunking, is_out_of_core
 from .data.stream import StreamSource, finite_chunks
@@ -69,7 +70,11 @@ class ScoringMixin:
 
     def _posterior(self, chunk: Any, params: MixtureParams) -> tuple[Any, Any]:
         """Responsibilities and log-densities of a chunk; rows with NaN on their observed
-        features where ``missing="marginalize"``."""
+        features where ``missing="marginalize"``; the noise column last where the model has one."""
+        if params.noise is not None:
+            if incomplete.has_missing(chunk):
+                raise ValueError("a model with a noise component cannot evaluate rows with missing entries (NaN) yet")
+            return uniform_noise.posterior(chunk, params)
         if self.missing == "marginalize" and incomplete.has_missing(chunk):
             return incomplete.posterior_incomplete(chunk, params)
         return responsibilities(chunk, params)
@@ -78,6 +83,8 @@ class ScoringMixin:
         """Log-density ``log p(x)`` of each row, shape (n_samples,).
 
         With ``missing="marginalize"``, ``log p(x_o)`` of each row's observed entries.
+        With a noise component the density includes ``noise_weight_ / noise_volume_``,
+        at every row (inside the data's region or not, as mclust).
         """
         return self._per_chunk(X, lambda chunk, params: self._posterior(chunk, params)[1])
 
@@ -90,12 +97,21 @@ class ScoringMixin:
         return float(get_namespace(log_density).mean(log_density))
 
     def predict_proba(self, X: Any) -> Any:
-        """Responsibilities ``p(z = k | x)`` (``p(z = k | x_o)`` of rows with missing entries), shape (n_samples, K)."""
+        """Responsibilities ``p(z = k | x)`` (``p(z = k | x_o)`` of rows with missing entries), shape (n_samples, K).
+
+        With a noise component, shape (n_samples, K + 1): the noise's column last (mclust's ``z``).
+        """
         return self._per_chunk(X, lambda chunk, params: self._posterior(chunk, params)[0])
 
     def predict(self, X: Any) -> Any:
-        """Most probable component of each row (given its observed entries), shape (n_samples,)."""
+        """Most probable component of each row (given its observed entries), shape (n_samples,).
+
+        With a noise component, -1 (:data:`gaussmix.noise.NOISE_LABEL`) for rows the
+        noise claims (mclust's classification 0).
+        """
         def most_probable(chunk: Any, params: MixtureParams) -> Any:
+            if params.noise is not None:
+                return uniform_noise.labels(chunk, params)
             if self.missing == "marginalize" and incomplete.has_missing(chunk):
                 return get_namespace(chunk).argmax(incomplete.log_weighted_incomplete(chunk, params), axis=1)
             return get_namespace(chunk).argmax(params.log_weighted_prob(chunk), axis=1)
@@ -106,8 +122,8 @@ class ScoringMixin:
         """How unsure the most probable component of each row is: ``1 - max_k p(z = k | x)``.
 
         mclust's ``uncertainty``: 0 for a row its component claims outright,
-        at most ``1 - 1/K`` for one every component claims equally. Not in
-        scikit-learn.
+        at most ``1 - 1/K`` for one every component claims equally (the noise
+        counts as a component where the model has one). Not in scikit-learn.
 
         Parameters
         ----------

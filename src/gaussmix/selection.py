@@ -24,6 +24,8 @@ from sklearn.utils.validation import check_array
 from . import _validation as checks
 from . import missing as incomplete
 from . import priors
+from . import noise_start
+from .noise import N_NOISE_PARAMETERS
 from .backends.device import INIT_HOST_ROWS, is_device_array
 from .backends import get_namespace, to_numpy
 from .covariance import canonical_covariance_types, get_covariance_model
@@ -214,7 +216,8 @@ class SelectionResult:
         label_width = max(len(corner), *(len(label) for label in row_labels))
         # Every cell as wide as the widest: criteria of 1e6 and more stay apart.
         width = 2 + max(9, *(len(label) for label in column_labels), *(len(text) for text in texts.values()))
-        lines = [f"{criterion.upper()} (lower is better)",
+        noise = bool(self.settings.get("noise")) or self.settings.get("noise_init") is not None
+        lines = [f"{criterion.upper()} (lower is better)" + ("; every fit with a noise component" if noise else ""),
                  f"{corner:>{label_width}}" + "".join(f"{label:>{width}}" for label in column_labels)]
         for row_key, row_label in zip(row_keys, row_labels):
             line = f"{row_label:>{label_width}}"
@@ -326,7 +329,12 @@ def select(
         then leaves out VEE, EVE, VVE and EVV, which have no prior (as in
         mclust), and naming one of them is an error.
         ``callback`` and ``verbose`` report from worker processes only when
-        ``n_jobs`` is None or 1.
+        ``n_jobs`` is None or 1. ``noise=True`` (or ``noise_init``,
+        ``noise_volume``) fits every cell with a noise component
+        (:mod:`gaussmix.noise`): mclust's BIC table with noise, each cell
+        counting the noise's two parameters; the starts are drawn from the
+        rows that do not start as noise. mclust's noise-only row (K = 0) is
+        not fitted.
 
     Returns
     -------
@@ -375,10 +383,16 @@ def select(
 
     grid = [(k, covariance_type) for covariance_type in types for k in ks]
     seeds = _cell_seeds(random_state, len(grid))
+    # With a noise component every cell's initialiser sees the rows that do not start as noise.
+    noise_rows = _initial_noise_rows(estimator_params, complete, weights)
+    init_rows, init_weights = complete, weights
+    if noise_rows is not None:
+        init_rows = complete[~noise_rows]
+        init_weights = None if weights is None else weights[~noise_rows]
     # Beyond INIT_HOST_ROWS a device fit starts from a sample of the rows, not from them all.
     if not device or array.shape[0] <= INIT_HOST_ROWS:
-        starts = _with_shared_tree(starts, complete, weights, seeds)
-    starts_of = _shared_partitions(starts, complete, weights, ks, seeds, allow_degenerate)
+        starts = _with_shared_tree(starts, init_rows, init_weights, seeds)
+    starts_of = _shared_partitions(starts, init_rows, init_weights, ks, seeds, allow_degenerate)
     jobs = (
         delayed(_fit_cell)(X, weights, k, covariance_type,
                            [_for_one_cell(start, seed) for start in starts_of.get(k, starts)], allow_degenerate)
@@ -393,6 +407,24 @@ def select(
             progress(row)
     settings = {key: value for key, value in estimator_params.items() if key not in ("callback",)}
     return SelectionResult(rows, estimators, criterion, allow_degenerate, dict(settings, n_init=n_init))
+
+
+def _initial_noise_rows(estimator_params: dict, X: np.ndarray, weights: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """The rows every cell's fit starts as noise (:mod:`gaussmix.noise_start`), shape (n,); None without noise.
+
+    Computed as each cell computes them (from the weights it scales to mean
+    one), so that the starts drawn once here fit every cell's rows. Options or
+    rows a cell would refuse give None: each cell then records its error.
+    """
+    try:
+        options = noise_start.resolve(estimator_params.get("noise", False), estimator_params.get("noise_init"),
+                                      estimator_params.get("noise_volume"))
+        if options is None:
+            return None
+        unit_weights = checks.check_sample_weight(weights, X.shape[0], X, unit_mean=True)
+        return noise_start.prepare(X, unit_weights, options, 1).initial
+    except ValueError:
+        return None
 
 
 def display_name(covariance_type: str) -> str:
@@ -603,6 +635,8 @@ def _fit_cell(X: Any, weights: Optional[np.ndarray], k: int, covariance_type: st
     are computed for the fit kept.
     """
     n_parameters = get_covariance_model(covariance_type).n_parameters(k, int(X.shape[1]))
+    if starts and (starts[0].get("noise") or starts[0].get("noise_init") is not None):
+        n_parameters += N_NOISE_PARAMETERS
     # On small data the BLAS and OpenMP threads' start-up and spinning cost far more than the
     # products (see BENCHMARKS.md, "Small problems"); the grid's parallelism comes from n_jobs.
     small = math.prod(X.shape) < SMALL_DATA_ENTRIES
