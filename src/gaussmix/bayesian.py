@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
 from . import variational
-from ._threads import one_thread_for_small_fit
+from ._threads import one_blas_thread_for_matrices, one_thread_for_small_fit
 from .covariance import get_covariance_model
 from .em import accumulate_source
 from .data import chunking
@@ -281,14 +281,19 @@ degrees_of_freedom_prior_, covariance_prior_
         """One E-step (summed over the chunks) and M-step; the new posterior and lower bound."""
         params = variational.estep_params(posterior, priors.prior_type, self.covariance_type, dtype)
         stats, loglik = accumulate_source(source, params)
-        entropy = variational.responsibility_entropy(stats, loglik, params, self.covariance_type)
-        new = self._m_step(stats, priors, dtype)
-        return new, variational.lower_bound(entropy, new, priors, self.covariance_type)
+        # the host-side maths of the iteration, on K small matrices: one BLAS thread (see _m_step)
+        with one_blas_thread_for_matrices(stats.means):
+            entropy = variational.responsibility_entropy(stats, loglik, params, self.covariance_type)
+            new = self._m_step(stats, priors, dtype)
+            return new, variational.lower_bound(entropy, new, priors, self.covariance_type)
 
     def _m_step(self, stats: SuffStats, priors: Priors, dtype: Any) -> Posterior:
-        return variational.m_step(
-            stats, priors, self.covariance_type, self.reg_covar, float(np.finfo(dtype).eps), dtype == np.float32
-        )
+        # K LAPACK calls on D x D matrices (and batched products of them): waking the BLAS
+        # threads costs more than the arithmetic, and on a busy machine far more (their spin-waits)
+        with one_blas_thread_for_matrices(stats.means):
+            return variational.m_step(
+                stats, priors, self.covariance_type, self.reg_covar, float(np.finfo(dtype).eps), dtype == np.float32
+            )
 
     # ------------------------------------------------------------ initialising
     def _initial_posterior(
