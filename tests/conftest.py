@@ -89,3 +89,19 @@ def random_start_weight_check(reason: str = "the k-means start") -> dict:
             "points, so EM with K > 1 may end in another local optimum"
         )
     }
+
+
+#: fitted attributes of a BayesianGaussianMixture (arrays; the Dirichlet process's concentration is a pair)
+BAYESIAN_ATTRIBUTES = ("mean_precision_", "means_", "degrees_of_freedom_", "covariances_", "precisions_cholesky_",
+                       "weights_", "mean_prior_", "covariance_prior_")
+
+
+def assert_same_bayesian_fit(actual, expected, rtol=1e-10):
+    """Two BayesianGaussianMixture fits: same iterations, bounds, posterior and priors up to ``rtol``."""
+    assert actual.n_iter_ == expected.n_iter_
+    assert actual.converged_ == expected.converged_
+    np.testing.assert_allclose(actual.lower_bounds_, expected.lower_bounds_, rtol=rtol)
+    np.testing.assert_allclose(np.ravel(actual.weight_concentration_), np.ravel(expected.weight_concentration_),
+                               rtol=rtol)
+    for name in BAYESIAN_ATTRIBUTES:
+        np.testing.assert_allclose(getattr(actual, name), getattr(expected, name), rtol=rtol, atol=1e-12, err_msg=name)

@@ -129,7 +129,7 @@ def test_float32_rows_fit_close_to_sklearn(data):
 def test_entropy_from_statistics_equals_direct(data, covariance_type):
     fitted = quiet_fit(BayesianGaussianMixture(n_components=4, covariance_type=covariance_type, max_iter=3,
                                                random_state=0), data)
-    params = variational.estep_params(fitted._posterior(), fitted.weight_concentration_prior_type, covariance_type,
+    params = variational.estep_params(fitted._variational_posterior(), fitted.weight_concentration_prior_type, covariance_type,
                                       data.dtype)
     weights = np.random.RandomState(0).uniform(0, 2, size=data.shape[0])
     stats, loglik = accumulate_source(ArraySource(data, weights, 64), params)

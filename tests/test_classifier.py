@@ -247,3 +247,57 @@ def test_a_class_with_a_constant_column_gets_a_warned_degenerate_density():
 
 def test_exported():
     assert gaussmix.GaussianMixtureClassifier is GaussianMixtureClassifier
+
+
+# ------------------------------------------------------------ the criterion option
+def _scale_mixture_and_a_gaussian():
+    # class 0: two Gaussians about one centre, scales 1 and 3: BIC resolves them, but every row's
+    # component is uncertain, which ICL's classification term penalises; class 1: one Gaussian
+    rng = np.random.default_rng(0)
+    a = np.vstack([rng.normal(size=(150, 2)), 3 * rng.normal(size=(150, 2))])
+    b = rng.normal(size=(100, 2)) + [20, 0]
+    return np.vstack([a, b]), np.repeat([0, 1], [len(a), len(b)])
+
+
+def test_criterion_chooses_each_class_model_in_mclustda_mode():
+    X, y = _scale_mixture_and_a_gaussian()
+    chosen = {}
+    for criterion in ("bic", "aic", "icl"):
+        clf = GaussianMixtureClassifier(n_components=(1, 2, 3), covariance_types=("VII", "VVV"), criterion=criterion,
+                                        random_state=0).fit(X, y)
+        for mixture, selection in zip(clf.mixtures_, clf.selections_):
+            # each class's model is the sound row of least criterion in its own table
+            best = min((row for row in selection.rows if row.sound), key=lambda row: row.criterion(criterion))
+            assert (mixture.n_components, mixture.covariance_type) == (best.n_components, best.covariance_type)
+            assert selection.criterion == criterion
+        chosen[criterion] = (clf.mixtures_[0].n_components, clf.mixtures_[0].covariance_type)
+    assert chosen["bic"] == (2, "VII")
+    assert chosen["icl"][0] == 1          # the overlapping components merged
+    assert chosen["aic"] != chosen["bic"]  # a lighter penalty, a richer model
+
+
+def test_criterion_chooses_the_shared_structure_in_edda_mode():
+    # two classes whose variances differ a little: BIC's log(n) penalty keeps them equal, AIC's does not
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(100, 3)), rng.normal(size=(100, 3)) * [1.0, 1.25, 0.8] + [3, 0, 0]])
+    y = np.repeat([0, 1], 100)
+    by_bic = GaussianMixtureClassifier("edda").fit(X, y)
+    by_aic = GaussianMixtureClassifier("edda", criterion="aic").fit(X, y)
+    assert by_bic.covariance_type_ != by_aic.covariance_type_
+    for clf, criterion in ((by_bic, "bic"), (by_aic, "aic")):
+        values = {name: fit.criterion(criterion) for name, fit in clf.edda_fits_.items()}
+        assert clf.covariance_type_ == min(values, key=values.get)
+    fit = by_aic.edda_fits_[by_aic.covariance_type_]
+    # independent of the code under test: AIC from the fit's log-likelihood and parameter count
+    assert fit.aic == pytest.approx(-2 * fit.log_likelihood + 2 * fit.n_parameters)
+    assert fit.icl >= fit.bic and fit.icl_entropy >= fit.bic
+
+
+@pytest.mark.parametrize("mode", ["mclustda", "edda"])
+def test_unknown_criterion_is_refused_with_the_valid_names(mode):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"'criterion' parameter of GaussianMixtureClassifier must be a str among") \
+            as error:
+        GaussianMixtureClassifier(mode, criterion="BIC").fit(X, y)
+    # the valid names, in whatever order the set prints them
+    assert all(f"'{name}'" in str(error.value) for name in ("bic", "aic", "icl", "icl_entropy"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
 
-from gaussmix import GaussianMixture
+from gaussmix import BayesianGaussianMixture, GaussianMixture
 
-from .conftest import assert_same_fit, fit_quietly, make_blobs, starting_point
+from .conftest import assert_same_bayesian_fit, assert_same_fit, fit_quietly, make_blobs, starting_point
 from .test_missing import _remove
 
 da = pytest.importorskip("dask.array")
@@ -185,3 +186,64 @@ def test_lazy_impute_equals_the_in_memory_one_bit_for_bit(client, incomplete):
     bad[2500] = np.nan
     with pytest.raises(ValueError, match=r"row\(s\) 2500 .*every entry missing"):
         lazy_model.impute(da.from_array(bad, chunks=700)).compute()
+
+
+# ------------------------------------------------------------------ BayesianGaussianMixture
+@pytest.mark.parametrize("covariance_type, prior_type", [("full", "dirichlet_process"),
+                                                         ("spherical", "dirichlet_distribution")])
+def test_dask_bayesian_fit_equals_in_memory_fit(client, data, covariance_type, prior_type):
+    # 4000 rows: the workers' reservoir sample is every row, so the start is the in-memory one
+    settings = dict(n_components=4, covariance_type=covariance_type, weight_concentration_prior_type=prior_type,
+                    random_state=0, tol=0, max_iter=12)
+    distributed_fit = fit_quietly(dask_gaussmix.BayesianGaussianMixture, da.from_array(data, chunks=(450, 3)),
+                                  **settings)
+    assert_same_bayesian_fit(distributed_fit, fit_quietly(BayesianGaussianMixture, data, **settings))
+
+
+def test_dask_bayesian_weighted_random_start_then_em_equals_in_memory_em(client, data):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    # Random responsibilities are drawn per chunk on the workers (not scikit-learn's draws):
+    # in-memory EM continuing from that start must give the Dask fit.
+    weights = np.random.RandomState(0).uniform(0, 2, len(data))
+    frame = dd.from_pandas(pd.DataFrame(data, columns=list("abc")), npartitions=5)
+    settings = dict(n_components=3, covariance_type="diag", init_params="random", random_state=4, tol=0)
+    start = fit_quietly(dask_gaussmix.BayesianGaussianMixture, frame, max_iter=0,
+                        sample_weight=da.from_array(weights, chunks=1000), **settings)
+    again = fit_quietly(dask_gaussmix.BayesianGaussianMixture, frame, max_iter=0,
+                        sample_weight=da.from_array(weights, chunks=1000), **settings)
+    assert_same_bayesian_fit(again, start, rtol=1e-12)  # the same draws whichever worker ran a chunk
+    fitted = fit_quietly(dask_gaussmix.BayesianGaussianMixture, frame, max_iter=6,
+                         sample_weight=da.from_array(weights, chunks=1000), **settings)
+    continued = BayesianGaussianMixture(warm_start=True, max_iter=6, **settings)
+    continued.__dict__.update({key: value for key, value in start.__dict__.items() if key.endswith("_")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        continued.fit(data, sample_weight=weights)
+    assert_same_bayesian_fit(fitted, continued)
+
+
+def test_dask_bayesian_inference_is_lazy_and_matches_in_memory(client, data):
+    model = fit_quietly(dask_gaussmix.BayesianGaussianMixture, da.from_array(data, chunks=1000), n_components=3,
+                        random_state=0, max_iter=5)
+    in_memory = fit_quietly(BayesianGaussianMixture, data, n_components=3, random_state=0, max_iter=5)
+    X = da.from_array(data, chunks=700)
+    for method in ("predict", "predict_proba", "score_samples"):
+        lazy = getattr(model, method)(X)
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_allclose(lazy.compute(), getattr(in_memory, method)(data), rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(model.score(X), in_memory.score(data), rtol=1e-9)
+
+
+def test_dask_bayesian_bad_input_is_reported(client, data):
+    bad = data.copy()
+    bad[3210, 2] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN value\(s\) in row\(s\) 3210"):
+        dask_gaussmix.BayesianGaussianMixture(n_components=2).fit(da.from_array(bad, chunks=500))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(4000,\)"):
+        dask_gaussmix.BayesianGaussianMixture().fit(da.from_array(data, chunks=500), sample_weight=da.ones(10))
+    model = fit_quietly(dask_gaussmix.BayesianGaussianMixture, da.from_array(data, chunks=1000), n_components=2,
+                        random_state=0, max_iter=2)
+    with pytest.raises(ValueError, match="X has 2 features, but BayesianGaussianMixture is expecting 3"):
+        model.predict(da.from_array(data[:, :2], chunks=1000))

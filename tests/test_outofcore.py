@@ -13,10 +13,11 @@ import warnings
 import numpy as np
 import pytest
 
-from gaussmix import GaussianMixture
-from gaussmix.streaming import Reservoir
+from gaussmix import BayesianGaussianMixture, GaussianMixture
+from gaussmix.streaming import INIT_SAMPLE_ROWS, Reservoir
 
-from .conftest import COVARIANCE_TYPES, assert_same_fit, fit_quietly, make_blobs, starting_point
+from .conftest import (COVARIANCE_TYPES, assert_same_bayesian_fit, assert_same_fit, fit_quietly, make_blobs,
+                       starting_point)
 
 
 class ListSource:
@@ -348,3 +349,133 @@ def test_inference_on_a_file_names_every_bad_row_not_only_the_first_chunks(tmp_p
         with pytest.raises(ValueError) as info:
             method(str(path))
         assert re.search(r"\b3\b", str(info.value)) and re.search(r"\b57\b", str(info.value))
+
+
+# ------------------------------------------------------------------ BayesianGaussianMixture
+def _warm_copy(model, **params):
+    """A copy of a fitted model that continues from its posterior (warm_start) with ``params``."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.set_params(warm_start=True, **params)
+    return twin
+
+
+@pytest.mark.parametrize("kind, covariance_type", [
+    *[("npy", covariance_type) for covariance_type in COVARIANCE_TYPES],
+    ("memmap", "tied"), ("hdf5", "diag"), ("zarr", "spherical"), ("chunks", "full"),
+])
+def test_bayesian_streamed_fit_equals_in_memory_fit(kind, covariance_type, data, tmp_path):
+    # 3000 rows: the reservoir sample holds them all, so k-means sees the in-memory rows and
+    # draws what it draws there: the same start from the same random_state, then the same EM
+    settings = dict(n_components=4, covariance_type=covariance_type, random_state=0, tol=0, max_iter=25,
+                    chunk_size=700)
+    streamed = fit_quietly(BayesianGaussianMixture, _as_kind(kind, data, tmp_path), **settings)
+    in_memory = fit_quietly(BayesianGaussianMixture, data, **settings)
+    assert streamed.n_iter_ == 25 and not hasattr(streamed, "feature_names_in_")
+    assert_same_bayesian_fit(streamed, in_memory)
+
+
+@pytest.mark.parametrize("init_params", ["k-means++", "random", "random_from_data"])
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_bayesian_streamed_starts_equal_in_memory_starts(init_params, prior_type, data, npy_path):
+    settings = dict(n_components=4, covariance_type="diag", init_params=init_params, random_state=3, n_init=2,
+                    weight_concentration_prior_type=prior_type, tol=0, max_iter=10, chunk_size=512)
+    assert_same_bayesian_fit(fit_quietly(BayesianGaussianMixture, ListSource(data, chunk_rows=333), **settings),
+                             fit_quietly(BayesianGaussianMixture, data, **settings))
+    start = dict(settings, max_iter=0)
+    assert_same_bayesian_fit(fit_quietly(BayesianGaussianMixture, str(npy_path), **start),
+                             fit_quietly(BayesianGaussianMixture, data, **start))
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_bayesian_sampled_start_then_em_equals_in_memory_em_from_that_start(init_params, tmp_path):
+    # More rows than the reservoir holds: the initialiser runs on a sample (k-means' centres then
+    # label every row in one more pass); in-memory EM continuing from that start must agree.
+    X = make_blobs(INIT_SAMPLE_ROWS + 4000, 2, 3, seed=5)[0]
+    path = _as_kind("npy", X, tmp_path)
+    settings = dict(n_components=3, covariance_type="full", init_params=init_params, random_state=1, tol=0)
+    start = fit_quietly(BayesianGaussianMixture, path, max_iter=0, **settings)
+    streamed = fit_quietly(BayesianGaussianMixture, path, max_iter=8, **settings)
+    continued = _warm_copy(start, max_iter=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        continued.fit(X)
+    assert_same_bayesian_fit(streamed, continued)
+    # The Dirichlet process's first concentrations are 1 + N_k: k-means labels every row,
+    # k-means++ only the K rows it chose
+    counted = start.weight_concentration_[0].sum() - 3
+    assert counted == pytest.approx(len(X) if init_params == "kmeans" else 3, rel=1e-9)
+
+
+def test_bayesian_weighted_sources_equal_weighted_in_memory_fit(data, tmp_path):
+    rng = np.random.RandomState(0)
+    positive = rng.uniform(0.5, 3, size=len(data))
+    settings = dict(n_components=3, covariance_type="full", random_state=0, tol=0, max_iter=15, chunk_size=400)
+    # Every row weighs: the sample is the data with its weights, so the start is the in-memory one.
+    expected = fit_quietly(BayesianGaussianMixture, data, sample_weight=positive, **settings)
+    assert_same_bayesian_fit(
+        fit_quietly(BayesianGaussianMixture, _as_kind("memmap", data, tmp_path), sample_weight=positive, **settings),
+        expected)
+    assert_same_bayesian_fit(fit_quietly(BayesianGaussianMixture, ListSource(data, positive, 333), **settings),
+                             expected)
+    # Rows of weight 0 are not in the sample (k-means sees other rows): the same EM from a shared start.
+    some_zero = positive.copy()
+    some_zero[::7] = 0
+    start = fit_quietly(BayesianGaussianMixture, data, sample_weight=some_zero, **dict(settings, max_iter=0))
+    in_memory, streamed = _warm_copy(start), _warm_copy(start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_memory.fit(data, sample_weight=some_zero)
+        streamed.fit(ListSource(data, some_zero, 333))
+    assert_same_bayesian_fit(streamed, in_memory)
+    # the default priors are the weighted moments, as in memory (and unlike unweighted ones)
+    assert not np.allclose(in_memory.covariance_prior_, np.cov(data.T), rtol=1e-3)
+
+
+def test_bayesian_inference_streams_and_matches_in_memory(data, npy_path):
+    model = fit_quietly(BayesianGaussianMixture, data, n_components=3, random_state=0, chunk_size=256)
+    path = str(npy_path)
+    np.testing.assert_allclose(model.predict_proba(path), model.predict_proba(data), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(model.score_samples(path), model.score_samples(data), rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(path), model.predict(data))
+    np.testing.assert_allclose(model.score(path), model.score(data), rtol=1e-12)
+    np.testing.assert_array_equal(model.fit_predict(path), model.fit(path).predict(data))
+    weights = np.random.RandomState(1).uniform(0, 2, size=len(data))
+    expected = np.average(model.score_samples(data), weights=weights)
+    np.testing.assert_allclose(model.score(ListSource(data, weights)), expected, rtol=1e-12)
+
+
+def test_bayesian_float32_memmap_fits_as_the_float32_array(data, tmp_path):
+    single = data.astype(np.float32)
+    settings = dict(n_components=3, random_state=0, tol=0, max_iter=20, chunk_size=500)
+    streamed = fit_quietly(BayesianGaussianMixture, _as_kind("memmap", single, tmp_path), **settings)
+    in_memory = fit_quietly(BayesianGaussianMixture, single, **settings)
+    double = fit_quietly(BayesianGaussianMixture, data, **settings)
+    # float32 E-steps (chunks summed in another order), float64 posterior as scikit-learn's
+    assert streamed.means_.dtype == in_memory.means_.dtype == np.float64
+    assert_same_bayesian_fit(streamed, in_memory, rtol=1e-5)
+    np.testing.assert_allclose(streamed.lower_bound_, double.lower_bound_, rtol=1e-5)
+    assert streamed.score_samples(single).dtype == np.float64
+
+
+def test_bayesian_bad_streamed_input_gets_clear_errors(data, npy_path, tmp_path):
+    bad = data.copy()
+    bad[1234, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN value\(s\) in row\(s\) 1234"):
+        BayesianGaussianMixture(n_components=2).fit(_as_kind("npy", bad, tmp_path))
+    with pytest.raises(ValueError, match="no such file"):
+        BayesianGaussianMixture().fit(str(tmp_path / "missing.npy"))
+    with pytest.raises(ValueError, match="sample_weight cannot be combined with a chunk source"):
+        BayesianGaussianMixture().fit(ListSource(data), sample_weight=np.ones(len(data)))
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components"):
+        BayesianGaussianMixture(n_components=5).fit(ListSource(data[:4]))
+    with pytest.raises(ValueError, match="needs a total weight above 1"):
+        BayesianGaussianMixture().fit(str(npy_path), sample_weight=np.full(len(data), 1e-4))
+    with pytest.raises(ValueError, match="chunks\\(\\) must return a fresh iterator"):
+        BayesianGaussianMixture().fit(OneShotSource(data))
+    model = fit_quietly(BayesianGaussianMixture, str(npy_path), n_components=2, random_state=0, max_iter=5)
+    with pytest.raises(ValueError, match="X has 2 features, but BayesianGaussianMixture is expecting 3"):
+        model.predict(ListSource(data[:, :2]))
+    with pytest.raises(ValueError, match=r"row\(s\) 1234"):
+        model.score_samples(ListSource(bad))

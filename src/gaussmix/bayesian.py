@@ -6,19 +6,23 @@ numbers (the maths is scikit-learn's, :mod:`gaussmix.variational`). The
 E-step runs the covariance structures' chunked kernels, the statistics of the
 chunks are merged, and the variational M-step reads their sum: memory stays
 bounded by a chunk, not by N x K responsibilities. ``fit`` also takes
-``sample_weight`` (frequency weights).
+``sample_weight`` (frequency weights), and the out-of-core data
+:class:`~gaussmix.GaussianMixture` takes, through the same sources
+(:mod:`gaussmix.data`), first pass (:func:`gaussmix.fitting.summarise_stream`)
+and scoring code (:class:`~gaussmix.scoring.ScoringMixin`); Dask arrays through
+:class:`gaussmix.dask.BayesianGaussianMixture`.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from numbers import Integral
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as _SklearnBayesianGaussianMixture
 from sklearn.utils import check_array, check_random_state
@@ -26,23 +30,30 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as checks
+from . import fitting
 from . import variational
-from ._threads import one_thread_for_small_fit
+from . import variational_start as starting
+from ._threads import one_blas_thread_for_matrices, one_thread_for_small_fit
 from .covariance import get_covariance_model
 from .em import accumulate_source
-from .data import chunking
+from .data import chunking, is_out_of_core
 from .data.arrays import ArraySource
-from .stats import SuffStats, stats_from_responsibilities
-from .variational import Posterior, Priors
+from .data.stream import open_stream
+from .scoring import ScoringMixin
+from .stats import SuffStats
+from .streaming import weighted_covariance
+from .variational import Posterior, Priors, VariationalParams
 
 
-class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(ScoringMixin, DensityMixin, BaseEstimator):
     """Variational Bayesian estimation of a Gaussian mixture.
 
     scikit-learn's :class:`~sklearn.mixture.BayesianGaussianMixture`, with the
     same parameters, attributes and results (see its documentation for each
-    of them), fitted as a reduction of per-chunk sufficient statistics. Two
-    additions: ``fit(X, sample_weight=...)`` and ``chunk_size``.
+    of them), fitted as a reduction of per-chunk sufficient statistics.
+    Additions: ``fit(X, sample_weight=...)``, ``chunk_size``, out-of-core
+    ``X`` for ``fit`` and the methods that score rows (see :meth:`fit`), and
+    ``uncertainty``.
 
     Parameters
     ----------
@@ -80,6 +91,13 @@ degrees_of_freedom_prior_, covariance_prior_
         **_SklearnBayesianGaussianMixture._parameter_constraints,
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
     }
+
+    #: how out-of-core data are opened: ``(X, sample_weight, rows_per_chunk) -> stream``
+    _open_source = staticmethod(open_stream)
+    #: what the shared row checks and scoring code read (not parameters here): NaN
+    #: entries are refused, and rows are scored where they are
+    missing = None
+    device = None
 
     def __init__(
         self,
@@ -123,15 +141,21 @@ degrees_of_freedom_prior_, covariance_prior_
         self.chunk_size = chunk_size
 
     # ------------------------------------------------------------------ priors
-    def _check_parameters(self, X: np.ndarray, weights: Optional[np.ndarray]) -> Priors:
-        """Resolve the priors as scikit-learn does (weighted moments under ``weights``)."""
-        n_features = X.shape[1]
+    def _check_parameters(
+        self, n_features: int, data_mean: Callable[[], np.ndarray], data_covariance: Callable[[], np.ndarray]
+    ) -> Priors:
+        """Resolve the priors as scikit-learn does.
+
+        ``data_mean()`` (shape (D,)) and ``data_covariance()`` ((D, D) for full
+        and tied, the variances (D,) otherwise; ``ddof=1``) are the (weighted)
+        moments of the data, computed only where a default prior needs them.
+        """
         self.weight_concentration_prior_ = (
             1.0 / self.n_components if self.weight_concentration_prior is None else self.weight_concentration_prior
         )
         self.mean_precision_prior_ = 1.0 if self.mean_precision_prior is None else self.mean_precision_prior
         if self.mean_prior is None:
-            self.mean_prior_ = X.mean(axis=0) if weights is None else _weighted_mean(X, weights)
+            self.mean_prior_ = data_mean()
         else:
             self.mean_prior_ = check_array(self.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False)
             _check_shape(self.mean_prior_, (n_features,), "means")
@@ -144,7 +168,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 "The parameter 'degrees_of_freedom_prior' "
                 "should be greater than %d, but got %.3f." % (n_features - 1, self.degrees_of_freedom_prior)
             )
-        self.covariance_prior_ = self._covariance_prior(X, weights)
+        self.covariance_prior_ = self._covariance_prior(n_features, data_covariance)
         return Priors(
             self.weight_concentration_prior_type,
             self.weight_concentration_prior_,
@@ -154,14 +178,10 @@ degrees_of_freedom_prior_, covariance_prior_
             self.covariance_prior_,
         )
 
-    def _covariance_prior(self, X: np.ndarray, weights: Optional[np.ndarray]) -> Any:
-        n_features = X.shape[1]
+    def _covariance_prior(self, n_features: int, data_covariance: Callable[[], np.ndarray]) -> Any:
         kind = self.covariance_type
         if self.covariance_prior is None:
-            if weights is None:
-                covariance = np.atleast_2d(np.cov(X.T)) if kind in ("full", "tied") else np.var(X, axis=0, ddof=1)
-            else:
-                covariance = _weighted_covariance(X, weights, full=kind in ("full", "tied"))
+            covariance = data_covariance()
             return covariance.mean() if kind == "spherical" else covariance
         if kind in ("full", "tied"):
             prior = check_array(self.covariance_prior, dtype=[np.float64, np.float32], ensure_2d=False)
@@ -183,7 +203,16 @@ degrees_of_freedom_prior_, covariance_prior_
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            Besides arrays, what :meth:`gaussmix.GaussianMixture.fit` streams: a
+            ``numpy.memmap``, the path of a ``.npy`` file, an h5py dataset, a
+            Zarr array or a chunk source (:mod:`gaussmix.sources`), read chunk
+            by chunk on every iteration and never loaded whole. A first pass
+            checks the rows and draws a reservoir sample of at most 32768 rows
+            for the initialiser (:mod:`gaussmix.variational_start`: with no more
+            rows of positive weight than that, the start is the in-memory one),
+            a second computes the data's covariance where the default
+            ``covariance_prior`` needs it. The ``predict`` & co. take the same data.
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative frequency weights: a row of weight 2 counts as two
@@ -191,12 +220,16 @@ degrees_of_freedom_prior_, covariance_prior_
             prior weighs as much against 10 rows of weight 10 as against 100
             rows). The default priors use the weighted mean and covariance
             (``ddof=1`` counted in weight), so the total weight must exceed one.
+            A chunk source yields its weights with its chunks instead.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if is_out_of_core(X):
+            self._fit_stream(fitting.open_source(self, X, sample_weight))
+            return self
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -205,16 +238,61 @@ degrees_of_freedom_prior_, covariance_prior_
                 f"n_samples = {X.shape[0]}"
             )
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X)
-        if weights is not None and self.covariance_prior is None and not float(np.sum(weights, dtype=np.float64)) > 1:
+        if weights is not None:
+            self._check_total_weight(float(np.sum(weights, dtype=np.float64)))
+        priors = self._check_parameters(
+            X.shape[1],
+            lambda: X.mean(axis=0) if weights is None else _weighted_mean(X, weights),
+            lambda: _covariance_of_rows(X, weights, full=self.covariance_type in ("full", "tied")),
+        )
+        full = get_covariance_model(self.covariance_type).full_scatter
+
+        def start(random_state: np.random.RandomState) -> Posterior:
+            # scikit-learn's draws from random_state, on every row
+            labels = starting.start_labels(self.init_params, X, weights, self.n_components, random_state)
+            stats = starting.rows_stats(X, weights, labels, self.n_components, full, self._block_rows(X), random_state)
+            return self._m_step(stats, priors, X.dtype)
+
+        with one_thread_for_small_fit(X, self.n_components):
+            source = ArraySource(X, weights, self._source_rows(X))
+            self._run(source, X.dtype, priors, start, check_random_state(self.random_state))
+        return self
+
+    def _fit_stream(self, stream: Any) -> None:
+        """:meth:`fit` on out-of-core data or Dask blocks opened as ``stream`` (the same loop as in memory)."""
+        random_state = check_random_state(self.random_state)
+        warm = self.warm_start and hasattr(self, "converged_")
+        # The sample's seed from a copy: the initialiser then draws from random_state what
+        # it draws in memory, and a sample holding every row gives the in-memory start.
+        seed = None if warm else int(copy.deepcopy(random_state).randint(2**31 - 1))
+        summary = fitting.summarise_stream(self, stream, self.n_components, seed=seed)
+        self._check_total_weight(summary.total_weight)
+        # Each later pass is checked to yield the same rows; the weights are counts, left as they are.
+        stream = stream.centred(None, summary.n_rows)
+        dtype = np.dtype(stream.dtype)
+        priors = self._check_parameters(
+            stream.n_features,
+            lambda: summary.mean,
+            lambda: weighted_covariance(stream, full=self.covariance_type in ("full", "tied")),
+        )
+        full = get_covariance_model(self.covariance_type).full_scatter
+        block_rows = chunking.stream_rows(stream.n_features, dtype, self.n_components, self.chunk_size)
+
+        def start(random_state: np.random.RandomState) -> Posterior:
+            stats = starting.stream_stats(stream, summary, self.init_params, self.n_components, full, random_state,
+                                          block_rows)
+            return self._m_step(stats, priors, dtype)
+
+        self._run(stream, dtype, priors, start, random_state)
+
+    def _check_total_weight(self, total: float) -> None:
+        """Refuse weights that leave the default covariance prior undefined (``ddof=1`` in weight)."""
+        if self.covariance_prior is None and not total > 1:
             raise ValueError(
-                f"sample_weight sums to {float(np.sum(weights, dtype=np.float64)):g}: the default covariance_prior "
+                f"sample_weight sums to {total:g}: the default covariance_prior "
                 "(the weighted covariance of X, ddof=1) needs a total weight above 1; pass larger weights "
                 "or a covariance_prior"
             )
-        priors = self._check_parameters(X, weights)
-        with one_thread_for_small_fit(X, self.n_components):
-            self._fit_arrays(X, weights, priors)
-        return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then the most probable component of each row, shape (n_samples,).
@@ -230,8 +308,15 @@ degrees_of_freedom_prior_, covariance_prior_
         """Rows a block whose (rows, K, D) temporaries stay within the cache budget."""
         return chunking.block_rows(X, self.n_components, self.chunk_size)
 
-    def _fit_arrays(self, X: np.ndarray, weights: Optional[np.ndarray], priors: Priors) -> None:
-        """scikit-learn's ``fit_predict`` loop, each E-step a reduction over the chunks."""
+    def _run(
+        self, source: Any, dtype: Any, priors: Priors, start: Callable[[np.random.RandomState], Posterior],
+        random_state: np.random.RandomState,
+    ) -> None:
+        """scikit-learn's ``fit_predict`` loop, each E-step a reduction over the chunks of ``source``.
+
+        ``start(random_state)`` gives one initialisation's posterior; ``dtype``
+        is the rows' (float32 or float64).
+        """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         max_lower_bound = -np.inf
@@ -239,11 +324,9 @@ degrees_of_freedom_prior_, covariance_prior_
         best: Optional[Posterior] = None
         best_n_iter = 0
         self.converged_ = False
-        random_state = check_random_state(self.random_state)
-        source = ArraySource(X, weights, self._source_rows(X))
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
-            posterior = self._initial_posterior(X, weights, priors, random_state) if do_init else self._posterior()
+            posterior = start(random_state) if do_init else self._variational_posterior()
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds: list[float] = []
             if self.max_iter == 0:
@@ -252,7 +335,7 @@ degrees_of_freedom_prior_, covariance_prior_
             converged = False
             for n_iter in range(1, self.max_iter + 1):
                 previous = lower_bound
-                posterior, lower_bound = self._iteration(source, posterior, priors, X.dtype)
+                posterior, lower_bound = self._iteration(source, posterior, priors, dtype)
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - previous
                 self._print_verbose_msg_iter_end(n_iter, change)
@@ -277,60 +360,27 @@ degrees_of_freedom_prior_, covariance_prior_
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
 
-    def _iteration(self, source: ArraySource, posterior: Posterior, priors: Priors, dtype: Any) -> tuple[Posterior, float]:
+    def _iteration(self, source: Any, posterior: Posterior, priors: Priors, dtype: Any) -> tuple[Posterior, float]:
         """One E-step (summed over the chunks) and M-step; the new posterior and lower bound."""
         params = variational.estep_params(posterior, priors.prior_type, self.covariance_type, dtype)
         stats, loglik = accumulate_source(source, params)
-        entropy = variational.responsibility_entropy(stats, loglik, params, self.covariance_type)
-        new = self._m_step(stats, priors, dtype)
-        return new, variational.lower_bound(entropy, new, priors, self.covariance_type)
+        # the host-side maths of the iteration, on K small matrices: one BLAS thread (see _m_step)
+        with one_blas_thread_for_matrices(stats.means):
+            entropy = variational.responsibility_entropy(stats, loglik, params, self.covariance_type)
+            new = self._m_step(stats, priors, dtype)
+            return new, variational.lower_bound(entropy, new, priors, self.covariance_type)
 
     def _m_step(self, stats: SuffStats, priors: Priors, dtype: Any) -> Posterior:
-        return variational.m_step(
-            stats, priors, self.covariance_type, self.reg_covar, float(np.finfo(dtype).eps), dtype == np.float32
-        )
-
-    # ------------------------------------------------------------ initialising
-    def _initial_posterior(
-        self, X: np.ndarray, weights: Optional[np.ndarray], priors: Priors, random_state: np.random.RandomState
-    ) -> Posterior:
-        """scikit-learn's start (same draws from ``random_state``), summarised chunk by chunk."""
-        n_samples, n_components = X.shape[0], self.n_components
-        labels: Optional[np.ndarray] = None
-        if self.init_params == "kmeans":
-            kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            labels = kmeans.fit(X, sample_weight=weights).labels_
-        elif self.init_params == "k-means++":
-            _, indices = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=weights)
-            labels = _labels_of_rows(indices, n_samples)
-        elif self.init_params == "random_from_data":
-            labels = _labels_of_rows(_rows_from_data(n_samples, n_components, weights, random_state), n_samples)
-        full = get_covariance_model(self.covariance_type).full_scatter
-        stats: Optional[SuffStats] = None
-        for start, stop, resp in self._initial_resp(X, labels, random_state):
-            weighted = resp if weights is None else resp * weights[start:stop, None]
-            total = stop - start if weights is None else float(np.sum(weights[start:stop], dtype=np.float64))
-            part = stats_from_responsibilities(X[start:stop], weighted, full, total)
-            stats = part if stats is None else stats.merge(part)
-        return self._m_step(stats, priors, X.dtype)
-
-    def _initial_resp(
-        self, X: np.ndarray, labels: Optional[np.ndarray], random_state: np.random.RandomState
-    ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """``(start, stop, resp)`` per block: one-hot labels (-1: no component), or
-        scikit-learn's random responsibilities, drawn block by block in the same order."""
-        rows = self._block_rows(X)
-        for start in range(0, X.shape[0], rows):
-            stop = min(start + rows, X.shape[0])
-            if labels is None:
-                resp = random_state.uniform(size=(stop - start, self.n_components)).astype(X.dtype)
-                resp /= resp.sum(axis=1)[:, np.newaxis]
-            else:
-                resp = (labels[start:stop, None] == np.arange(self.n_components)).astype(X.dtype)
-            yield start, stop, resp
+        # K LAPACK calls on D x D matrices (and batched products of them): waking the BLAS
+        # threads costs more than the arithmetic, and on a busy machine far more (their spin-waits)
+        with one_blas_thread_for_matrices(stats.means):
+            return variational.m_step(
+                stats, priors, self.covariance_type, self.reg_covar, float(np.finfo(dtype).eps), dtype == np.float32
+            )
 
     # ------------------------------------------------------------- parameters
-    def _posterior(self) -> Posterior:
+    def _variational_posterior(self) -> Posterior:
+        """The fitted attributes as a :class:`Posterior` (read afresh: warm starts continue from them)."""
         return Posterior(
             self.weight_concentration_, self.mean_precision_, self.means_,
             self.degrees_of_freedom_, self.covariances_, self.precisions_cholesky_,
@@ -349,41 +399,21 @@ degrees_of_freedom_prior_, covariance_prior_
         self.precisions_ = variational.precisions(self.precisions_cholesky_, self.covariance_type)
 
     # --------------------------------------------------------------- inference
-    def _weighted_log_prob(self, X: np.ndarray) -> Iterator[np.ndarray]:
-        """scikit-learn's ``_estimate_weighted_log_prob``, block by block: arrays (rows, K)."""
-        posterior = self._posterior()
-        terms = variational.estep_log_terms(posterior, self.weight_concentration_prior_type, X.shape[1])
-        model = get_covariance_model(self.covariance_type)
-        rows = self._block_rows(X)
-        for start in range(0, X.shape[0], rows):
-            yield model.log_gaussian(X[start:start + rows], self.means_, self.precisions_cholesky_) + terms
+    def _fitted_params(self, dtype: Any = None, *, like: Any = None) -> VariationalParams:
+        """The fitted posterior as parameters the shared scoring code reads (:class:`ScoringMixin`).
 
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log of the (variational) mixture density of each row, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        parts = [_logsumexp_rows(block) for block in self._weighted_log_prob(X)]
-        return np.concatenate(parts) if parts else np.empty(0)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean of :meth:`score_samples` over the rows."""
-        return float(np.mean(self.score_samples(X)))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable component of each row, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return np.concatenate([np.argmax(block, axis=1) for block in self._weighted_log_prob(X)])
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities of the components for each row, shape (n_samples, n_components)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        parts = []
-        for block in self._weighted_log_prob(X):
-            with np.errstate(under="ignore"):
-                parts.append(np.exp(block - _logsumexp_rows(block)[:, np.newaxis]))
-        return np.concatenate(parts)
+        Their ``log_weighted_prob`` is scikit-learn's ``_estimate_weighted_log_prob``.
+        NumPy arrays as fitted, whatever ``dtype`` the rows have: scikit-learn
+        scores float32 rows with its float64 parameters, in float64. Only rows
+        of another namespace (``like``: a tensor) get parameters converted to it.
+        """
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        params = variational.inference_params(
+            self._variational_posterior(), self.weight_concentration_prior_type, self.covariance_type
+        )
+        if like is not None and not isinstance(like, np.ndarray):
+            return params.converted_like(like)
+        return params
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture: scikit-learn's draws, in the same order.
@@ -460,9 +490,14 @@ def _weighted_mean(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (weights @ X.astype(np.float64)) / np.sum(weights)
 
 
-def _weighted_covariance(X: np.ndarray, weights: np.ndarray, full: bool) -> np.ndarray:
-    """Frequency-weighted covariance (``ddof=1`` counted in weight: integer weights
-    give ``np.cov`` of the repeated rows), (D, D), or its diagonal (D,)."""
+def _covariance_of_rows(X: np.ndarray, weights: Optional[np.ndarray], full: bool) -> np.ndarray:
+    """The rows' covariance as scikit-learn's default prior takes it (``ddof=1``): (D, D), or the variances (D,).
+
+    With frequency weights, ``ddof=1`` counted in weight: integer weights give
+    ``np.cov`` of the repeated rows.
+    """
+    if weights is None:
+        return np.atleast_2d(np.cov(X.T)) if full else np.var(X, axis=0, ddof=1)
     weights = weights.astype(np.float64)
     centred = X.astype(np.float64) - _weighted_mean(X, weights)
     denominator = np.sum(weights) - 1.0
@@ -470,33 +505,3 @@ def _weighted_covariance(X: np.ndarray, weights: np.ndarray, full: bool) -> np.n
         return (centred.T * weights) @ centred / denominator
     return (weights @ (centred * centred)) / denominator
 
-
-def _labels_of_rows(indices: np.ndarray, n_samples: int) -> np.ndarray:
-    """Labels (n,) giving row ``indices[k]`` to component k and no component to the others (-1)."""
-    labels = np.full(n_samples, -1, dtype=np.intp)
-    labels[np.asarray(indices)] = np.arange(len(indices))
-    return labels
-
-
-def _rows_from_data(
-    n_samples: int, n_components: int, weights: Optional[np.ndarray], random_state: np.random.RandomState
-) -> np.ndarray:
-    """scikit-learn's random_from_data rows; with weights, drawn in proportion to them."""
-    if weights is None:
-        return random_state.choice(n_samples, size=n_components, replace=False)
-    positive = int(np.count_nonzero(weights))
-    if positive < n_components:
-        raise ValueError(
-            f'init_params="random_from_data" needs n_components={n_components} rows of positive weight; '
-            f"sample_weight has {positive}: use another init_params or fewer components"
-        )
-    probabilities = weights.astype(np.float64) / np.sum(weights, dtype=np.float64)
-    return random_state.choice(n_samples, size=n_components, replace=False, p=probabilities)
-
-
-def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(a), axis=1))`` of a (rows, K) block, stable."""
-    row_max = np.max(a, axis=1, keepdims=True)
-    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    with np.errstate(under="ignore"):
-        return np.log(np.sum(np.exp(a - row_max), axis=1)) + row_max[:, 0]

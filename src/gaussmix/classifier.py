@@ -3,9 +3,9 @@
 Bayes' rule on class-conditional mixture densities: ``p(c | x)`` is
 proportional to ``prior_c p(x | c)``. In ``"mclustda"`` mode each class's
 density is a mixture whose K and structure :func:`gaussmix.select` chooses by
-BIC on that class's rows; in ``"edda"`` mode it is one Gaussian per class,
-with one structure shared by the classes and chosen by the classes' joint BIC
-(:mod:`gaussmix.edda`).
+a criterion (BIC, as mclust, or AIC, ICL) on that class's rows; in ``"edda"``
+mode it is one Gaussian per class, with one structure shared by the classes
+and chosen by the same criterion of the classes' joint fit (:mod:`gaussmix.edda`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .degeneracy import DegenerateFitWarning, degenerate_components
 from .edda import EddaFit, fit_edda
 from .estimator import GaussianMixture
 from .exceptions import CollapsedComponentError
-from .selection import SELECT_MAX_ITER, SELECT_TOL, _check_covariance_types, select
+from .selection import CRITERIA, SELECT_MAX_ITER, SELECT_TOL, _check_covariance_types, select
 
 MODES = ("mclustda", "edda")
 
@@ -40,10 +40,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     ----------
     mode : {"mclustda", "edda"}, default="mclustda"
         ``"mclustda"``: each class's K (from ``n_components``) and structure
-        (from ``covariance_types``) are chosen by BIC on its own rows with
+        (from ``covariance_types``) are chosen by ``criterion`` on its own rows with
         :func:`gaussmix.select`. ``"edda"``: one Gaussian per class, the
-        structure shared by the classes and chosen by the joint BIC of the
-        classes' fit (one M-step from the labels; ``n_components`` unused).
+        structure shared by the classes and chosen by ``criterion`` of the
+        classes' joint fit (one M-step from the labels; ``n_components`` unused).
     n_components : int or iterable of int, default=(1, 2, 3, 4, 5)
         The values of K tried per class (mclust's default ``G = 1:5``); or a
         dict ``class -> int or iterable`` to try other values per class (as
@@ -52,6 +52,14 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         Structures tried (``"all"``: mclust's 14; on one feature its two,
         E and V); or a dict ``class -> names``, as ``n_components``. In
         edda mode one name or list for all classes.
+    criterion : {"bic", "aic", "icl", "icl_entropy"}, default="bic"
+        What chooses each class's model (mclustda) or the shared structure
+        (edda); lower is better, as in :func:`gaussmix.select`. ``"bic"`` is
+        mclust's choice; ``"aic"`` penalises parameters less (more components,
+        freer structures); ``"icl"`` (mclust's, hard classification) and
+        ``"icl_entropy"`` (soft) add the classification entropy, so they shun
+        components that overlap. In edda mode the ICLs are those of the mixture
+        of the class Gaussians weighted by the class proportions.
     priors : array-like of shape (n_classes,), default=None
         Class prior probabilities, in the order of ``classes_``; ``None``:
         the (weighted) class proportions of the training rows.
@@ -77,12 +85,13 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         The density of each class, in the order of ``classes_``; in edda mode
         one-component ``"full"`` mixtures holding the class's Gaussian.
     selections_ : list of SelectionResult or None
-        Each class's BIC table (mclustda mode).
+        Each class's table of criteria (mclustda mode).
     covariance_type_ : str or None
         The shared structure (edda mode).
     edda_fits_ : dict or None
         ``structure -> EddaFit`` for every structure tried (edda mode);
-        ``edda_fits_[s].bic`` is the table mclust prints, negated.
+        ``edda_fits_[s].bic`` is the table mclust prints, negated (also
+        ``.aic``, ``.icl``, ``.icl_entropy``).
     n_iter_ : ndarray of int, shape (n_classes,)
         EM iterations of each class's chosen fit (1 in edda mode: one M-step).
     n_features_in_ : int
@@ -116,6 +125,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "mode": [StrOptions(set(MODES))],
+        "criterion": [StrOptions(set(CRITERIA))],
         "n_components": "no_validation",  # an int or iterable: select's checks
         "covariance_types": "no_validation",
         "priors": ["array-like", None],
@@ -135,6 +145,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         *,
         n_components: Any = (1, 2, 3, 4, 5),
         covariance_types: Any = "all",
+        criterion: str = "bic",
         priors: Any = None,
         n_init: Optional[int] = None,
         init_params: Optional[str] = None,
@@ -148,6 +159,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.mode = mode
         self.n_components = n_components
         self.covariance_types = covariance_types
+        self.criterion = criterion
         self.priors = priors
         self.n_init = n_init
         self.init_params = init_params
@@ -227,7 +239,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             ks = _for_class(self.n_components, "n_components", name)
             types = _for_class(self.covariance_types, "covariance_types", name)
             try:
-                result = select(X[rows], ks, types, n_init=self.n_init, random_state=self.random_state,
+                result = select(X[rows], ks, types, criterion=self.criterion, n_init=self.n_init,
+                                random_state=self.random_state,
                                 n_jobs=self.n_jobs, sample_weight=weights[rows],
                                 allow_degenerate=self.allow_degenerate, **settings)
             except ValueError as failure:
@@ -253,7 +266,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                              + "); raise reg_covar or check the data for constant columns within a class")
         sound = {name: fit for name, fit in fits.items()
                  if self.allow_degenerate or not np.any(degenerate_components(fit.params, float(self.reg_covar)))}
-        best = min((sound or fits).values(), key=lambda fit: (fit.bic, fit.n_parameters))
+        best = min((sound or fits).values(), key=lambda fit: (fit.criterion(self.criterion), fit.n_parameters))
         self.edda_fits_ = fits
         self.covariance_type_ = best.covariance_type
         self.mixtures_ = [_one_gaussian(best.params, k, float(self.reg_covar)) for k in range(len(self.classes_))]

@@ -1,5 +1,8 @@
 """Gaussian mixtures on Dask arrays and DataFrames (``pip install 'gaussmix[dask]'``).
 
+:class:`GaussianMixture` and :class:`BayesianGaussianMixture`, each its
+in-memory estimator with Dask blocks as its stream.
+
 The rows stay on the workers: ``fit`` persists the blocks once, and every pass
 (validation and mean, starting statistics, each EM iteration) maps the same
 per-chunk functions the out-of-core fit uses (:func:`gaussmix.em.accumulate`
@@ -25,6 +28,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("gaussmix.dask needs Dask: pip install 'gaussmix[dask]'") from error
 
 from . import _validation as checks
+from . import bayesian as _bayesian
 from . import fitting
 from . import missing as incomplete
 from .data import chunking
@@ -33,6 +37,7 @@ from . import estimator as _estimator
 from .em import responsibilities
 from .imputation import DrawKey, PatternCache, impute_chunk
 from .params import MixtureParams
+
 
 # Each per-chunk function takes rows with NaN on their observed entries: they reach it only
 # where the model marginalises them (_apply_to_block refuses NaN otherwise).
@@ -88,7 +93,57 @@ def _impute_block(
     return np.concatenate(pieces, axis=0 if draws is None else 1)
 
 
-class GaussianMixture(_estimator.GaussianMixture):
+class _LazyInference:
+    """``predict``, ``predict_proba``, ``score_samples`` (lazy Dask arrays) and ``score`` of a Dask estimator.
+
+    Each maps the fitted parameters' own scoring (``_fitted_params``: their
+    ``log_weighted_prob``) over the blocks of ``X``, chunk by chunk.
+    """
+
+    def _lazy_rows(self, X: Any) -> tuple[Any, MixtureParams]:
+        _estimator.check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        X = as_dask_rows(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X, self._fitted_params(X.dtype)
+
+    def _map_rows(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray], labels: bool = False,
+                  **shape: Any) -> Any:
+        """``function(chunk, params)`` over the blocks of ``X``, lazily; ``labels``: it returns integers."""
+        X, params = self._lazy_rows(X)
+        chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
+        # the rows' dtype, or wider where the parameters are (the Bayesian mixture's stay float64)
+        dtype = np.intp if labels else np.result_type(X.dtype, params.means.dtype)
+        marginalize = getattr(self, "missing", "error") == "marginalize"
+        return X.map_blocks(_apply_to_block, function, params, chunk_rows, marginalize, dtype=dtype, **shape)
+
+    def predict(self, X: Any) -> Any:
+        """Most probable component of each row: a lazy Dask array of shape (n_samples,)."""
+        return self._map_rows(X, _labels, labels=True, drop_axis=1)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Responsibilities: a lazy Dask array of shape (n_samples, K)."""
+        X = as_dask_rows(X)
+        return self._map_rows(X, _probabilities, chunks=(X.chunks[0], (self.n_components,)))
+
+    def score_samples(self, X: Any) -> Any:
+        """Log-density of each row: a lazy Dask array of shape (n_samples,)."""
+        return self._map_rows(X, _log_density, drop_axis=1)
+
+    def _log_likelihood(self, X: Any) -> tuple[float, float]:
+        log_density = self.score_samples(X)
+        return float(log_density.astype(np.float64).sum().compute()), float(log_density.shape[0])
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-density of the rows of ``X`` (computed)."""
+        total, n = self._log_likelihood(X)
+        return total / n
+
+
+class GaussianMixture(_LazyInference, _estimator.GaussianMixture):
     """:class:`gaussmix.GaussianMixture` fitted on a Dask cluster.
 
     Same parameters, attributes and results (equal to the in-memory fit from
@@ -113,35 +168,6 @@ class GaussianMixture(_estimator.GaussianMixture):
         """Estimate the parameters with EM over the blocks of ``X`` (see the class docstring)."""
         fitting.fit(self, X, sample_weight, streamed=True)
         return self
-
-    def _lazy_rows(self, X: Any) -> tuple[Any, MixtureParams]:
-        _estimator.check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
-        X = as_dask_rows(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return X, self._fitted_params(X.dtype)
-
-    def _map_rows(self, X: Any, function: Callable[[np.ndarray, MixtureParams], np.ndarray], **shape: Any) -> Any:
-        X, params = self._lazy_rows(X)
-        chunk_rows = chunking.stream_rows(int(X.shape[1]), X.dtype, self.n_components, self.chunk_size)
-        return X.map_blocks(_apply_to_block, function, params, chunk_rows, self.missing == "marginalize", **shape)
-
-    def predict(self, X: Any) -> Any:
-        """Most probable component of each row: a lazy Dask array of shape (n_samples,)."""
-        return self._map_rows(X, _labels, drop_axis=1, dtype=np.intp)
-
-    def predict_proba(self, X: Any) -> Any:
-        """Responsibilities: a lazy Dask array of shape (n_samples, K)."""
-        X = as_dask_rows(X)
-        return self._map_rows(X, _probabilities, chunks=(X.chunks[0], (self.n_components,)), dtype=X.dtype)
-
-    def score_samples(self, X: Any) -> Any:
-        """Log-density of each row: a lazy Dask array of shape (n_samples,)."""
-        X = as_dask_rows(X)
-        return self._map_rows(X, _log_density, drop_axis=1, dtype=X.dtype)
 
     def impute(self, X: Any, n_draws: Optional[int] = None, random_state: Any = None, out: Any = None) -> Any:
         """The rows of ``X`` with their NaN entries filled: a lazy Dask array.
@@ -172,11 +198,26 @@ class GaussianMixture(_estimator.GaussianMixture):
         return X.map_blocks(_impute_block, params, chunk_rows, draws, new_axis=0,
                             chunks=((draws.n_draws,), *X.chunks), dtype=X.dtype)
 
-    def _log_likelihood(self, X: Any) -> tuple[float, float]:
-        log_density = self.score_samples(X)
-        return float(log_density.astype(np.float64).sum().compute()), float(log_density.shape[0])
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-density of the rows of ``X`` (computed)."""
-        total, n = self._log_likelihood(X)
-        return total / n
+class BayesianGaussianMixture(_LazyInference, _bayesian.BayesianGaussianMixture):
+    """:class:`gaussmix.BayesianGaussianMixture` fitted on a Dask cluster.
+
+    Same parameters, attributes and results: equal to the in-memory fit from
+    the same start, up to rounding, and from the same ``random_state`` where the
+    data hold at most 32768 rows of positive weight (the initialiser then sees
+    them all; beyond, it runs on the client on a weighted reservoir sample drawn
+    on the workers). ``init_params="random"`` draws each chunk's
+    responsibilities from a generator of its own (seeded by ``random_state`` and
+    the chunk's first row), not scikit-learn's draws. ``fit`` takes a Dask array
+    or DataFrame (other arrays are wrapped with ``dask.array.asarray``) and
+    optional Dask ``sample_weight``; ``predict``, ``predict_proba`` and
+    ``score_samples`` return lazy Dask arrays, ``score`` computes.
+    """
+
+    _open_source = staticmethod(open_blocks)
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "BayesianGaussianMixture":
+        """Estimate the variational posterior over the blocks of ``X`` (see the class docstring)."""
+        self._validate_params()
+        self._fit_stream(fitting.open_source(self, X, sample_weight))
+        return self

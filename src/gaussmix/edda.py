@@ -6,7 +6,8 @@ VVE, EEV, VEV, EVV, ...) repeat it on the same statistics until it settles.
 The BIC is mclust's: the log-likelihood of the mixture of the class
 Gaussians weighted by the class proportions, and a parameter count without
 those proportions (the classes are given). It agrees with mclust's EDDA
-table to the digits printed there (tests/test_classifier.py).
+table to the digits printed there (tests/test_classifier.py). AIC and the
+ICLs are :func:`gaussmix.select`'s criteria on the same mixture.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class EddaFit:
         Means and covariance parameters (no proportions).
     bic : float
         ``-2 log_likelihood + n_parameters log(sum w)``; lower is better (mclust's BIC negated).
+    aic : float
+        ``-2 log_likelihood + 2 n_parameters``.
+    icl : float
+        ``bic - 2 sum_n w_n log max_c z_nc``, with ``z`` the responsibilities of the
+        classes' mixture (mclust's ICL negated, as :func:`gaussmix.select`'s).
+    icl_entropy : float
+        ``bic + 2 sum_n w_n entropy(z_n)`` (the soft ICL).
     """
 
     covariance_type: str
@@ -51,6 +59,13 @@ class EddaFit:
     log_likelihood: float
     n_parameters: int
     bic: float
+    aic: float
+    icl: float
+    icl_entropy: float
+
+    def criterion(self, name: str) -> float:
+        """The value of criterion ``name`` (one of :data:`gaussmix.selection.CRITERIA`); lower is better."""
+        return float(getattr(self, name))
 
 
 def fit_edda(X: np.ndarray, labels: np.ndarray, n_classes: int, covariance_type: str,
@@ -95,7 +110,14 @@ def fit_edda(X: np.ndarray, labels: np.ndarray, n_classes: int, covariance_type:
         if change <= MSTEP_TOL * np.max(np.abs(params.dense_covariances())):
             break
     params = params.translated(origin)
-    log_likelihood = float(weights @ scipy.special.logsumexp(params.log_weighted_prob(X), axis=1))
+    weighted = params.log_weighted_prob(X)
+    log_density = scipy.special.logsumexp(weighted, axis=1)
+    # The classes' mixture's responsibilities: what the classification criteria (ICL) weigh.
+    resp = np.exp(weighted - log_density[:, None])
+    log_likelihood = float(weights @ log_density)
     n_parameters = covariance.n_parameters(n_classes, X.shape[1]) - (n_classes - 1)
     bic = -2.0 * log_likelihood + n_parameters * math.log(float(np.sum(weights)))
-    return EddaFit(covariance_type, params, log_likelihood, n_parameters, bic)
+    hard = float(weights @ -np.log(resp.max(axis=1)))
+    entropy = float(weights @ scipy.special.entr(resp).sum(axis=1))
+    return EddaFit(covariance_type, params, log_likelihood, n_parameters, bic,
+                   aic=-2.0 * log_likelihood + 2.0 * n_parameters, icl=bic + 2.0 * hard, icl_entropy=bic + 2.0 * entropy)

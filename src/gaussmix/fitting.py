@@ -53,7 +53,7 @@ from .params import MixtureParams
 from .problem import Problem
 from .rows import validate_rows
 from .starts import check_init_arrays, check_row_counts, start_from_rows, start_from_stream
-from .streaming import summarise
+from .streaming import DataSummary, summarise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,19 +186,8 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     user_init = check_init_arrays(model, problem.covariance, n_features, dtype)
     needs_sample = not _warm(model) and "means" not in user_init
     marginalize = model.missing == "marginalize"
-    summary = summarise(stream, seed=random_state.randint(2**31 - 1) if needs_sample else None,
-                        marginalize=marginalize)
-    declared = stream.n_samples
-    if declared is not None and declared != summary.n_rows:
-        raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
-    if summary.n_rows < 2:
-        raise ValueError(f"the data source yielded {summary.n_rows} row(s); a fit needs at least 2")
-    check_row_counts(problem.n_components, summary.n_rows, summary.n_positive)
-    if summary.total_weight <= 0:
-        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-    model.n_features_in_ = n_features
-    if hasattr(model, "feature_names_in_"):
-        del model.feature_names_in_
+    summary = summarise_stream(model, stream, problem.n_components,
+                               seed=random_state.randint(2**31 - 1) if needs_sample else None, marginalize=marginalize)
     origin = summary.mean.astype(dtype)
     # Weights of mean one, as in memory: a constant factor on every weight changes nothing.
     centred = stream.centred(origin, summary.n_rows, summary.n_rows / summary.total_weight)
@@ -212,6 +201,35 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
     # Rows with NaN (missing="marginalize"): the same chunks (or Dask blocks) through the incomplete E-step.
     return Framed(incomplete.incomplete_stream(centred) if summary.n_missing else centred, origin, start,
                   prior=prior)
+
+
+def summarise_stream(model: Any, stream: Any, n_components: int, *, seed: Optional[int],
+                     marginalize: bool = False) -> DataSummary:
+    """The first pass over ``stream`` (:func:`gaussmix.streaming.summarise`) and the checks of what it found.
+
+    Records ``n_features_in_`` on the estimator ``model`` (and forgets the
+    feature names of an earlier fit). ``seed`` None draws no sample.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite rows (named), fewer rows than the source declares,
+        fewer than 2 rows, fewer rows (or rows of positive weight) than
+        ``n_components``, or weights summing to zero.
+    """
+    summary = summarise(stream, seed=seed, marginalize=marginalize)
+    declared = stream.n_samples
+    if declared is not None and declared != summary.n_rows:
+        raise ValueError(f"the data source says n_samples = {declared} but yielded {summary.n_rows} rows")
+    if summary.n_rows < 2:
+        raise ValueError(f"the data source yielded {summary.n_rows} row(s); a fit needs at least 2")
+    check_row_counts(n_components, summary.n_rows, summary.n_positive)
+    if summary.total_weight <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+    model.n_features_in_ = stream.n_features
+    if hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
+    return summary
 
 
 def _warm(model: Any) -> bool:

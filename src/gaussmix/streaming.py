@@ -306,3 +306,22 @@ def sampled_start(
     component_ids = np.unique(assignment)
     centres = np.stack([np.average(rows[assignment == k], axis=0, weights=unit[assignment == k]) for k in component_ids])
     return nearest_centre_start(source, centres, n_components, full_scatter, summary.n_rows, component_ids)
+
+
+def _one_component_stats(X: np.ndarray, weights: Optional[np.ndarray], first_row: int, full_scatter: bool) -> SuffStats:
+    # In float64 whatever the rows' dtype, as numpy.cov computes
+    rows = X.astype(np.float64, copy=False)
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    return assignment_stats(rows, weights, np.zeros(rows.shape[0], dtype=np.intp), 1, full_scatter)
+
+
+def weighted_covariance(source: Any, full: bool) -> np.ndarray:
+    """The covariance of the rows of ``source``, weighted, ``ddof=1`` counted in weight: one pass.
+
+    ``numpy.cov`` of the rows (``full``, shape (D, D)) or their variances
+    (shape (D,)) where every weight is one; with frequency weights, those of the
+    rows repeated. In float64, from centred statistics merged chunk by chunk.
+    """
+    function = functools.partial(_one_component_stats, full_scatter=full)
+    stats = reduce_chunks(source, function, SuffStats.merge)
+    return np.asarray(stats.scatter[0], dtype=np.float64) / (float(stats.resp_weight[0]) - 1.0)

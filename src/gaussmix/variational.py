@@ -15,6 +15,7 @@ Parameter layouts are scikit-learn's (see :mod:`gaussmix.covariance.base`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Union
@@ -22,6 +23,7 @@ from typing import Any, Union
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
+from .backends import asarray_like
 from .covariance import get_covariance_model
 from .covariance.full import dense_precision_cholesky
 from .exceptions import CollapsedComponentError
@@ -103,16 +105,23 @@ class VariationalParams(MixtureParams):
 
     Attributes
     ----------
-    log_terms : ndarray of shape (K,), float64
-        Normalised (their exponentials sum to one, and are ``weights``): shifting
-        every term by one constant changes no responsibility, and the kernels'
-        thresholds read ``exp(log_terms)`` as mixture weights.
+    log_terms : ndarray of shape (K,)
+        Shifting every term by one constant changes no responsibility. For the
+        E-step of a fit (:func:`estep_params`) they are normalised, in float64:
+        their exponentials sum to one and are ``weights``, which the kernels'
+        thresholds read as mixture weights. For scoring rows
+        (:func:`inference_params`) they are left as they are, so that the
+        log-densities are scikit-learn's.
     """
 
     log_terms: Any = None
 
     def log_weights(self, dtype: Any = None) -> Any:
         return self.log_terms if dtype is None else self.log_terms.astype(dtype)
+
+    def converted_like(self, like: Any) -> "VariationalParams":
+        converted = super().converted_like(like)
+        return dataclasses.replace(converted, log_terms=asarray_like(self.log_terms, like))
 
 
 def expected_log_weights(posterior: Posterior, prior_type: str) -> np.ndarray:
@@ -179,6 +188,23 @@ def estep_params(posterior: Posterior, prior_type: str, covariance_type: str, dt
         precisions_cholesky=posterior.precisions_cholesky.astype(dtype),
         covariance=get_covariance_model(covariance_type),
         log_terms=log_terms,
+    )
+
+
+def inference_params(posterior: Posterior, prior_type: str, covariance_type: str) -> VariationalParams:
+    """The posterior as parameters whose ``log_weighted_prob`` is scikit-learn's ``_estimate_weighted_log_prob``.
+
+    For ``predict``, ``predict_proba``, ``score_samples`` and ``score``; NumPy
+    arrays as fitted (float64 from float64 rows).
+    """
+    n_features = posterior.means.shape[1]
+    return VariationalParams(
+        weights=mixture_weights(posterior, prior_type),
+        means=posterior.means,
+        covariances=posterior.covariances,
+        precisions_cholesky=posterior.precisions_cholesky,
+        covariance=get_covariance_model(covariance_type),
+        log_terms=np.asarray(estep_log_terms(posterior, prior_type, n_features), dtype=np.float64),
     )
 
 
