@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from gaussmix import GaussianMixture, Prior, load, save, select
 from gaussmix.io import ModelFileError
+from gaussmix.degeneracy import DegenerateFitWarning
 
 #: every structure mclust gives a prior (the scikit-learn four are VVV, EEE, VVI, VII)
 WITH_PRIOR = ("full", "tied", "diag", "spherical", "EII", "EEI", "VEI", "EVI", "EEV", "VEV")
@@ -276,3 +277,74 @@ def test_command_line_fits_with_the_default_prior(tmp_path, X):
     assert selection["settings"]["prior"] == "default"
     python = select(X, range(1, 4), random_state=0, prior="default").to_dict()
     assert selection["rows"] == python["rows"]
+
+
+# ---------------------------------------------------------------- degenerate fits under a prior
+def _blob_and_far_pair() -> np.ndarray:
+    """200 rows about the origin and an isolated pair of rows far from them, shape (202, 2)."""
+    rng = np.random.default_rng(0)
+    return np.vstack([rng.normal(size=(200, 2)), [[12.0, 12.0], [12.1, 12.0]]])
+
+
+@pytest.mark.parametrize("structure", ["VVV", "VEI", "VVI", "EEE", "VII"])
+def test_a_component_that_empties_under_the_prior_is_degenerate(structure):
+    # one component on the blob, one on the pair, and a third started beyond the pair: the
+    # pair's component takes both rows and the third empties; the prior holds its covariance up
+    X = _blob_and_far_pair()
+    model = GaussianMixture(3, covariance_type=structure, prior="default",
+                            means_init=[[0.0, 0.0], [12.05, 12.0], [14.0, 14.0]])
+    with pytest.warns(DegenerateFitWarning):
+        model.fit(X)
+    assert model.effective_counts_ == pytest.approx(np.asarray(model.weights_) * len(X))
+    assert model.effective_counts_[:2] == pytest.approx([200, 2], abs=1e-3)
+    assert model.degenerate_components_.tolist() == [False, False, True]
+
+
+def test_a_component_on_the_isolated_pair_is_sound():
+    # two rows of data are enough under the prior (mclust reports such cells as numbers)
+    X = _blob_and_far_pair()
+    model = GaussianMixture(2, covariance_type="VVV", prior="default", means_init=[[0.0, 0.0], [12.05, 12.0]]).fit(X)
+    assert model.effective_counts_ == pytest.approx([200, 2], abs=1e-6)
+    assert not model.degenerate_
+
+
+def test_fits_without_a_prior_keep_no_counts():
+    X = _blob_and_far_pair()
+    model = GaussianMixture(3, covariance_type="VVV", prior="default", random_state=0).fit(X)
+    assert hasattr(model, "effective_counts_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateFitWarning)  # the pair's component collapses without a prior
+        model.set_params(prior=None).fit(X)  # a refit without a prior drops them
+    assert not hasattr(model, "effective_counts_")
+
+
+def test_a_saved_prior_fit_keeps_its_counts_and_its_verdict(tmp_path):
+    X = _blob_and_far_pair()
+    model = GaussianMixture(3, covariance_type="VVV", prior="default",
+                            means_init=[[0.0, 0.0], [12.05, 12.0], [14.0, 14.0]])
+    with pytest.warns(DegenerateFitWarning):
+        model.fit(X)
+    save(model, tmp_path / "map.gmm")
+    loaded = load(tmp_path / "map.gmm")
+    np.testing.assert_array_equal(loaded.effective_counts_, model.effective_counts_)
+    assert loaded.degenerate_components_.tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("counts, message", [([1.0, 2.0], "not a list of 3 finite numbers >= 0"),
+                                             ([1.0, -2.0, 3.0], "not a list of 3 finite numbers >= 0"),
+                                             ("many", "not a list of 3")])
+def test_tampered_counts_in_a_model_file_are_refused(tmp_path, counts, message):
+    import zipfile
+
+    X = _blob_and_far_pair()
+    save(GaussianMixture(3, prior="default", random_state=0).fit(X), tmp_path / "map.gmm")
+    with zipfile.ZipFile(tmp_path / "map.gmm") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["fit"]["effective_counts"] = counts
+    members["metadata.json"] = json.dumps(metadata).encode()
+    with zipfile.ZipFile(tmp_path / "tampered.gmm", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ModelFileError, match=f"fit.effective_counts is .*{message}"):
+        load(tmp_path / "tampered.gmm")

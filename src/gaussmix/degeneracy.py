@@ -28,11 +28,38 @@ feature for diagonal ones, so the rule does not depend on units, offsets or
 The gap it relies on is wide: on iris every cell's smallest ratio is either
 above 1e-5 or below 1e-15 (float32: 1e-9), and the degenerate ones are the
 components that sit on D or fewer distinct rows.
+
+**With a conjugate prior** (``GaussianMixture(prior=...)``, :mod:`gaussmix.priors`)
+a covariance can no longer collapse: the prior's scale holds it up. What
+happens instead is that a component *empties*: its effective row count
+``N_k = sum_i w_i r_ik`` (rows' weights of mean one times their
+responsibilities: ``weights_`` times the number of training rows, the fitted
+``effective_counts_``) falls towards zero, and its mean and covariance become
+the prior's. mclust stops such an EM when ``N_k`` falls to ``sqrt(eps)`` rows
+and reports the cell as NA. gaussmix names it by a count:
+
+    component k of a prior fit is *degenerate* when ``N_k < 1/2``
+    (:data:`EMPTY_COUNT`),
+
+besides the rule above, which still applies. Below half a row the component
+holds less than half of any row: no row is more its own than another's, so
+nothing of the data determines its covariance (nor its mean). The count is in
+rows, so the rule does not depend on units, and it is the same for every
+structure. An emptying component decays geometrically and EM stops it
+wherever its tolerance says: at 1e-43 to 5e-3 rows on faithful and iris with
+``tol=1e-5`` or tighter, at up to 0.03 with ``tol=1e-3``; a component that has
+settled holds 0.43 rows or more in every cell mclust reports as a number.
+Flagged although mclust reports a number: iris EEV, K = 5 (0.43 rows), and
+the cells whose component was still emptying when mclust stopped, above its
+``sqrt(eps)`` (tests/test_prior_against_mclust.py lists them). A component on
+one isolated row (``N_k`` about 1) is sound, as in mclust, although its
+covariance is the prior's in every direction: the training rows' scatter,
+which would tell, is not kept with the fit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -42,6 +69,8 @@ from .backends import to_numpy
 RELATIVE_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 10 * float(np.finfo(np.float32).eps)}
 #: a variance below ``(ROUNDING_FACTOR eps |x|)^2`` is rounding of the values, not spread
 ROUNDING_FACTOR = 16
+#: with a prior, a component holding fewer rows than this (``N_k``) has emptied
+EMPTY_COUNT = 0.5
 
 
 class DegenerateFitWarning(UserWarning):
@@ -51,7 +80,7 @@ class DegenerateFitWarning(UserWarning):
     """
 
 
-def degenerate_components(params: Any, reg_covar: float) -> np.ndarray:
+def degenerate_components(params: Any, reg_covar: float, counts: Optional[Any] = None) -> np.ndarray:
     """Which components of a fitted mixture are degenerate.
 
     Parameters
@@ -60,6 +89,10 @@ def degenerate_components(params: Any, reg_covar: float) -> np.ndarray:
         Fitted parameters (any backend; read on the host).
     reg_covar : float
         What the M-step added to every variance.
+    counts : array-like of shape (K,), optional
+        The effective row counts ``N_k`` of a fit with a conjugate prior
+        (``effective_counts_``); components below :data:`EMPTY_COUNT` are
+        degenerate. None for fits without a prior: the covariance rule alone.
 
     Returns
     -------
@@ -85,7 +118,10 @@ def degenerate_components(params: Any, reg_covar: float) -> np.ndarray:
         total = np.diag(total_variances)
     magnitude = centre**2 + np.diagonal(total)
     rounding = variances <= (ROUNDING_FACTOR * eps) ** 2 * magnitude
-    return (ratios <= rtol) | np.any(rounding, axis=1) | ~np.isfinite(ratios)
+    degenerate = (ratios <= rtol) | np.any(rounding, axis=1) | ~np.isfinite(ratios)
+    if counts is not None:
+        degenerate = degenerate | ~(np.asarray(counts, dtype=np.float64) >= EMPTY_COUNT)
+    return degenerate
 
 
 def _diagonal_variances(params: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -118,6 +154,7 @@ def describe(components: np.ndarray) -> str:
     return (
         f"component(s) {which} of this fit are degenerate: in some direction their covariance is "
         "not determined by the data (reg_covar alone holds it up, or nothing does): they sit on too "
-        "few distinct rows. The log-likelihood, and so the BIC, of such a fit mean nothing; use "
+        "few distinct rows, or, with a prior, hold less than half a row (they emptied). The "
+        "log-likelihood, and so the BIC, of such a fit mean nothing; use "
         "fewer components or another covariance structure (see gaussmix.degeneracy)."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from sklearn.base import DensityMixin
@@ -226,12 +226,19 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         Index of the initialisation kept (into ``lower_bounds_per_init_``); not in scikit-learn.
     degenerate_components_ : ndarray of bool, shape (K,)
         Components whose covariance the data do not determine (held up by
-        ``reg_covar`` alone; :mod:`gaussmix.degeneracy` states the rule).
+        ``reg_covar`` alone, or, with a ``prior``, holding less than half a
+        row: emptied; :mod:`gaussmix.degeneracy` states the rule).
         ``fit`` warns with :class:`~gaussmix.degeneracy.DegenerateFitWarning`
         when any is; :func:`gaussmix.select` never chooses such a fit while a
         sound one exists. Not in scikit-learn.
     degenerate_ : bool
         Whether any component is degenerate.
+    effective_counts_ : ndarray of shape (K,)
+        Fits with a ``prior`` only: each component's effective row count
+        ``N_k``, the training rows' responsibilities summed with their
+        weights (scaled to mean one), i.e. ``weights_`` times the number of
+        training rows. The degenerate-fit rule of prior fits reads it. Not in
+        scikit-learn.
     float64_iterations_ : int
         Iterations of the kept run done in float64: float32 EM whose
         log-likelihood fell by more than float32's rounding (EM never lowers
@@ -325,8 +332,15 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         fitting.partial_fit(self, X, sample_weight)
         return self
 
-    def _set_parameters(self, params: MixtureParams) -> None:
-        """The parameter attributes from ``params`` (user's coordinates), judged by the degenerate-fit rule."""
+    def _set_parameters(self, params: MixtureParams, counts: Optional[np.ndarray] = None) -> None:
+        """The parameter attributes from ``params`` (user's coordinates), judged by the degenerate-fit rule.
+
+        ``counts``: a prior fit's effective row counts (K,), kept as ``effective_counts_``; None removes them.
+        """
+        if counts is None:
+            self.__dict__.pop("effective_counts_", None)
+        else:
+            self.effective_counts_ = np.asarray(counts, dtype=np.float64)
         for name in NOISE_ATTRIBUTES:
             self.__dict__.pop(name, None)
         if params.noise is not None:
@@ -339,7 +353,7 @@ class GaussianMixture(ScoringMixin, ImputeMixin, UnivariateMixin, DerivedMixin, 
         self.covariances_ = params.covariances
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = params.covariance.precisions(params.precisions_cholesky)
-        self.degenerate_components_ = degenerate_components(params, float(self.reg_covar))
+        self.degenerate_components_ = degenerate_components(params, float(self.reg_covar), counts)
         self.degenerate_ = bool(np.any(self.degenerate_components_))
 
     def _fitted_params(self, dtype: Any = None, *, like: Any = None) -> MixtureParams:

@@ -72,6 +72,9 @@ class Framed:
         float64, made only when a run loses precision.
     prior : ResolvedPrior or None
         The conjugate prior's hyperparameters in this frame (:mod:`gaussmix.priors`).
+    n_rows : int
+        The training rows' total weight (weights have mean one): ``N_k`` is
+        ``weights_`` times it (the degenerate-fit rule of prior fits needs it).
     """
 
     source: Any
@@ -79,6 +82,13 @@ class Framed:
     start: Callable[[np.random.RandomState], MixtureParams]
     float64_twin: Optional[Callable[[], tuple[Any, Any]]] = None
     prior: Optional[priors.ResolvedPrior] = None
+    n_rows: int = 0
+
+    def counts(self, params: MixtureParams) -> Optional[np.ndarray]:
+        """The effective row counts ``N_k`` (K,) of a prior fit's ``params``; None without a prior."""
+        if self.prior is None:
+            return None
+        return np.asarray(to_numpy(params.weights), dtype=np.float64) * float(self.n_rows)
 
 
 def fit(model: Any, X: Any, sample_weight: Any, *, streamed: Optional[bool] = None) -> None:
@@ -165,7 +175,7 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
 
     # float32 EM whose likelihood falls beyond rounding finishes in float64 (a copy made then).
     float32 = isinstance(X, np.ndarray) and X.dtype == np.float32
-    return Framed(source, origin, start, float64_twin if float32 else None, prior)
+    return Framed(source, origin, start, float64_twin if float32 else None, prior, n_samples)
 
 
 def _resolve_prior(problem: Problem, n_features: int, origin: Any,
@@ -200,7 +210,7 @@ def frame_stream(model: Any, stream: Any, problem: Problem, random_state: np.ran
 
     # Rows with NaN (missing="marginalize"): the same chunks (or Dask blocks) through the incomplete E-step.
     return Framed(incomplete.incomplete_stream(centred) if summary.n_missing else centred, origin, start,
-                  prior=prior)
+                  prior=prior, n_rows=summary.n_rows)
 
 
 def summarise_stream(model: Any, stream: Any, n_components: int, *, seed: Optional[int],
@@ -311,17 +321,17 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
         traces.append(list(result.lower_bounds))
         if limit < max_iter and not result.converged:
             # judged once every screened start has run (see _continue_screened)
-            screened.append((not _degenerate(result, problem), result.lower_bound, init_index, result))
+            screened.append((not _degenerate(result, problem, framed), result.lower_bound, init_index, result))
             continue
         # The degeneracy rule decides only where the likelihood alone would not: judged lazily.
         if best is not None and best_sound and result.lower_bound <= best.lower_bound:
             continue
-        sound = n_init == 1 or not _degenerate(result, problem)
+        sound = n_init == 1 or not _degenerate(result, problem, framed)
         if best is None or (sound, result.lower_bound) > (best_sound, best.lower_bound):
             best, best_sound, best_index = result, sound, init_index
     if screened:
         try:
-            lead = _continue_screened(model, screened, source, config, traces, problem)
+            lead = _continue_screened(model, screened, source, config, traces, problem, framed)
         except _START_FAILURES as error:
             failure, lead = failure or error, None
         if lead is not None:
@@ -337,7 +347,7 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
             "parameters, or increase max_iter, tol, or check for degenerate data.",
             ConvergenceWarning,
         )
-    set_fitted(model, best, origin)
+    set_fitted(model, best, origin, framed.counts(best.params))
     model.lower_bounds_per_init_ = traces
     model.best_init_ = best_index
     model.float64_iterations_ = float64_iterations
@@ -346,7 +356,7 @@ def run_starts(model: Any, framed: Framed, problem: Problem, random_state: np.ra
 
 
 def _continue_screened(model: Any, screened: list, source: Any, config: EMConfig, traces: list,
-                       problem: Problem) -> tuple[FitResult, bool, int]:
+                       problem: Problem, framed: Framed) -> tuple[FitResult, bool, int]:
     """The best screened start run on to convergence, as ``(result, sound, init_index)``.
 
     ``screened`` holds ``(sound, lower_bound, init_index, result)`` of the
@@ -364,7 +374,9 @@ def _continue_screened(model: Any, screened: list, source: Any, config: EMConfig
     whole = FitResult(more.params, more.lower_bound, result.n_iter + more.n_iter, more.converged,
                       [*result.lower_bounds, *more.lower_bounds])
     traces[init_index] = list(whole.lower_bounds)
-    return whole, not _degenerate(whole, problem), init_index
+    return whole, not _degenerate(whole, problem, framed), init_index
+
+
 def _check_warm_noise(params: MixtureParams, problem: Problem) -> None:
     """Refuse a warm start whose fitted model has a noise component where the settings have none, or the reverse."""
     if (params.noise is None) != (problem.noise is None):
@@ -379,10 +391,10 @@ def _check_warm_noise(params: MixtureParams, problem: Problem) -> None:
 _START_FAILURES = (CollapsedComponentError, NonFiniteLikelihoodError, FloatingPointError, np.linalg.LinAlgError)
 
 
-def _degenerate(result: FitResult, problem: Problem) -> bool:
+def _degenerate(result: FitResult, problem: Problem, framed: Framed) -> bool:
     """Whether a start's fit is degenerate: a sound start is kept before any degenerate one."""
     # The rule does not depend on where the frame's origin is: the framed parameters serve.
-    return bool(np.any(degenerate_components(result.params, problem.reg_covar)))
+    return bool(np.any(degenerate_components(result.params, problem.reg_covar, framed.counts(result.params))))
 
 
 def finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origin64: Any,
@@ -403,9 +415,12 @@ def finish_in_float64(result: FitResult, config: EMConfig, source64: Any, origin
                      float32_iterations=result.n_iter)
 
 
-def set_fitted(model: Any, result: FitResult, origin: Any) -> None:
-    """The fitted attributes of ``model`` from ``result``, whose parameters are centred on ``origin`` (D,)."""
-    model._set_parameters(result.params.translated(origin))
+def set_fitted(model: Any, result: FitResult, origin: Any, counts: Optional[np.ndarray] = None) -> None:
+    """The fitted attributes of ``model`` from ``result``, whose parameters are centred on ``origin`` (D,).
+
+    ``counts``: the effective row counts (K,) of a prior fit (``effective_counts_``), else None.
+    """
+    model._set_parameters(result.params.translated(origin), counts)
     model.converged_ = result.converged
     model.n_iter_ = result.n_iter
     model.lower_bound_ = result.lower_bound

@@ -141,6 +141,9 @@ def _metadata(model: GaussianMixture, arrays: dict, extra: Optional[dict]) -> di
             "lower_bounds_per_init": [
                 [float(v) for v in trace] for trace in getattr(model, "lower_bounds_per_init_", [model.lower_bounds_])
             ],
+            # a prior fit's N_k: its degenerate-fit rule reads them (absent from fits without a prior)
+            **({"effective_counts": [float(v) for v in to_numpy(model.effective_counts_)]}
+               if hasattr(model, "effective_counts_") else {}),
         },
         "arrays": {
             name: {"shape": list(a.shape), "dtype": str(a.dtype), "memory_axes": _memory_axes(a)}
@@ -199,8 +202,11 @@ def load(path: PathLike) -> GaussianMixture:
         model.noise_bounds_ = np.asarray(noise["bounds"], dtype=np.float64)
     if metadata["feature_names"] is not None:
         model.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+    counts = fit.get("effective_counts")
+    if counts is not None:
+        counts = model.effective_counts_ = np.asarray(counts, dtype=np.float64)
     # Recomputed, not stored: a loaded model is judged by the same rule as a fitted one.
-    model.degenerate_components_ = degenerate_components(model._fitted_params(), float(model.reg_covar))
+    model.degenerate_components_ = degenerate_components(model._fitted_params(), float(model.reg_covar), counts)
     model.degenerate_ = bool(np.any(model.degenerate_components_))
     return model
 
@@ -523,6 +529,7 @@ def _check_metadata(metadata: dict) -> None:
     _check_settings(metadata)
     _check_fit(metadata["fit"])
     _check_noise(metadata)
+    _check_counts(metadata)
     _check_array_entries(metadata)
     if not isinstance(metadata.get("extra", {}), dict):
         raise InvalidModel(f"extra is a {type(metadata['extra']).__name__}, not a JSON object")
@@ -610,6 +617,20 @@ def _check_noise(metadata: dict) -> None:
         raise InvalidModel("noise.axes are not orthonormal: the noise box would not be a box")
     if np.any(bounds[0] > bounds[1]):
         raise InvalidModel("noise.bounds' lower row exceeds its upper row")
+
+
+def _check_counts(metadata: dict) -> None:
+    """``fit.effective_counts``: absent without a prior; with one, K finite numbers >= 0 (files of
+    gaussmix before it kept them lack them: their prior fits are judged by the covariance rule alone)."""
+    counts = metadata["fit"].get("effective_counts")
+    if counts is None:
+        return
+    if metadata["params"].get("prior") is None:
+        raise InvalidModel("fit.effective_counts is given, but the model has no prior (only prior fits keep them)")
+    n_components = metadata["n_components"]
+    if not _is_number_list(counts) or len(counts) != n_components or min(counts) < 0:
+        raise InvalidModel(f"fit.effective_counts is {_short(counts)}, not a list of {n_components} "
+                           "finite numbers >= 0")
 
 
 def _check_array_entries(metadata: dict) -> None:
