@@ -324,3 +324,14 @@ def test_covariance_all_means_the_fourteen_mclust_structures():
 
     structures = {gaussmix.get_covariance_model(name) for name in grid(parse_covariance("all"), 2)}
     assert structures == {gaussmix.get_covariance_model(name) for name in gaussmix.MCLUST_COVARIANCE_TYPES}
+
+
+def test_fit_screen_iter_is_selects(blobs_csv):
+    path, X = blobs_csv
+    result = run("fit", path, "-k", "2-3", "-c", "full,EEE", "--screen-iter", "2", "--seed", "0", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["selection"]["rows"]
+    expected = gaussmix.select(X, [2, 3], ["full", "EEE"], random_state=0, screen_iter=2)
+    assert [row["bic"] for row in rows] == pytest.approx([row.bic for row in expected.rows], rel=1e-12)
+    bad = run("fit", path, "--screen-iter", "0")
+    assert bad.exit_code != 0 and "0 is not in the range x>=1" in bad.stderr

@@ -279,8 +279,3 @@ def test_torch_rows_are_refused(faithful):
     with pytest.raises(ValueError, match="NumPy array"):
         GaussianMixture(2, noise=True).fit(torch.as_tensor(faithful))
 
-
-def test_a_prior_with_a_noise_component_is_refused_clearly():
-    X = np.random.RandomState(0).normal(size=(60, 2))
-    with pytest.raises(ValueError, match="prior and a noise component"):
-        GaussianMixture(2, noise=True, prior="default").fit(X)

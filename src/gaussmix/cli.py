@@ -355,6 +355,9 @@ def cli() -> None:
               help="Selection criterion; lower is better (scikit-learn's sign; mclust reports -BIC).")
 @click.option("--n-init", type=click.IntRange(min=1), default=None,
               help="k-means++ restarts per fit besides the hierarchical start (default 3), or restarts of --init.")
+@click.option("--screen-iter", type=click.IntRange(min=1), default=None,
+              help="Run the k-means++ restarts this many EM iterations and only the best of them on (emEM); "
+                   "default: every restart to convergence.")
 @click.option("--init", "init_params", type=click.Choice(available_initializers()), default=None,
               help="Start every restart this way. Default: the best of mclust's hierarchical start and k-means++ ones.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=SELECT_MAX_ITER, show_default=True,
@@ -382,9 +385,9 @@ def cli() -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the chosen model here (e.g. fit.png).")
 @json_option
 @quiet_option
-def fit(data, components, covariance, criterion, n_init, init_params, max_iter, tol, allow_degenerate, reg_covar,
-        prior, seed, jobs, dtype, columns, drop_missing, missing, noise, noise_volume, out, plot_path, as_json,
-        quiet):
+def fit(data, components, covariance, criterion, n_init, screen_iter, init_params, max_iter, tol, allow_degenerate,
+        reg_covar, prior, seed, jobs, dtype, columns, drop_missing, missing, noise, noise_volume, out, plot_path,
+        as_json, quiet):
     """Fit every (K, covariance) pair, choose the best by BIC, print, save and plot it.
 
     \b
@@ -417,6 +420,8 @@ def fit(data, components, covariance, criterion, n_init, init_params, max_iter, 
         settings["missing"] = missing
     if init_params is not None:
         settings["init_params"] = init_params
+    if screen_iter is not None:
+        settings["screen_iter"] = screen_iter
     if prior != "none":
         settings["prior"] = prior
     if noise:

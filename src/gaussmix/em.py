@@ -280,7 +280,7 @@ def m_step(
     """
     if previous is not None and previous.noise is not None:
         gaussians = m_step(stats, covariance, reg_covar, previous=uniform_noise.without_noise(previous), origin=origin,
-                           constraints=constraints)
+                           constraints=constraints, prior=prior)
         return uniform_noise.reweighted(gaussians, stats, previous.noise)
     xp = get_namespace(stats.means)
     _check_reg_covar_fits(reg_covar, stats)

@@ -164,7 +164,8 @@ def frame_rows(model: Any, X: Any, sample_weight: Any, problem: Problem) -> Fram
     def start(random_state: np.random.RandomState) -> MixtureParams:
         chunk_rows = chunking.chunk_rows(X, K, chunk_size)
         if problem.noise is not None:
-            return noise_start.start_from_rows(X, weights, origin, problem, user_init, random_state, chunk_rows, noise)
+            return noise_start.start_from_rows(X, weights, origin, problem, user_init, random_state, chunk_rows, noise,
+                                               prior)
         return start_from_rows(init_rows, weights, origin, problem, user_init, random_state, chunk_rows, prior)
 
     def float64_twin() -> tuple[Any, np.ndarray]:

@@ -146,9 +146,7 @@ class MixtureParameters(BaseEstimator):
         self._constraints(covariance)
         if self.prior is not None:
             priors.check_supported(covariance)
-        if self._noise_options(covariance) is not None and self.prior is not None:
-            raise ValueError("a prior and a noise component together are not supported yet: "
-                             "fit with prior=None, or without noise")
+        self._noise_options(covariance)
         return covariance
 
     def _constraints(self, covariance: CovarianceModel) -> Optional[constraining.Constraints]:

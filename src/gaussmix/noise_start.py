@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .backends import device as _device
 from .params import MixtureParams
 from .problem import Problem
 from .starts import check_row_counts, start_from_rows as start_gaussians
+
+if TYPE_CHECKING:
+    from .priors import ResolvedPrior
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,7 @@ def default_noise_rows(X: np.ndarray, weights: Optional[np.ndarray], log_volume:
 def start_from_rows(
     X: Any, weights: Optional[Any], origin: Any, problem: Problem, user_init: dict,
     random_state: np.random.RandomState, chunk_rows: int, setup: NoiseSetup,
+    prior: Optional["ResolvedPrior"] = None,
 ) -> MixtureParams:
     """mclust's start with a noise component, in the frame centred on ``origin`` (shape (D,)).
 
@@ -239,11 +243,12 @@ def start_from_rows(
     (:func:`gaussmix.starts.start_from_rows`: the initialiser, or the user's
     arrays, on those rows only); the noise starts with the marked rows' share
     of the weight, and the Gaussians' weights (or ``weights_init``) are scaled
-    to share the rest.
+    to share the rest. With a ``prior``, the Gaussians' start is its MAP step
+    (mclust's ``me`` with both a prior and ``Vinv``).
     """
     kept = ~setup.initial
     kept_weights = None if weights is None else weights[kept]
-    gaussians = start_gaussians(X[kept], kept_weights, origin, problem, user_init, random_state, chunk_rows)
+    gaussians = start_gaussians(X[kept], kept_weights, origin, problem, user_init, random_state, chunk_rows, prior)
     if weights is None:
         share = float(np.count_nonzero(setup.initial)) / X.shape[0]
     else:
