@@ -124,12 +124,6 @@ def rotate_back(orientations: Any, diagonals: Any) -> Any:
     return 0.5 * (dense + xp.matrix_transpose(dense))
 
 
-def rotated_diagonals(scatter: Any, orientation: Any) -> Any:
-    """``diag(D^T W_k D)`` for a (K, D, D) scatter and one orientation (D, D): (K, D)."""
-    xp = get_namespace(scatter, orientation)
-    return xp.sum(orientation[None, :, :] * (scatter @ orientation), axis=-2)
-
-
 def diagonal_objective(summaries: Any, scales: Any, counts: Any) -> float:
     """``f`` when ``Sigma_k`` is diagonal in the frame where ``W_k`` has diagonal ``summaries``.
 
@@ -310,19 +304,23 @@ def fit_common_orientation(
         for first, second in rotation_rounds(scatter.shape[-1])
         if first  # one feature has no pair to turn
     ]
-    summaries = rotated_diagonals(scatter, orientation)
+    def rotated_scatter(orientation: Any) -> Any:
+        # D^T W_k D afresh after each sweep: rotating it in place would let rounding drift
+        return xp.matrix_transpose(orientation)[None, :, :] @ scatter @ orientation[None, :, :]
+
+    rotated = rotated_scatter(orientation)
+    summaries = xp.linalg.diagonal(rotated)
     scales = scales_in_frame(summaries)
     value = diagonal_objective(summaries, scales, counts)
     for _ in range(control.limit(warm)):
-        # D^T W_k D afresh each sweep: rotating it in place would let rounding drift
-        rotated = xp.matrix_transpose(orientation)[None, :, :] @ scatter @ orientation[None, :, :]
         for first, second in rounds:
             angles = pair_half_angles(rotated, relative_inverse(scales), first, second)
             rotation = plane_rotation(angles, first, second, scatter)
             rotated = xp.matrix_transpose(rotation)[None, :, :] @ rotated @ rotation[None, :, :]
             orientation = orientation @ rotation
             scales = scales_in_frame(xp.linalg.diagonal(rotated))
-        summaries = rotated_diagonals(scatter, orientation)
+        rotated = rotated_scatter(orientation)
+        summaries = xp.linalg.diagonal(rotated)
         scales = scales_in_frame(summaries)
         new_value = diagonal_objective(summaries, scales, counts)
         converged = control.converged(value, new_value, scatter)

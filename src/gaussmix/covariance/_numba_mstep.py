@@ -51,22 +51,6 @@ def _scales_in_frame(summaries, counts, mode, tiny):
 
 
 @_njit(error_model="numpy")
-def _rotated_diagonals(scatter, orientation):
-    n_components, n_features = scatter.shape[0], scatter.shape[1]
-    summaries = np.empty((n_components, n_features), dtype=scatter.dtype)
-    # The loop's orientations are typed as any layout: the product wants a contiguous one.
-    orientation = np.ascontiguousarray(orientation)
-    for k in range(n_components):
-        rotated = scatter[k] @ orientation
-        for j in range(n_features):
-            total = 0.0
-            for i in range(n_features):
-                total += orientation[i, j] * rotated[i, j]
-            summaries[k, j] = total
-    return summaries
-
-
-@_njit(error_model="numpy")
 def _objective(summaries, scales, counts, tiny):
     value = 0.0
     for k in range(summaries.shape[0]):
@@ -128,29 +112,37 @@ def _rotated_scatter(scatter, orientation):
 
 
 @_njit(error_model="numpy")
+def _diagonals(rotated):
+    """The diagonals (K, D) of a (K, D, D) stack."""
+    n_components, n_features = rotated.shape[0], rotated.shape[1]
+    out = np.empty((n_components, n_features), dtype=rotated.dtype)
+    for k in range(n_components):
+        for j in range(n_features):
+            out[k, j] = rotated[k, j, j]
+    return out
+
+
+@_njit(error_model="numpy")
 def common_orientation_loop(scatter, counts, orientation, mode, limit, tolerance, tiny):
     """Orientation (D, D) and scales (K, D) after at most ``limit`` sweeps; see the module docstring.
 
     ``tolerance`` is the relative change of the objective that stops the loop
     (``InnerIteration.converged``'s, already at least 100 eps of the dtype).
     """
-    n_components, n_features = scatter.shape[0], scatter.shape[1]
-    first, second = _rotation_rounds(n_features)
+    first, second = _rotation_rounds(scatter.shape[1])
     orientation = np.ascontiguousarray(orientation)
-    summaries = _rotated_diagonals(scatter, orientation)
+    rotated = _rotated_scatter(scatter, orientation)
+    summaries = _diagonals(rotated)
     scales = _scales_in_frame(summaries, counts, mode, tiny)
     value = _objective(summaries, scales, counts, tiny)
     for _ in range(limit):
-        # D^T W_k D afresh each sweep: rotating it in place would let rounding drift
-        rotated = _rotated_scatter(scatter, orientation)
         for round_ in range(first.shape[0]):
             angles = _round_angles(rotated, scales, first[round_], second[round_], tiny)
             orientation = _rotate_round(rotated, orientation, angles, first[round_], second[round_])
-            for k in range(n_components):
-                for j in range(n_features):
-                    summaries[k, j] = rotated[k, j, j]
-            scales = _scales_in_frame(summaries, counts, mode, tiny)
-        summaries = _rotated_diagonals(scatter, orientation)
+            scales = _scales_in_frame(_diagonals(rotated), counts, mode, tiny)
+        # D^T W_k D afresh after each sweep: rotating it in place would let rounding drift
+        rotated = _rotated_scatter(scatter, orientation)
+        summaries = _diagonals(rotated)
         scales = _scales_in_frame(summaries, counts, mode, tiny)
         new_value = _objective(summaries, scales, counts, tiny)
         converged = abs(value - new_value) <= tolerance * abs(new_value)
